@@ -1,0 +1,17 @@
+"""matdiff: matrix differential calculus with textbook steps, stable NumPy code and verification.
+
+>>> import matdiff
+>>> str(matdiff.grad("x'*A*y", wrt="A").gradient)
+"x*y'"
+"""
+
+from .api import GradientResult, evaluate, grad, parse
+from .charpoly import CharPoly, charpoly
+from .errors import DomainError, LimitError, MatdiffError, ParseError, ShapeError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "grad", "evaluate", "parse", "charpoly", "CharPoly", "GradientResult",
+    "MatdiffError", "ParseError", "ShapeError", "DomainError", "LimitError",
+]

@@ -1,0 +1,179 @@
+"""The public functions: parse, grad, evaluate (DESIGN.md's contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .differential import expand, identify
+from .errors import MatdiffError, ShapeError
+from .shapes import TypeEnv
+from .steps import Step, render_latex, render_text
+from .syntax.ast import Expr, Var
+from .syntax.latex import latex_name, to_latex
+from .syntax.parser import parse as _parse
+from .syntax.printer import to_text
+from .syntax.typing import typecheck, variables
+
+Types = Mapping[str, str] | None
+
+
+def parse(text: str) -> Expr:
+    """The expression tree of ``text`` (a ParseError with the position and a caret if it is not one)."""
+    return _parse(text)
+
+
+def typed(expr: str | Expr, types: Types = None) -> tuple[Expr, dict[str, Var]]:
+    """The typed tree of expr and its variables (ShapeError where the sizes do not fit)."""
+    tree = parse(expr) if isinstance(expr, str) else expr
+    env = TypeEnv(types)
+    for name in (types or {}):
+        env.shape(name)  # named sizes are shared even by variables that do not occur
+    t = typecheck(tree, env)
+    return t, variables(t)
+
+
+def evaluate(expr: str | Expr, values: Mapping[str, Any], types: Types = None) -> Any:
+    """The value of expr at ``values``: a float, a 1-D array (vector) or a 2-D array (matrix)."""
+    from .numeric.evaluate import Evaluator
+
+    t, vs = typed(expr, types)
+    ev = Evaluator(vs, values)
+    return ev.external(t, ev(t))
+
+
+def _wrt_var(f: Expr, vs: Mapping[str, Var], wrt: str) -> Var:
+    if not isinstance(wrt, str):
+        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    var = vs.get(wrt)
+    if var is None:
+        names = ", ".join(vs) or "none"
+        raise MatdiffError(f"{wrt} does not occur in {to_text(f)} (its variables: {names})")
+    return var
+
+
+class GradientResult:
+    """The gradient of a scalar expression with respect to one variable, with its derivation."""
+
+    def __init__(self, f: Expr, var: Var, variables: dict[str, Var], gradient: Expr, differential: Expr,
+                 steps: list[Step]):
+        self.expr = f
+        self.var = var
+        self.wrt = var.name
+        self.variables = variables
+        self.gradient = gradient
+        self.differential = differential
+        self.steps = steps
+        self._fn: Callable[..., Any] | None = None
+        self._sources: dict[str, str] = {}
+
+    # -- display
+    @property
+    def latex(self) -> str:
+        """LaTeX of the gradient."""
+        return to_latex(self.gradient)
+
+    @property
+    def steps_text(self) -> str:
+        return render_text(self.steps)
+
+    @property
+    def steps_latex(self) -> str:
+        return render_latex(self.steps)
+
+    def __str__(self) -> str:
+        return f"grad_{self.wrt} {to_text(self.expr)} = {to_text(self.gradient)}"
+
+    def __repr__(self) -> str:
+        return f"<GradientResult {self}>"
+
+    def _repr_latex_(self) -> str:
+        return rf"$\nabla_{{{latex_name(self.wrt)}}}\, {to_latex(self.expr)} = {self.latex}$"
+
+    # -- numbers
+    def _needed(self) -> dict[str, Var]:
+        out = dict(self.variables)
+        out.update(variables(self.gradient))
+        return out
+
+    def evaluate(self, values: Mapping[str, Any]) -> Any:
+        """The gradient at ``values``: an array shaped like the variable (a float for a scalar)."""
+        from .numeric.evaluate import Evaluator, check_domain
+
+        ev = Evaluator(self.variables, values)
+        check_domain(ev, self.expr)
+        return ev.external(self.var, _as_shape(ev(self.gradient), self.var, ev))
+
+    def source(self, backend: str = "numpy") -> str:
+        """The generated source of the compiled gradient function."""
+        if backend != "numpy":
+            raise MatdiffError(f"backend {backend!r} is not available; use 'numpy'")
+        src = self._sources.get(backend)
+        if src is None:
+            from .numeric.codegen import generate
+
+            doc = f"Gradient of {to_text(self.expr)} with respect to {self.wrt}: {to_text(self.gradient)}"
+            g = self.gradient
+            if g.is_scalar and not self.var.is_scalar:
+                from .build import mul
+                from .syntax.ast import Ones
+
+                g = mul(g, Ones(self.var))
+            src = generate(f"grad_{self.wrt}", [g], self.variables, guard_of=self.expr, doc=doc)
+            self._sources[backend] = src
+        return src
+
+    def compile(self, backend: str = "numpy") -> Callable[..., Any]:
+        """A function of the variables (keyword arguments) returning the gradient, from generated code."""
+        if self._fn is None:
+            from .numeric.codegen import build, pyname
+
+            fn = build(self.source(backend), f"grad_{self.wrt}")
+            names = list(self.variables)
+            py = [pyname(n) for n in names]
+            variables_ = self.variables
+
+            def gradient(**values: Any) -> Any:
+                try:
+                    args = [values[n] for n in names]
+                except KeyError:
+                    missing = [n for n in names if n not in values]
+                    raise MatdiffError(f"no value given for {', '.join(missing)}") from None
+                try:
+                    return fn(*args)
+                except MatdiffError:
+                    raise
+                except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as err:
+                    from .numeric.evaluate import Bindings
+
+                    Bindings(variables_, values)  # raises the ShapeError that explains it
+                    raise MatdiffError(f"evaluation failed: {err}") from None
+
+            gradient.__doc__ = f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt} ({', '.join(py)})."
+            self._fn = gradient
+        return self._fn
+
+
+def _as_shape(value: Any, var: Var, ev: Any) -> Any:
+    """A zero or scalar result broadcast to the variable's shape."""
+    if var.is_scalar:
+        return value
+    shape = (ev.bind.size(var.shape[0]), ev.bind.size(var.shape[1]))
+    if np.shape(value) != shape:
+        value = np.broadcast_to(value, shape).copy()
+    return value
+
+
+def grad(expr: str | Expr, wrt: str, types: Types = None) -> GradientResult:
+    """The gradient of a scalar expression with respect to the variable ``wrt``, with the steps."""
+    f, vs = typed(expr, types)
+    if not f.is_scalar:
+        raise ShapeError(f"grad needs a scalar expression, but {to_text(f)} is not a scalar; "
+                         "use matdiff.derivative for the Jacobian")
+    var = _wrt_var(f, vs, wrt)
+    df, steps = expand(f, var)
+    ident = identify(df, var)
+    steps = steps + ident.steps
+    return GradientResult(f, var, vs, ident.gradient, ident.differential, steps)

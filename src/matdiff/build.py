@@ -1,0 +1,241 @@
+"""Smart constructors: build typed nodes with the trivial folds done (0, 1, --x, (A')', I*A).
+
+The rules of the differential are written with these, so each step of a derivation comes
+out readable without a full simplification.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .syntax.ast import (
+    Add,
+    Call,
+    D,
+    Diff,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    Var,
+    is_symmetric,
+)
+
+ZERO = Num(0)
+ONE = Num(1)
+TWO = Num(2)
+ELEMENTWISE_T = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"})
+
+
+def num(v: Fraction | float | int) -> Num:
+    return Num(v)
+
+
+def is_zero(e: Expr) -> bool:
+    return isinstance(e, Num) and e.value == 0
+
+
+def is_one(e: Expr) -> bool:
+    return isinstance(e, Num) and e.value == 1
+
+
+def add(*terms: Expr) -> Expr:
+    out: list[Expr] = []
+    for t in terms:
+        if isinstance(t, Add):
+            out.extend(t.terms)
+        elif not is_zero(t):
+            out.append(t)
+    if not out:
+        return ZERO
+    return out[0] if len(out) == 1 else Add(tuple(out))
+
+
+def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
+    """Regroup a chain so that a run of matrices whose product is a scalar is one factor:
+    x'*A*y*x*y' -> (x'*A*y)*x*y'; then the matrix factors of a chain are one proper product."""
+    out: list[Expr] = []
+    run: list[Expr] = []
+    for f in factors:
+        if f.is_scalar:
+            out.append(f)  # a scalar commutes with the product: keep it in front of the run
+            continue
+        run.append(f)
+        if len(run) > 1 and run[0].shape[0].size() == 1 and f.shape[1].size() == 1:
+            out.append(MatMul(tuple(run)))
+            run = []
+    out.extend(run)
+    return out
+
+
+def mul(*factors: Expr) -> Expr:
+    flat: list[Expr] = []
+    coef: Fraction | float = 1
+    for f in factors:
+        if isinstance(f, MatMul) and not f.is_scalar:
+            parts = f.factors
+        elif isinstance(f, MatMul) and all(p.is_scalar for p in f.factors):
+            parts = f.factors
+        else:
+            parts = (f,)
+        for p in parts:
+            if isinstance(p, Num):
+                coef = coef * p.value
+            elif isinstance(p, Neg):
+                coef = -coef
+                flat.append(p.arg)
+            else:
+                flat.append(p)
+    if coef == 0:
+        return ZERO
+    chain = [f for f in flat if not f.is_scalar]
+    if len(chain) > 1 and any(isinstance(f, Eye) for f in chain):
+        keep = [f for f in chain if not isinstance(f, Eye)]
+        if keep:
+            flat = [f for f in flat if not isinstance(f, Eye)]
+    if len(chain) > 2:
+        flat = group_scalar_runs(flat)
+    if coef != 1 or not flat:
+        flat.insert(0, Num(coef))
+    return flat[0] if len(flat) == 1 else MatMul(tuple(flat))
+
+
+def neg(e: Expr) -> Expr:
+    if isinstance(e, Neg):
+        return e.arg
+    if isinstance(e, Num):
+        return Num(-e.value)
+    return mul(Num(-1), e)
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    return add(a, neg(b))
+
+
+def div(a: Expr, b: Expr) -> Expr:
+    if is_one(b) or is_zero(a):
+        return a
+    if isinstance(b, Num) and isinstance(b.value, Fraction) and b.value != 0:
+        return mul(Num(1 / b.value), a)
+    return Div(a, b)
+
+
+def had(a: Expr, b: Expr) -> Expr:
+    if is_zero(a) or is_zero(b):
+        return ZERO
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b)
+    if isinstance(a, Ones):
+        return b
+    if isinstance(b, Ones):
+        return a
+    return Hadamard(a, b)
+
+
+def hdiv(a: Expr, b: Expr) -> Expr:
+    if is_zero(a):
+        return ZERO
+    if b.is_scalar:
+        return div(a, b)
+    return HDiv(a, b)
+
+
+def power(a: Expr, p: Expr) -> Expr:
+    if is_one(p):
+        return a
+    if is_zero(p) and a.is_scalar:
+        return ONE
+    return Power(a, p)
+
+
+def epower(a: Expr, p: Expr) -> Expr:
+    if is_one(p):
+        return a
+    if a.is_scalar:
+        return power(a, p)
+    return EPower(a, p)
+
+
+def call(fn: str, a: Expr) -> Expr:
+    if fn == "tr" and a.is_scalar:
+        return a  # a scalar is its own trace
+    if fn == "sum" and a.is_scalar:
+        return a
+    if is_zero(a) and fn in ("tr", "sum", "diag"):
+        return ZERO
+    return Call(fn, a)
+
+
+def tr(a: Expr) -> Expr:
+    return call("tr", a)
+
+
+def T(e: Expr) -> Expr:
+    """The transpose, pushed to the leaves: (AB)' = B'A', (A+B)' = A'+B', S' = S for symmetric S."""
+    if e.is_scalar or isinstance(e, (Eye, Num)):
+        return e
+    if isinstance(e, Transpose):
+        return e.arg
+    if isinstance(e, Var):
+        return e if e.symmetric else Transpose(e)
+    if isinstance(e, Add):
+        return add(*(T(t) for t in e.terms))
+    if isinstance(e, MatMul):
+        return mul(*(T(f) for f in reversed(e.factors)))
+    if isinstance(e, Neg):
+        return neg(T(e.arg))
+    if isinstance(e, Div):
+        return Div(T(e.num), e.den)
+    if isinstance(e, (Hadamard, HDiv)):
+        return type(e)(T(e.a), T(e.b))
+    if isinstance(e, EPower):
+        return EPower(T(e.a), T(e.b))
+    if isinstance(e, Power):
+        return Power(T(e.base), e.exp)
+    if isinstance(e, Ones):
+        return Ones(T(e.like))
+    if isinstance(e, Call):
+        if e.fn in ELEMENTWISE_T:
+            return Call(e.fn, T(e.arg))
+        if e.fn == "diag" and e.arg.is_vector:
+            return e
+        if e.fn in ("inv", "adj") and is_symmetric(e.arg):
+            return e
+    if isinstance(e, D):
+        return D(T(e.arg))
+    return Transpose(e)
+
+
+def undiff(e: Expr) -> Expr:
+    """e with each dX replaced by X (to name the shape of a linear form)."""
+    if isinstance(e, Diff):
+        return e.var
+    if not e.linear or not e.children:
+        return e
+    return e.rebuild(tuple(undiff(c) for c in e.children))
+
+
+def inner(a: Expr, b: Expr) -> Expr:
+    """<a, b> = tr(a' b) written the short way: a*b, a'*b or tr(a'*b)."""
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b) if a.is_scalar and b.is_scalar else mul(a, call("sum", b)) if a.is_scalar \
+            else mul(call("sum", a), b)
+    if a.is_vector:
+        return mul(T(a), b)
+    if isinstance(a, Eye):
+        return tr(b)
+    if isinstance(b, Eye):
+        return tr(a)
+    return tr(mul(T(a), b))
+
+
+__all__ = ["ZERO", "ONE", "TWO", "add", "mul", "neg", "sub", "div", "had", "hdiv", "power", "epower",
+           "call", "tr", "T", "undiff", "inner", "Var"]

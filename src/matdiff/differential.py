@@ -1,0 +1,300 @@
+"""d(expr) as a linear form in dX, and the identification of the gradient M in df = tr(M' dX).
+
+``expand`` applies the rules of :mod:`matdiff.rules` outermost first, one rule a step, as a
+textbook page does.  ``identify`` then writes each term of the linear form as
+``tr(P dX)`` (a scalar is its own trace, tr(B') = tr(B), the cyclic property, ...),
+combines like terms and reads off ``M = P'``.
+
+The identification is the adjoint of the linear map dX -> df: for a term E(dX) and a
+cotangent C, <C, A F B> = <A' C B', F>, <C, F'> = <C', F>, <C, tr F> = <C I, F>,
+<C, G .* F> = <C .* G, F>, <C, sum F> = <C 1 1', F>, <C, diag F> = <diag C, F>.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, tr, undiff
+from .errors import MatdiffError
+from .rules import rule_for
+from .simplify import simplify, split_coefficient, symmetric_part
+from .steps import Step
+from .syntax.ast import (
+    Add,
+    Call,
+    D,
+    Diff,
+    Div,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Transpose,
+    Var,
+)
+from .syntax.latex import latex_name
+
+MAX_STEPS = 2000
+
+
+def _rebuild(e: Expr, children: tuple[Expr, ...]) -> Expr:
+    """e with new children, folding the trivial cases (the builders)."""
+    if isinstance(e, MatMul):
+        return mul(*children)
+    if isinstance(e, Add):
+        return add(*children)
+    if isinstance(e, Neg):
+        return neg(children[0])
+    if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
+        return call(e.fn, children[0])
+    if isinstance(e, Div):
+        return div(*children)
+    if isinstance(e, Hadamard):
+        return had(*children)
+    if isinstance(e, HDiv):
+        return hdiv(*children)
+    return e.rebuild(children)
+
+
+class _Expander:
+    def __init__(self, var: Var):
+        self.var = var
+        self.dvar = Diff(var)
+
+    def d(self, e: Expr) -> Expr:
+        if self.var.name not in e.free:
+            return ZERO
+        if isinstance(e, Var):
+            return self.dvar
+        return D(e)
+
+    def rule(self, e: Expr) -> tuple[Expr, str]:
+        name, rule = rule_for(e)
+        out = rule(e, self.d)
+        if isinstance(e, Add) and not e.is_scalar:
+            # a scalar term added to a matrix adds entrywise: its differential is ds * ones
+            out = add(*(mul(self.d(t), Ones(e)) if t.is_scalar and t.free else self.d(t) for t in e.terms))
+        return out, name
+
+    def step(self, e: Expr) -> tuple[Expr, str] | None:
+        """Expand the first pending d(...) of e (pre-order)."""
+        if isinstance(e, D):
+            return self.rule(e.arg)
+        if not e.pending:
+            return None
+        kids = e.children
+        for i, c in enumerate(kids):
+            if c.pending:
+                got = self.step(c)
+                if got is not None:
+                    new = kids[:i] + (got[0],) + kids[i + 1:]
+                    return _rebuild(e, new), got[1]
+        return None
+
+
+def expand(f: Expr, var: Var) -> tuple[Expr, list[Step]]:
+    """The differential of f as an expression linear in dX, with one step per rule used."""
+    ex = _Expander(var)
+    df = ex.d(f)
+    steps = [Step("", "df", df, lhs_latex=r"\mathrm{d}f")]
+    while df.pending:
+        if len(steps) > MAX_STEPS:
+            raise MatdiffError(f"the derivation took more than {MAX_STEPS} steps; the expression is too large")
+        got = ex.step(df)
+        if got is None:  # pragma: no cover - pending implies a D node
+            break
+        df, name = got
+        steps.append(Step(name, "  ", df, lhs_latex=""))
+    return df, steps
+
+
+# ------------------------------------------------------------------------------ identification
+def expand_terms(e: Expr) -> list[Expr]:
+    """The terms of a linear form, each with a single dX (products distributed over sums)."""
+    if isinstance(e, Diff):
+        return [e]
+    if isinstance(e, Add):
+        return [t for term in e.terms if term.linear for t in expand_terms(term)]
+    if isinstance(e, Neg):
+        return [neg(t) for t in expand_terms(e.arg)]
+    if isinstance(e, MatMul):
+        k = _linear_index(e.factors)
+        fs = e.factors
+        return [mul(*fs[:k], t, *fs[k + 1:]) for t in expand_terms(fs[k])]
+    if isinstance(e, Transpose):
+        return [T(t) for t in expand_terms(e.arg)]
+    if isinstance(e, Div):
+        return [div(t, e.den) for t in expand_terms(e.num)]
+    if isinstance(e, Hadamard):
+        if e.a.linear:
+            return [had(t, e.b) for t in expand_terms(e.a)]
+        return [had(e.a, t) for t in expand_terms(e.b)]
+    if isinstance(e, HDiv):
+        return [hdiv(t, e.b) for t in expand_terms(e.a)]
+    if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
+        return [call(e.fn, t) for t in expand_terms(e.arg)]
+    raise MatdiffError(f"internal: {e} is not linear in the differential")  # pragma: no cover
+
+
+def _linear_index(factors: tuple[Expr, ...]) -> int:
+    ks = [i for i, f in enumerate(factors) if f.linear]
+    if len(ks) != 1:  # pragma: no cover - a first differential is linear
+        raise MatdiffError("internal: a product with the differential in more than one factor")
+    return ks[0]
+
+
+CYCLIC = "cyclic property: tr(A*B) = tr(B*A)"
+TRANSPOSE = "tr(B') = tr(B)"
+OWN_TRACE = "a scalar is its own trace"
+HADAMARD = "tr(A'*(B .* dX)) = tr((A .* B)'*dX)"
+SUM = "sum(F) = tr(ones(F)'*F)"
+DIAG = "<C, diag(F)> = <diag(C), F>"
+
+
+def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
+    """M with <c, e(dX)> = <M, dX> = tr(M' dX), for a term e linear in dX."""
+    while True:
+        if isinstance(e, Diff):
+            return c
+        if isinstance(e, Neg):
+            e, c = e.arg, neg(c)
+        elif isinstance(e, Add):
+            return add(*(adjoint(t, call("sum", c) if t.is_scalar and not e.is_scalar else c, rules)
+                         for t in e.terms if t.linear))
+        elif isinstance(e, MatMul):
+            fs = e.factors
+            k = _linear_index(fs)
+            f = fs[k]
+            scal = [g for i, g in enumerate(fs) if i != k and g.is_scalar]
+            left = [g for g in fs[:k] if not g.is_scalar]
+            right = [g for g in fs[k + 1:] if not g.is_scalar]
+            if f.is_scalar:
+                rest = mul(*scal, *left, *right)
+                c = mul(c, rest) if rest.is_scalar else _pair(c, rest)
+            else:
+                if right:
+                    _note(rules, CYCLIC)
+                c = mul(*scal, *(T(g) for g in reversed(left)), c, *(T(g) for g in reversed(right)))
+            e = f
+        elif isinstance(e, Div):
+            e, c = e.num, div(c, e.den)
+        elif isinstance(e, Hadamard):
+            lin, other = (e.a, e.b) if e.a.linear else (e.b, e.a)
+            _note(rules, HADAMARD)
+            e, c = lin, had(c, other)
+        elif isinstance(e, HDiv):
+            _note(rules, HADAMARD)
+            e, c = e.a, hdiv(c, e.b)
+        elif isinstance(e, Transpose):
+            _note(rules, TRANSPOSE)
+            e, c = e.arg, T(c)
+        elif isinstance(e, Call) and e.fn == "tr":
+            e, c = e.arg, mul(c, Eye(like=undiff(e.arg)))
+        elif isinstance(e, Call) and e.fn == "sum":
+            _note(rules, SUM)
+            e, c = e.arg, (c if e.arg.is_scalar else mul(c, Ones(undiff(e.arg))))
+        elif isinstance(e, Call) and e.fn == "diag":
+            _note(rules, DIAG)
+            e, c = e.arg, call("diag", c)
+        else:  # pragma: no cover
+            raise MatdiffError(f"internal: cannot identify the gradient through {e}")
+
+
+def _pair(c: Expr, k: Expr) -> Expr:
+    """<c, k> for a non-scalar k (the scalar dX multiplies k)."""
+    if isinstance(k, Ones):
+        return call("sum", c)
+    return inner(c, k)
+
+
+def _note(rules: list[str], rule: str) -> None:
+    if rule not in rules:
+        rules.append(rule)
+
+
+@dataclass
+class Identified:
+    gradient: Expr  # M
+    differential: Expr  # df written as tr(M' dX) (or g' dx, or c dt)
+    steps: list[Step]
+
+
+def trace_form(p: Expr, dvar: Diff) -> Expr:
+    """tr(P*dX) (g'*dx, c*dt) with P's scalar factors written outside the trace."""
+    coef, rest = split_coefficient(p)
+    if isinstance(rest, MatMul):
+        scal = [f for f in rest.factors if f.is_scalar]
+        chain = [f for f in rest.factors if not f.is_scalar]
+    else:
+        scal, chain = ([rest], []) if rest.is_scalar else ([], [rest])
+    if dvar.var.is_scalar:
+        core = MatMul(tuple(scal + chain + [dvar])) if (scal or chain) and rest != ONE else dvar
+        scal = []
+    elif dvar.var.is_vector:
+        core = MatMul(tuple(chain + [dvar])) if chain else dvar
+    else:
+        core = Call("tr", MatMul(tuple(chain + [dvar])) if chain else dvar)
+    factors = ([] if coef == 1 else [Num(coef)]) + scal + [core]
+    return factors[0] if len(factors) == 1 else MatMul(tuple(factors))
+
+
+def identify(df: Expr, var: Var) -> Identified:
+    """Collect df into tr(M' dX) and read off M (the symmetric part for symmetric X)."""
+    dvar = Diff(var)
+    steps: list[Step] = []
+    terms = expand_terms(df) if df.linear else []
+    parts: list[Expr] = []
+    shown: list[Expr] = []
+    rules: list[str] = []
+    for t in terms:
+        term_rules: list[str] = []
+        m = simplify(adjoint(t, ONE, term_rules))
+        parts.append(m)
+        shown.append(trace_form(simplify(T(m)), dvar))
+        if not var.is_scalar and not var.is_vector and not _is_trace(t):
+            _note(term_rules, OWN_TRACE)
+            term_rules.insert(0, term_rules.pop())
+        for r in term_rules:
+            _note(rules, r)
+    if len(shown) > 0:
+        form = shown[0] if len(shown) == 1 else Add(tuple(shown))
+        if str(form) != str(df):
+            steps.append(Step("; ".join(rules) or "rearrange", "  ", form))
+    m = simplify(add(*parts)) if parts else ZERO
+    if m == ZERO:
+        m = mul(ZERO, var)
+    combined = trace_form(simplify(T(m)), dvar) if m != mul(ZERO, var) else ZERO
+    if len(parts) > 1 and (not steps or str(combined) != str(steps[-1].rhs)):
+        steps.append(Step("combine like terms", "  ", combined))
+    form_name = _form_name(var)
+    if var.symmetric and not m.is_scalar:
+        g = symmetric_part(m)
+        note = ("the gradient on the space of symmetric matrices (Frobenius inner product) is the "
+                "symmetric part (M + M')/2; the often-quoted 2M - diag(M) is the derivative with "
+                "respect to the independent entries, not a gradient for this inner product")
+        steps.append(Step(f"{var.name} is {var.kind}: only symmetric d{var.name} occur",
+                          f"sym(M) = (M + M')/2", g, note=note, lhs_latex=r"\operatorname{sym}(M)"))
+        m = g
+    n = var.name
+    steps.append(Step(f"compare with {form_name}", f"grad_{n} f", m,
+                      lhs_latex=rf"\nabla_{{{latex_name(n)}}} f"))
+    return Identified(m, combined if combined != ZERO else ZERO, steps)
+
+
+def _is_trace(t: Expr) -> bool:
+    if isinstance(t, MatMul):
+        return any(isinstance(f, Call) and f.fn == "tr" and f.linear for f in t.factors)
+    return isinstance(t, Call) and t.fn == "tr"
+
+
+def _form_name(var: Var) -> str:
+    n = var.name
+    if var.is_scalar:
+        return f"df = c*d{n}"
+    if var.is_vector:
+        return f"df = g'*d{n}"
+    return f"df = tr(M'*d{n})"

@@ -1,0 +1,1 @@
+"""Numerics: evaluation, code generation, stable kernels, verification."""

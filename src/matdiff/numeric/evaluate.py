@@ -1,0 +1,483 @@
+"""Evaluation of typed expressions with NumPy.
+
+Inside, a scalar is a NumPy scalar and a vector an (n, 1) array; values are checked against
+the shapes the expression implies (a ShapeError names the variable, the size expected and
+the size given).  Equal subexpressions are computed once (memo keyed on structure).
+``inv(A)*B`` is computed as ``solve(A, B)``, never by forming the inverse.
+Complex inputs are accepted (the complex-step check uses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import DomainError, MatdiffError, ShapeError
+from ..shapes import Dim
+from ..syntax.ast import (
+    Add,
+    Call,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    Var,
+    integer_value,
+)
+from ..syntax.printer import to_text
+from . import kernels as K
+
+Value = Any
+
+
+def _is_inv(e: Expr) -> Expr | None:
+    """A if e is inv(A); A' if e is inv(A)'."""
+    if isinstance(e, Call) and e.fn == "inv":
+        return e.arg
+    if isinstance(e, Transpose) and isinstance(e.arg, Call) and e.arg.fn == "inv":
+        return Transpose(e.arg.arg)
+    return None
+
+
+class Bindings:
+    """Concrete sizes of the symbolic dims, read off the values given."""
+
+    def __init__(self, variables: Mapping[str, Var], values: Mapping[str, Value]):
+        self.sizes: dict[Dim, int] = {}
+        self.owner: dict[Dim, str] = {}
+        self.values: dict[str, Value] = {}
+        missing = [n for n in variables if n not in values]
+        if missing:
+            raise MatdiffError(f"no value given for {', '.join(missing)} (the expression needs "
+                               f"{', '.join(variables)})")
+        for name, var in variables.items():
+            self.values[name] = self._internal(var, values[name])
+
+    def size(self, d: Dim) -> int:
+        r = d.find()
+        if r.value is not None:
+            return r.value
+        got = self.sizes.get(r)
+        if got is None:
+            raise ShapeError(f"the size {r} is not determined by the values of any variable here")
+        return got
+
+    def _bind(self, var: Var, axis: int, size: int) -> None:
+        r = var.shape[axis].find()
+        what = ("rows", "columns")[axis] if not var.is_vector else "entries"
+        if r.value is not None and r.value != size:
+            raise ShapeError(f"{var.name} must have {r.value} {what} ({_expected(var)}), "
+                             f"but its value has {size}")
+        if r.value is None:
+            prev = self.sizes.get(r)
+            if prev is not None and prev != size:
+                raise ShapeError(f"{var.name} has {size} {what}, but {self.owner[r]} fixes "
+                                 f"{r} = {prev}: the sizes of the values do not fit the expression")
+            self.sizes[r] = size
+            self.owner.setdefault(r, var.name)
+
+    def _internal(self, var: Var, value: Value) -> Value:
+        try:
+            a = np.asarray(value)
+        except Exception:
+            raise MatdiffError(f"the value of {var.name} is not an array of numbers") from None
+        if a.dtype.kind not in "biufc":
+            raise MatdiffError(f"the value of {var.name} is not numeric (dtype {a.dtype})")
+        if a.dtype.kind in "biu":
+            a = a.astype(float)
+        if not np.all(np.isfinite(a)):
+            raise DomainError(f"the value of {var.name} has NaN or infinite entries")
+        if var.is_scalar:
+            if a.size != 1:
+                raise ShapeError(f"{var.name} is a scalar, but its value has shape {a.shape}")
+            return a.reshape(())[()]
+        if var.is_vector:
+            if a.ndim == 2 and a.shape[1] == 1:
+                a = a[:, 0]
+            if a.ndim != 1:
+                raise ShapeError(f"{var.name} is a vector: give a 1-D array, not shape {a.shape}")
+            self._bind(var, 0, a.shape[0])
+            return a.reshape(-1, 1)
+        if a.ndim != 2:
+            raise ShapeError(f"{var.name} is a matrix: give a 2-D array, not shape {a.shape}")
+        self._bind(var, 0, a.shape[0])
+        self._bind(var, 1, a.shape[1])
+        if var.symmetric:
+            scale = float(np.max(np.abs(a))) if a.size else 0.0
+            if np.max(np.abs(a - a.T), initial=0.0) > 1e-10 * max(scale, 1e-300):
+                raise DomainError(f"{var.name} is declared {var.kind}, but its value is not symmetric "
+                                  f"(max |{var.name} - {var.name}'| = {np.max(np.abs(a - a.T)):.3g})")
+            if var.kind == "diagonal" and np.any(a - np.diag(np.diag(a))):
+                raise DomainError(f"{var.name} is declared diagonal, but its value has off-diagonal entries")
+        return a
+
+
+def _expected(var: Var) -> str:
+    r, c = var.shape
+    return f"a vector of length {r}" if var.is_vector else f"a {r}x{c} matrix"
+
+
+class Evaluator:
+    """Values of typed expressions at one point; shared subexpressions computed once."""
+
+    def __init__(self, variables: Mapping[str, Var], values: Mapping[str, Value]):
+        self.bind = Bindings(variables, values)
+        self.memo: dict[Expr, Value] = {}
+
+    def __call__(self, e: Expr) -> Value:
+        got = self.memo.get(e)
+        if got is None:
+            got = getattr(self, "_ev_" + type(e).__name__)(e)
+            self.memo[e] = got
+        return got
+
+    def external(self, e: Expr, value: Value) -> Value:
+        """The value as the user sees it: a scalar, a 1-D vector or a 2-D matrix."""
+        if e.is_scalar:
+            v = np.asarray(value).reshape(())[()]
+            return float(v) if np.isrealobj(v) else complex(v)
+        if e.is_vector:
+            return np.asarray(value)[:, 0]
+        if e.shape[0].find().value == 1 and np.ndim(value) == 2:
+            return np.asarray(value)[0, :]  # a row vector comes back 1-D too
+        return value
+
+    # -- leaves
+    def _ev_Num(self, e: Num) -> Value:
+        return np.float64(e.value)
+
+    def _ev_Var(self, e: Var) -> Value:
+        return self.bind.values[e.name]
+
+    def _ev_Eye(self, e: Eye) -> Value:
+        if e.dim is None:
+            raise ShapeError("the size of eye is not determined: write eye(X) for the identity "
+                             "with as many rows as X, or use eye beside a matrix")
+        try:
+            return np.eye(self.bind.size(e.dim))
+        except ShapeError:
+            raise ShapeError("the size of eye is not determined by any variable: write eye(X) for the "
+                             "identity with as many rows as X") from None
+
+    def _ev_Ones(self, e: Ones) -> Value:
+        return np.ones((self.bind.size(e.shape[0]), self.bind.size(e.shape[1])))
+
+    # -- operators
+    def _ev_Add(self, e: Add) -> Value:
+        out = self(e.terms[0])
+        for t in e.terms[1:]:
+            out = out + self(t)
+        return out
+
+    def _ev_Neg(self, e: Neg) -> Value:
+        return -self(e.arg)
+
+    def _ev_MatMul(self, e: MatMul) -> Value:
+        scale: Value = None
+        chain: list[Expr] = []
+        for f in e.factors:
+            if f.is_scalar:
+                v = self(f)
+                scale = v if scale is None else scale * v
+            else:
+                chain.append(f)
+        if not chain:
+            return scale
+        out = self._chain(chain)
+        return out if scale is None else scale * out
+
+    def _chain(self, chain: list[Expr]) -> Value:
+        """The product of a chain of matrices, with inv(A)*B computed as solve(A, B)."""
+        if len(chain) == 1:
+            return self(chain[0])
+        last = _is_inv(chain[-1])
+        if last is not None:  # B*inv(A) = solve(A', B')'
+            return K.solve(self(last).T, self._chain(chain[:-1]).T).T
+        right_to_left = chain[-1].shape[1].find().value == 1 or chain[0].shape[0].find().value != 1
+        if right_to_left:
+            acc = self(chain[-1])
+            for f in reversed(chain[:-1]):
+                a = _is_inv(f)
+                acc = K.solve(self(a), acc) if a is not None else self(f) @ acc
+            return acc
+        first = _is_inv(chain[0])
+        if first is not None:  # inv(A)*B...: the rest first, then one solve
+            return K.solve(self(first), self._chain(chain[1:]))
+        acc = self(chain[0])
+        for f in chain[1:]:
+            a = _is_inv(f)
+            acc = K.solve(self(a).T, acc.T).T if a is not None else acc @ self(f)
+        return acc
+
+    def _ev_Div(self, e: Div) -> Value:
+        den = self(e.den)
+        if den == 0:
+            raise DomainError(f"division by zero: {to_text(e.den)} = 0 at this point")
+        return self(e.num) / den
+
+    def _ev_Hadamard(self, e: Hadamard) -> Value:
+        return self(e.a) * self(e.b)
+
+    def _ev_HDiv(self, e: HDiv) -> Value:
+        b = self(e.b)
+        if np.any(b == 0):
+            raise DomainError(f"division by zero: {to_text(e.b)} has zero entries at this point")
+        return self(e.a) / b
+
+    def _ev_Power(self, e: Power) -> Value:
+        a, p = self(e.base), self(e.exp)
+        if e.base.is_scalar:
+            return _scalar_power(a, p, e)
+        k = integer_value(e.exp)
+        if k is None:
+            raise ShapeError(f"{to_text(e)}: a matrix power needs an integer exponent")
+        if k < 0:
+            a, k = K.inv(a), -k
+        return np.linalg.matrix_power(a, k)
+
+    def _ev_EPower(self, e: EPower) -> Value:
+        a, p = self(e.a), self(e.b)
+        p_arr = np.asarray(p)
+        if np.all(np.isreal(p_arr)) and np.all(np.mod(np.real(p_arr), 1) == 0):
+            if np.any(np.real(p_arr) < 0) and np.any(np.asarray(a) == 0):
+                raise DomainError(f"{to_text(e)}: a negative power of a zero entry")
+            return a ** p
+        if np.any(np.real(a) <= 0):
+            raise DomainError(f"{to_text(e)}: a fractional power needs positive entries")
+        return a ** p
+
+    def _ev_Transpose(self, e: Transpose) -> Value:
+        v = self(e.arg)
+        return v if e.arg.is_scalar else v.T
+
+    def _ev_Call(self, e: Call) -> Value:
+        return FUNCTIONS[e.fn](self(e.arg), e)
+
+
+def _scalar_power(a: Value, p: Value, e: Expr) -> Value:
+    if np.isrealobj(p) and float(p).is_integer():
+        if a == 0 and p < 0:
+            raise DomainError(f"{to_text(e)}: a negative power of 0")
+        return a ** int(p) if abs(p) < 2**31 else a ** p
+    if np.real(a) <= 0 and np.isrealobj(a):
+        raise DomainError(f"{to_text(e)}: a fractional power of {to_text(e.base)} = {a:.6g} <= 0")
+    return a ** p
+
+
+def _square(v: Value, e: Call) -> Value:
+    return v
+
+
+def _tr(v: Value, e: Call) -> Value:
+    return v if e.arg.is_scalar else np.trace(v)
+
+
+def _det(v: Value, e: Call) -> Value:
+    return v if e.arg.is_scalar else K.det(v)
+
+
+def _logdet(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar:
+        if np.real(v) <= 0:
+            raise DomainError(f"logdet({to_text(e.arg)}): the determinant is {v:.6g} <= 0")
+        return np.log(v)
+    spd = isinstance(e.arg, Var) and e.arg.kind == "spd"
+    try:
+        return K.logdet(v, spd=spd)
+    except DomainError as err:
+        raise DomainError(f"logdet({to_text(e.arg)}): {err}") from None
+
+
+def _inv(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar:
+        if v == 0:
+            raise DomainError(f"inv({to_text(e.arg)}) of 0")
+        return 1 / v
+    try:
+        return K.inv(v)
+    except DomainError as err:
+        raise DomainError(f"inv({to_text(e.arg)}): {err}") from None
+
+
+def _adj(v: Value, e: Call) -> Value:
+    return np.ones_like(v) if e.arg.is_scalar else K.adj(v)
+
+
+def _norm_fro(v: Value, e: Call) -> Value:
+    return np.sqrt(np.sum(v * v)) if np.iscomplexobj(v) else np.linalg.norm(v)
+
+
+def _norm2(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar or e.arg.is_vector or np.ndim(v) < 2 or 1 in np.shape(v):
+        return _norm_fro(v, e)
+    return K.norm2(v)
+
+
+def _norm_nuc(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar or e.arg.is_vector or 1 in np.shape(v):
+        return _norm_fro(v, e)
+    return K.norm_nuc(v)
+
+
+def _norm1(v: Value, e: Call) -> Value:
+    if np.iscomplexobj(v):
+        return np.sum(v * np.sign(v.real))
+    return np.sum(np.abs(v))
+
+
+def _diag(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar:
+        return v
+    if e.arg.is_vector:
+        return np.diag(v[:, 0])
+    if np.shape(v)[0] == 1:
+        return np.diag(v[0, :])
+    return np.diag(v).reshape(-1, 1).copy()
+
+
+def _log(v: Value, e: Call) -> Value:
+    if np.any(np.real(v) <= 0):
+        raise DomainError(f"log({to_text(e.arg)}): needs positive entries, got {np.min(np.real(v)):.6g}")
+    return np.log(v)
+
+
+def _sqrt(v: Value, e: Call) -> Value:
+    if np.any(np.real(v) < 0):
+        raise DomainError(f"sqrt({to_text(e.arg)}): needs entries >= 0, got {np.min(np.real(v)):.6g}")
+    return np.sqrt(v)
+
+
+def _abs(v: Value, e: Call) -> Value:
+    return v * np.sign(np.real(v)) if np.iscomplexobj(v) else np.abs(v)
+
+
+def _sign(v: Value, e: Call) -> Value:
+    if e.arg.is_scalar:
+        if np.real(v) == 0:
+            raise DomainError(f"sign({to_text(e.arg)}) at 0: not differentiable there")
+        return np.sign(np.real(v))
+    try:
+        return K.sign(np.real(v))
+    except DomainError as err:
+        raise DomainError(f"sign({to_text(e.arg)}): {err}") from None
+
+
+def _wrap(kernel: Any, name: str) -> Any:
+    def run(v: Value, e: Call) -> Value:
+        if e.arg.is_scalar:
+            if name == "top_sv":
+                if v == 0:
+                    raise DomainError("top_sv(0) is undefined")
+                return np.sign(v)
+            return np.sign(v) if v != 0 else _raise(f"{name}(0) is undefined")
+        try:
+            return kernel(v)
+        except DomainError as err:
+            raise DomainError(f"{name}({to_text(e.arg)}): {err}") from None
+    return run
+
+
+def _raise(msg: str) -> Value:
+    raise DomainError(msg)
+
+
+FUNCTIONS: dict[str, Any] = {
+    "tr": _tr,
+    "det": _det,
+    "logdet": _logdet,
+    "inv": _inv,
+    "adj": _adj,
+    "norm_fro": _norm_fro,
+    "norm2": _norm2,
+    "norm_nuc": _norm_nuc,
+    "norm1": _norm1,
+    "sum": lambda v, e: np.sum(v),
+    "diag": _diag,
+    "exp": lambda v, e: np.exp(v),
+    "log": _log,
+    "sin": lambda v, e: np.sin(v),
+    "cos": lambda v, e: np.cos(v),
+    "tanh": lambda v, e: np.tanh(v),
+    "sqrt": _sqrt,
+    "abs": _abs,
+    "sign": _sign,
+    "polar": _wrap(K.polar, "polar"),
+    "top_sv": _wrap(K.top_sv, "top_sv"),
+}
+
+
+# ------------------------------------------------------------------------------- domain guards
+def guards(f: Expr) -> list[tuple[str, Expr, str]]:
+    """Where f is undefined or not differentiable: (check, subexpression, description)."""
+    out: list[tuple[str, Expr, str]] = []
+    seen: set[Expr] = set()
+    stack = [f]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        stack.extend(e.children)
+        if isinstance(e, Call):
+            a = e.arg
+            if e.fn in ("norm_fro",) or (e.fn in ("norm2", "norm_nuc") and (a.is_vector or a.is_scalar)):
+                out.append(("nonzero_norm", a, f"{e.fn}({to_text(a)})"))
+            elif e.fn == "norm2":
+                out.append(("top_sv", a, f"norm2({to_text(a)})"))
+            elif e.fn == "norm_nuc":
+                out.append(("polar", a, f"norm_nuc({to_text(a)})"))
+            elif e.fn in ("abs", "norm1"):
+                out.append(("no_zero_entry", a, f"{e.fn}({to_text(a)})"))
+            elif e.fn == "logdet":
+                out.append(("logdet", e, f"logdet({to_text(a)})"))
+            elif e.fn in ("log", "sqrt"):
+                out.append(("positive", a, f"{e.fn}({to_text(a)})"))
+            elif e.fn == "inv":
+                out.append(("invertible", e, f"inv({to_text(a)})"))
+        elif isinstance(e, (Div, HDiv)):
+            den = e.den if isinstance(e, Div) else e.b
+            out.append(("no_zero_entry", den, f"the divisor {to_text(den)}"))
+        elif isinstance(e, (Power, EPower)):
+            base, p = (e.base, e.exp) if isinstance(e, Power) else (e.a, e.b)
+            if integer_value(p) is None and (isinstance(e, EPower) or base.is_scalar):
+                out.append(("positive", base, f"{to_text(base)} to the fractional power {to_text(p)}"))
+    return out
+
+
+def check(kind: str, v: Value, what: str, where: str) -> None:
+    """Raise DomainError unless the value v of ``where`` passes the guard ``kind``."""
+    if kind == "nonzero_norm":
+        if not np.any(v):
+            raise DomainError(f"{what} is not differentiable where {where} = 0, as it is at this point")
+    elif kind == "no_zero_entry":
+        if np.any(np.asarray(v) == 0):
+            raise DomainError(f"{what} is not differentiable (or not defined) where an entry of "
+                              f"{where} is 0, as one is at this point")
+    elif kind == "positive":
+        if np.any(np.real(v) <= 0):
+            raise DomainError(f"{what} needs positive entries; at this point the smallest is "
+                              f"{np.min(np.real(v)):.6g}")
+    elif kind in ("top_sv", "polar") and np.ndim(v) == 2 and 1 not in np.shape(v):
+        try:
+            (K.top_sv if kind == "top_sv" else K.polar)(np.real(v))
+        except DomainError as err:
+            raise DomainError(f"{what}: {err}") from None
+
+
+def check_domain(ev: Evaluator, f: Expr) -> None:
+    """Raise DomainError where f is undefined or not differentiable at the evaluator's point."""
+    for kind, e, what in guards(f):
+        if kind in ("logdet", "invertible"):
+            ev(e)  # evaluating raises where it is undefined
+            continue
+        check(kind, ev(e), what, to_text(e))

@@ -1,0 +1,323 @@
+"""Stable numeric kernels used by the evaluator and by the generated NumPy code.
+
+Rules the kernels follow (and that generated code should follow too):
+
+* Never multiply by an explicit inverse: ``A^{-1} B`` is ``solve(A, B)`` (one LU factorization, two triangular
+  solves), which is both cheaper and more accurate than ``inv(A) @ B``.
+* A matrix is singular to working precision when LAPACK's reciprocal condition estimate (1-norm) is below
+  ``10 n eps``; ``solve`` and ``inv`` then raise :class:`DomainError` instead of returning noise or warning.
+* Symmetric positive definite matrices are handled by Cholesky (``logdet(A, spd=True)``): half the cost of LU,
+  and a failed factorization is the test for positive definiteness.
+* The adjugate ``adj(A) = det(A) A^{-1}`` is a polynomial in the entries of ``A``, so it is defined
+  everywhere, also at singular ``A``. While the LU pivots show ``A`` well conditioned it is
+  ``det(A) * inv(A)`` from one LU factorization; otherwise it comes from the SVD,
+  ``adj(A) = det(U) det(V^H) V adj(S) U^H``, which costs several times (5-10x) as much but is exact in
+  the limit (rank n-1 gives the rank-1 adjugate, rank <= n-2 gives 0).
+* Kernels that compute a derivative where it does not exist (``sign`` at 0, ``top_sv`` at a repeated top
+  singular value, ``polar`` at a rank deficient matrix) raise :class:`DomainError` saying what and why.
+
+Inputs are 2-D float or complex ndarrays unless noted; other numeric dtypes are converted to float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import lapack
+
+from matdiff.errors import DomainError, ShapeError
+
+__all__ = [
+    "solve",
+    "inv",
+    "det",
+    "logdet",
+    "adj",
+    "tr_adj",
+    "top_sv",
+    "polar",
+    "norm2",
+    "norm_nuc",
+    "sign",
+    "check_positive",
+    "check_nonzero",
+]
+
+_EPS = float(np.finfo(np.float64).eps)
+
+# adj / tr_adj use det(A) * inv(A) from one LU while min|u_ii| / max|u_ii| exceeds this ratio, else the SVD.
+# Both branches have error ~ eps * s_1 / s_{n-1} relative to ||adj|| (the conditioning of adj itself: a small
+# s_n cancels between det and inv because both come from the same factors); measured against 60-digit
+# references the LU branch stayed as accurate as the SVD one down to pivot ratios ~1e-18, also for exactly
+# singular integer matrices. The switch is therefore for robustness, not accuracy: an exactly zero pivot, or
+# entries of inv ~ 1/u_min that overflow. 1e-8 leaves a wide margin; only nearly singular A go to the SVD.
+_ADJ_LU_MIN_PIVOT_RATIO = 1e-8
+
+# Singular-value ratios under which a derivative is declared not to exist.
+_TOP_SV_GAP = 1e-8  # top_sv: s0 - s1 <= _TOP_SV_GAP * s0 means the top singular value is repeated
+_POLAR_RANK = 1e-10  # polar: s_min <= _POLAR_RANK * s_max means X is rank deficient
+
+_LAPACK = {
+    np.dtype(np.float64): (lapack.dgetrf, lapack.dgecon, lapack.dgetrs, lapack.dgetri, lapack.dlange),
+    np.dtype(np.complex128): (lapack.zgetrf, lapack.zgecon, lapack.zgetrs, lapack.zgetri, lapack.zlange),
+}
+
+
+def _as_float(A: np.ndarray) -> np.ndarray:
+    """A as a float64 or complex128 array (no copy when it already is one)."""
+    A = np.asarray(A)
+    if A.dtype != np.float64 and A.dtype != np.complex128:
+        A = A.astype(np.complex128 if A.dtype.kind == "c" else np.float64)
+    return A
+
+
+def _square(A: np.ndarray, what: str) -> np.ndarray:
+    """A as a float/complex array, after checking that it is a square matrix."""
+    A = _as_float(A)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or not A.shape[0]:
+        raise ShapeError(f"{what}: expected a non-empty square matrix, got shape {A.shape}")
+    return A
+
+
+def _lu_checked(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """LU factors (lu, piv) of the square A; DomainError when A is singular to working precision."""
+    getrf, gecon, _, _, lange = _LAPACK[A.dtype]
+    lu, piv, info = getrf(A)
+    if info > 0:
+        raise DomainError(
+            f"{what}: the matrix is singular (pivot {info} of its LU factorization is exactly 0)"
+        )
+    anorm = lange("1", A)  # the 1-norm, in which gecon estimates the condition number
+    rcond, _ = gecon(lu, anorm)
+    tol = 10 * A.shape[0] * _EPS
+    if rcond < tol and anorm == anorm:  # anorm is NaN for NaN input: let the NaNs propagate instead
+        raise DomainError(
+            f"{what}: the matrix is singular to working precision (reciprocal condition number "
+            f"{rcond:.3g} < {tol:.3g})"
+        )
+    return lu, piv
+
+
+def solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The solution X of A X = B (B a matrix or a vector); DomainError when A is singular."""
+    A = _square(A, "solve")
+    B = _as_float(B)
+    if B.shape[:1] != A.shape[:1] or B.ndim not in (1, 2):
+        raise ShapeError(f"solve: A has shape {A.shape} but B has shape {B.shape}")
+    if A.dtype != B.dtype:  # one of them complex: solve in complex
+        A, B = A.astype(np.complex128), B.astype(np.complex128)
+    lu, piv = _lu_checked(A, "solve")
+    x, _ = _LAPACK[A.dtype][2](lu, piv, B.reshape(B.shape[0], -1))
+    return x.reshape(B.shape)
+
+
+def inv(A: np.ndarray) -> np.ndarray:
+    """The inverse of A; DomainError when A is singular."""
+    A = _square(A, "inv")
+    lu, piv = _lu_checked(A, "inv")
+    x, _ = _LAPACK[A.dtype][3](lu, piv)
+    return x
+
+
+def det(A: np.ndarray) -> float | complex:
+    """The determinant of A."""
+    return np.linalg.det(A)
+
+
+def logdet(A: np.ndarray, spd: bool = False) -> float | complex:
+    """log det(A); DomainError where it is undefined (det <= 0, or a symmetric A that is not PD).
+
+    With ``spd=True`` A is declared symmetric positive definite (only its lower triangle is read). A complex A
+    gives the principal complex logarithm.
+    """
+    A = _square(A, "logdet")
+    if spd or (A.dtype == np.float64 and np.array_equal(A, A.T)):
+        try:
+            L = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            why = "it was declared spd" if spd else "a symmetric matrix is taken to be spd in logdet"
+            raise DomainError(
+                f"logdet: the matrix is not positive definite (Cholesky failed), but {why}"
+            ) from None
+        # det(A) = det(L)^2 = prod(l_ii)^2
+        return 2.0 * np.log(L.diagonal().real).sum()
+    sgn, logabs = np.linalg.slogdet(A)
+    if A.dtype == np.complex128:
+        if sgn == 0:
+            raise DomainError("logdet: det(A) = 0: logdet undefined (the matrix is singular)")
+        return logabs + np.log(sgn)
+    if not sgn > 0:
+        if sgn != sgn:  # NaN input: propagate
+            return logabs
+        value = "0" if sgn == 0 else f"{sgn * np.exp(logabs):.6g}"
+        raise DomainError(f"logdet: det(A) = {value} <= 0: logdet undefined")
+    return logabs
+
+
+def _perm_sign(piv: np.ndarray) -> int:
+    """The sign of the permutation given by LAPACK's 0-based row interchanges."""
+    return -1 if np.count_nonzero(piv != np.arange(piv.size)) % 2 else 1
+
+
+def _others_products(s: np.ndarray) -> np.ndarray:
+    """prod_{j != i} s_j for each i, from prefix and suffix products (no division, so exact at s_i = 0)."""
+    n = s.size
+    prefix = np.ones(n)
+    suffix = np.ones(n)
+    np.cumprod(s[:-1], out=prefix[1:])
+    np.cumprod(s[:0:-1], out=suffix[-2::-1])
+    return prefix * suffix
+
+
+def _svd_adj_parts(A: np.ndarray) -> tuple[float | complex, np.ndarray, np.ndarray, np.ndarray]:
+    """(c, U, d, Vh) with adj(A) = c V diag(d) U^H from the SVD A = U S V^H.
+
+    adj(XY) = adj(Y) adj(X), and a unitary W has adj(W) = det(W) W^H, so
+    adj(U S V^H) = adj(V^H) adj(S) adj(U) = det(V^H) det(U) V adj(S) U^H,
+    with adj(S) = diag(prod_{j != i} s_j).
+    """
+    U, s, Vh = np.linalg.svd(A)
+    c = np.linalg.det(U) * np.linalg.det(Vh)  # of modulus 1; for real A it is +-1
+    c = (1.0 if c > 0 else -1.0) if A.dtype == np.float64 else c / abs(c)
+    return c, U, _others_products(s), Vh
+
+
+def _lu_det_inv(A: np.ndarray) -> tuple[float | complex, np.ndarray] | None:
+    """(det(A), inv(A)) from LU when the pivots show A well conditioned, else None."""
+    getrf, _, _, getri, _ = _LAPACK[A.dtype]
+    lu, piv, info = getrf(A)
+    if info > 0:
+        return None
+    u = np.abs(lu.diagonal())
+    if not u.min() > _ADJ_LU_MIN_PIVOT_RATIO * u.max():
+        return None
+    d = _perm_sign(piv) * lu.diagonal().prod()  # det(P L U) = sign(P) prod(u_ii)
+    x, _ = getri(lu, piv)
+    return d, x
+
+
+def adj(A: np.ndarray) -> np.ndarray:
+    """The adjugate (classical adjoint) of A: det(A) inv(A) when A is invertible, and its limit otherwise."""
+    A = _square(A, "adj")
+    if A.shape[0] == 1:
+        return np.ones_like(A)
+    lu = _lu_det_inv(A)
+    if lu is not None:
+        return lu[0] * lu[1]
+    if not np.isfinite(A).all():
+        return np.full_like(A, np.nan)
+    c, U, d, Vh = _svd_adj_parts(A)
+    return (c * Vh.conj().T * d) @ U.conj().T  # c V diag(d) U^H
+
+
+def tr_adj(A: np.ndarray) -> float | complex:
+    """The trace of the adjugate of A (the sum of its principal (n-1)-minors), also at singular A."""
+    A = _square(A, "tr_adj")
+    if A.shape[0] == 1:
+        return 1.0
+    lu = _lu_det_inv(A)
+    if lu is not None:
+        t = lu[0] * lu[1].trace()
+    elif not np.isfinite(A).all():
+        t = np.nan
+    else:
+        # tr(V D U^H) = sum_i d_i (U^H V)_ii, and (U^H V)_ii = conj((V^H U)_ii)
+        c, U, d, Vh = _svd_adj_parts(A)
+        t = c * (d * np.einsum("ik,ki->i", Vh, U).conj()).sum()
+    return complex(t) if A.dtype == np.complex128 else float(t)
+
+
+def _is_vector(X: np.ndarray) -> bool:
+    return X.ndim < 2 or min(X.shape) == 1
+
+
+def top_sv(X: np.ndarray) -> np.ndarray:
+    """u1 v1^H for the largest singular value of X: the gradient of the spectral norm ||X||_2.
+
+    For a vector (shape (n,), (n, 1) or (1, n)) it is X / ||X||. DomainError at X = 0 and when the largest
+    singular value is repeated (the spectral norm is not differentiable there).
+    """
+    X = _as_float(X)
+    if _is_vector(X):
+        nrm = np.linalg.norm(X)
+        if nrm == 0:
+            raise DomainError("top_sv: X = 0, where the norm is not differentiable")
+        return X / nrm
+    U, s, Vh = np.linalg.svd(X, full_matrices=False)
+    if s[0] == 0:
+        raise DomainError("top_sv: X = 0, where the spectral norm is not differentiable")
+    if s[0] - s[1] <= _TOP_SV_GAP * s[0]:
+        raise DomainError(
+            f"top_sv: the largest singular value is repeated (s1 = {s[0]:.6g}, s2 = {s[1]:.6g}), "
+            "so the spectral norm is not differentiable there"
+        )
+    return np.outer(U[:, 0], Vh[0])
+
+
+def polar(X: np.ndarray) -> np.ndarray:
+    """The unitary polar factor U V^H of the thin SVD of X: the gradient of the nuclear norm.
+
+    For a vector it is X / ||X||. DomainError when X is rank deficient (s_min <= 1e-10 s_max), where the
+    nuclear norm is not differentiable.
+    """
+    X = _as_float(X)
+    if _is_vector(X):
+        nrm = np.linalg.norm(X)
+        if nrm == 0:
+            raise DomainError("polar: X = 0, where the nuclear norm is not differentiable")
+        return X / nrm
+    U, s, Vh = np.linalg.svd(X, full_matrices=False)
+    if not s[-1] > _POLAR_RANK * s[0]:
+        raise DomainError(
+            f"polar: the matrix is rank deficient (smallest singular value {s[-1]:.3g}, largest {s[0]:.3g}), "
+            "so the nuclear norm is not differentiable there"
+        )
+    return U @ Vh
+
+
+def norm2(X: np.ndarray) -> float:
+    """The spectral norm of a matrix (the Euclidean norm of a vector)."""
+    X = np.asarray(X)
+    return float(np.linalg.norm(X) if _is_vector(X) else np.linalg.norm(X, 2))
+
+
+def norm_nuc(X: np.ndarray) -> float:
+    """The nuclear norm (the sum of the singular values; the Euclidean norm of a vector)."""
+    X = np.asarray(X)
+    return float(np.linalg.norm(X) if _is_vector(X) else np.linalg.norm(X, "nuc"))
+
+
+def _first_bad(bad: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(np.argmax(bad), bad.shape))
+
+
+def sign(X: np.ndarray) -> np.ndarray:
+    """The entrywise sign of X: the derivative of |x|; DomainError if an entry is exactly 0."""
+    X = np.asarray(X)
+    if not X.all():
+        zero = X == 0
+        raise DomainError(
+            f"sign: {np.count_nonzero(zero)} entr{'y is' if np.count_nonzero(zero) == 1 else 'ies are'} "
+            f"exactly 0 (first at index {_first_bad(zero)}), where |x| is not differentiable"
+        )
+    return np.sign(X)
+
+
+def check_positive(X: np.ndarray, what: str) -> np.ndarray:
+    """X unchanged; DomainError naming ``what`` (e.g. "log") unless every entry is > 0."""
+    X = np.asarray(X)
+    ok = X > 0
+    if not ok.all():
+        bad = ~ok
+        first = _first_bad(bad)
+        raise DomainError(
+            f"{what}: needs positive entries, but {np.count_nonzero(bad)} "
+            f"{'is' if np.count_nonzero(bad) == 1 else 'are'} not (first at index {first}: {X[first]})"
+        )
+    return X
+
+
+def check_nonzero(s: float | complex | np.ndarray, what: str) -> float | complex | np.ndarray:
+    """The scalar divisor s unchanged; DomainError naming ``what`` if s == 0."""
+    if s == 0:
+        raise DomainError(f"{what}: division by zero (the divisor evaluates to 0)")
+    return s

@@ -1,0 +1,143 @@
+"""The differential of each operation: one line a rule.
+
+A rule takes the node ``e`` (its operands are ``e.arg`` or ``e.a, e.b`` ...) and ``d``,
+which gives the differential of an operand (``0`` for a constant, ``dX`` for the
+variable, else a pending ``d(...)`` that the next step expands).  Each entry is
+``(name shown in the steps, rule)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .build import TWO, ZERO, T, add, call, div, epower, had, hdiv, mul, neg, power, sub, tr
+from .errors import MatdiffError
+from .syntax.ast import (
+    Add,
+    Call,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    integer_value,
+)
+
+Rule = Callable[[Expr, Callable[[Expr], Expr]], Expr]
+
+
+def _sq(a: Expr) -> Expr:
+    """tr(A'*A) (or a'*a, a*a): the squared Frobenius norm, as the textbook writes it."""
+    return mul(a, a) if a.is_scalar else mul(T(a), a) if a.is_vector else tr(mul(T(a), a))
+
+
+def _emul(u: Expr, v: Expr) -> Expr:
+    return had(u, v)
+
+
+def _no_rule(fn: str) -> Rule:
+    def rule(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
+        raise MatdiffError(f"{fn}(...) has no differential rule here (it is a derivative already); "
+                           "differentiate the original expression instead")
+    return rule
+
+
+# d f(A), f a function of the language
+CALL_RULES: dict[str, tuple[str, Rule]] = {
+    "tr":       ("d tr = tr d", lambda e, d: tr(d(e.arg))),
+    "det":      ("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(call("adj", e.arg), d(e.arg)))),
+    "logdet":   ("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(call("inv", e.arg), d(e.arg)))),
+    "inv":      ("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
+    "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A)",
+                 lambda e, d: sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e),
+                                  mul(e, d(e.arg), call("inv", e.arg)))),
+    "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)", lambda e, d: div(d(_sq(e.arg)), mul(TWO, e))),
+    "norm2":    ("d norm2(X) = tr((u1*v1')' dX), u1, v1 the top singular pair",
+                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector or e.arg.is_scalar
+                 else tr(mul(T(call("top_sv", e.arg)), d(e.arg)))),
+    "norm_nuc": ("d norm_nuc(X) = tr((U*V')' dX), X = U S V' the thin SVD",
+                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector or e.arg.is_scalar
+                 else tr(mul(T(call("polar", e.arg)), d(e.arg)))),
+    "norm1":    ("d norm1(X) = sum(sign(X) .* dX)", lambda e, d: call("sum", _emul(call("sign", e.arg), d(e.arg)))),
+    "sum":      ("d sum = sum d", lambda e, d: call("sum", d(e.arg))),
+    "diag":     ("d diag = diag d", lambda e, d: call("diag", d(e.arg))),
+    "exp":      ("d exp(X) = exp(X) .* dX", lambda e, d: _emul(e, d(e.arg))),
+    "log":      ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
+    "sin":      ("d sin(X) = cos(X) .* dX", lambda e, d: _emul(call("cos", e.arg), d(e.arg))),
+    "cos":      ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(_emul(call("sin", e.arg), d(e.arg)))),
+    "tanh":     ("d tanh(X) = (1 - tanh(X).^2) .* dX",
+                 lambda e, d: _emul(sub(Num(1), epower(e, TWO)), d(e.arg))),
+    "sqrt":     ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
+    "abs":      ("d abs(X) = sign(X) .* dX", lambda e, d: _emul(call("sign", e.arg), d(e.arg))),
+    "sign":     ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO),
+    "polar":    ("", _no_rule("polar")),
+    "top_sv":   ("", _no_rule("top_sv")),
+}
+
+
+def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
+    fs = e.factors  # type: ignore[attr-defined]
+    return add(*(mul(*fs[:i], d(f), *fs[i + 1:]) for i, f in enumerate(fs) if f.free))
+
+
+def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
+    a, p = e.base, e.exp  # type: ignore[attr-defined]
+    if a.is_scalar:
+        if not p.free:  # d(u^p) = p u^(p-1) du
+            return mul(p, power(a, add(p, Num(-1))), d(a))
+        return mul(e, add(mul(call("log", a), d(p)), div(mul(p, d(a)), a)))
+    k = integer_value(p)
+    if k is None:  # pragma: no cover - refused when typing
+        raise MatdiffError("a matrix power needs an integer exponent")
+    if k < 0:  # A^-k = inv(A)^k
+        return d(power(call("inv", a), Num(-k)))
+    # d(A^k) = sum_i A^i dA A^(k-1-i)
+    return add(*(mul(power(a, Num(i)) if i else Num(1), d(a), power(a, Num(k - 1 - i)) if k - 1 - i else Num(1))
+                 for i in range(k)))
+
+
+def _epower(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
+    a, p = e.a, e.b  # type: ignore[attr-defined]
+    if not p.free:  # d(X.^p) = p X.^(p-1) .* dX
+        return _emul(mul(p, epower(a, add(p, Num(-1)))), d(a))
+    return _emul(e, add(_emul(call("log", a), d(p)), hdiv(_emul(p, d(a)), a)))
+
+
+def _product_name(e: Expr) -> str:
+    varying = sum(1 for f in e.factors if f.free)  # type: ignore[attr-defined]
+    return "product rule" if varying > 1 else "linearity: d(A U B) = A dU B for constant A, B"
+
+
+# d of an operator node; the name may depend on the node
+OP_RULES: dict[type, tuple[str | Callable[[Expr], str], Rule]] = {
+    Add:       ("linearity: d(U + V) = dU + dV", lambda e, d: add(*(d(t) for t in e.terms))),
+    Neg:       ("linearity", lambda e, d: neg(d(e.arg))),
+    MatMul:    (_product_name, _product),
+    Div:       ("quotient rule: d(U/c) = dU/c - U dc/c^2",
+                lambda e, d: sub(div(d(e.num), e.den), div(mul(e.num, d(e.den)), power(e.den, TWO)))),
+    Hadamard:  ("product rule: d(U .* V) = dU .* V + U .* dV",
+                lambda e, d: add(_emul(d(e.a), e.b), _emul(e.a, d(e.b)))),
+    HDiv:      ("quotient rule: d(U ./ V) = dU ./ V - U .* dV ./ V.^2",
+                lambda e, d: sub(hdiv(d(e.a), e.b), hdiv(_emul(e.a, d(e.b)), epower(e.b, TWO)))),
+    Power:     ("power rule", _power),
+    EPower:    ("power rule: d(U.^p) = p U.^(p-1) .* dU", _epower),
+    Transpose: ("d(X') = (dX)'", lambda e, d: T(d(e.arg))),
+    Eye:       ("dI = 0", lambda e, d: ZERO),
+    Ones:      ("d1 = 0", lambda e, d: ZERO),
+    Num:       ("d(constant) = 0", lambda e, d: ZERO),
+}
+
+
+def rule_for(e: Expr) -> tuple[str, Rule]:
+    """The (name, rule) that gives d(e)."""
+    if isinstance(e, Call):
+        return CALL_RULES[e.fn]
+    name, rule = OP_RULES[type(e)]
+    return (name(e) if callable(name) else name), rule

@@ -1,0 +1,280 @@
+"""Canonical forms: transposes at the leaves, scalars factored, like terms combined.
+
+``simplify`` rewrites bottom-up (memoised on structure, so shared subtrees cost once):
+
+* products: one numeric coefficient, scalar factors with their powers combined
+  (``N * N^-1 = 1``), then the matrix chain with identities dropped and ``inv(A)*A`` cancelled;
+* sums: like terms combined (``X' + X' = 2*X'``), a common left or right factor taken out
+  (``A*x + A'*x = (A + A')*x``);
+* traces: ``tr(B') = tr(B)``, scalars out of the trace, ``tr(x*y') = y'*x`` (cyclic: a
+  scalar is its own trace);
+* the symmetric part ``(M + M')/2`` written with the symmetric terms left alone.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .build import ONE, ZERO, T, add, mul
+from .syntax.ast import (
+    Add,
+    Call,
+    D,
+    Diff,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    Var,
+    is_symmetric,
+)
+
+transpose = T
+
+
+def simplify(e: Expr) -> Expr:
+    """The canonical form of e (same value, fewer operations, the textbook's shape)."""
+    return _Simplifier().run(e)
+
+
+class _Simplifier:
+    def __init__(self) -> None:
+        self.memo: dict[Expr, Expr] = {}
+
+    def run(self, e: Expr) -> Expr:
+        got = self.memo.get(e)
+        if got is not None:
+            return got
+        out = self._simp(e)
+        self.memo[e] = out
+        return out
+
+    def _simp(self, e: Expr) -> Expr:
+        if isinstance(e, (Num, Var, Eye, Diff)):
+            return e
+        if isinstance(e, Ones):
+            return e
+        if isinstance(e, Transpose):
+            a = self.run(e.arg)
+            t = T(a)
+            return t if t == e else self.run(t) if not isinstance(t, Transpose) else t
+        if isinstance(e, Neg):
+            return self.product([Num(-1), self.run(e.arg)])
+        if isinstance(e, Div):
+            return self.product([self.run(e.num), self._reciprocal(self.run(e.den))])
+        if isinstance(e, MatMul):
+            return self.product([self.run(f) for f in e.factors])
+        if isinstance(e, Add):
+            return self.sum([self.run(t) for t in e.terms])
+        if isinstance(e, Power):
+            return self.power(self.run(e.base), self.run(e.exp))
+        if isinstance(e, EPower):
+            a, p = self.run(e.a), self.run(e.b)
+            if isinstance(p, Num) and p.value == 1:
+                return a
+            if a.is_scalar:
+                return self.power(a, p)
+            return EPower(a, p)
+        if isinstance(e, Hadamard):
+            a, b = self.run(e.a), self.run(e.b)
+            if a.is_scalar or b.is_scalar:
+                return self.product([a, b])
+            if isinstance(a, Ones):
+                return b
+            if isinstance(b, Ones):
+                return a
+            if _is_zero(a) or _is_zero(b):
+                return ZERO
+            return Hadamard(a, b)
+        if isinstance(e, HDiv):
+            a, b = self.run(e.a), self.run(e.b)
+            if b.is_scalar:
+                return self.product([a, self._reciprocal(b)])
+            if _is_zero(a):
+                return ZERO
+            return HDiv(a, b)
+        if isinstance(e, Call):
+            return self.call(e.fn, self.run(e.arg))
+        if isinstance(e, D):
+            return D(self.run(e.arg))
+        return e  # pragma: no cover
+
+    # ------------------------------------------------------------------ pieces
+    def _reciprocal(self, s: Expr) -> Expr:
+        if isinstance(s, Num):
+            return Num(1 / s.value) if isinstance(s.value, Fraction) else Num(1.0 / s.value)
+        return self.power(s, Num(-1))
+
+    def power(self, base: Expr, p: Expr) -> Expr:
+        if isinstance(p, Num):
+            if p.value == 1:
+                return base
+            if p.value == 0:
+                return ONE if base.is_scalar else Eye(like=base)
+            if isinstance(base, Num) and isinstance(base.value, Fraction) and isinstance(p.value, Fraction) \
+                    and p.value.denominator == 1 and (base.value != 0 or p.value > 0) and abs(p.value) < 64:
+                return Num(base.value ** int(p.value))
+            if base.is_scalar and isinstance(base, Power) and isinstance(base.exp, Num) \
+                    and isinstance(p.value, Fraction) and p.value.denominator == 1:
+                return self.power(base.base, Num(base.exp.value * p.value))
+            if base.is_scalar and isinstance(base, MatMul) and isinstance(p.value, Fraction) \
+                    and p.value.denominator == 1:
+                # (c * u * v)^k = c^k u^k v^k for scalar factors
+                return self.product([self.power(f, p) for f in base.factors])
+        return Power(base, p)
+
+    def call(self, fn: str, a: Expr) -> Expr:
+        if fn in ("tr", "sum") and a.is_scalar:
+            return a
+        if _is_zero(a) and fn in ("tr", "sum", "diag", "sin", "tanh", "abs", "sqrt"):
+            return ZERO
+        if fn in ("tr", "det", "logdet", "norm_fro", "norm_nuc", "norm2") and isinstance(a, Transpose):
+            return self.call(fn, a.arg)
+        if fn == "tr":
+            if isinstance(a, Add):
+                return self.sum([self.call("tr", t) for t in a.terms])
+            if isinstance(a, MatMul):
+                scal = [f for f in a.factors if f.is_scalar]
+                chain = [f for f in a.factors if not f.is_scalar]
+                if scal and chain:
+                    return self.product(scal + [self.call("tr", self.product(chain))])
+                # cyclic: rotate a row vector to the front and the trace is a plain product
+                for i, f in enumerate(chain):
+                    if i and f.shape[0].size() == 1:
+                        return self.product(chain[i:] + chain[:i])
+            if isinstance(a, Call) and a.fn == "diag" and a.arg.is_vector:
+                return self.call("sum", a.arg)
+        if fn == "inv" and isinstance(a, Call) and a.fn == "inv":
+            return a.arg
+        return Call(fn, a)
+
+    def product(self, factors: list[Expr]) -> Expr:
+        coef: Fraction | float = 1
+        scal: dict[Expr, Fraction | float] = {}
+        chain: list[Expr] = []
+
+        def absorb(f: Expr) -> None:
+            nonlocal coef
+            if isinstance(f, Num):
+                coef = coef * f.value
+            elif isinstance(f, MatMul) and (not f.is_scalar or all(p.is_scalar for p in f.factors)):
+                for p in f.factors:
+                    absorb(p)
+            elif f.is_scalar:
+                base, p = f, Fraction(1)
+                if isinstance(f, Power) and isinstance(f.exp, Num):
+                    base, p = f.base, f.exp.value
+                scal[base] = scal.get(base, 0) + p
+            else:
+                chain.append(f)
+
+        for f in factors:
+            absorb(f)
+        if coef == 0:
+            return ZERO
+        chain = self._clean_chain(chain)
+        out: list[Expr] = []
+        if coef != 1:
+            out.append(Num(coef))
+        for base, p in scal.items():
+            if p != 0:
+                out.append(base if p == 1 else self.power(base, Num(p)))
+        out.extend(chain)
+        if not out:
+            return ONE
+        return out[0] if len(out) == 1 else MatMul(tuple(out))
+
+    def _clean_chain(self, chain: list[Expr]) -> list[Expr]:
+        if len(chain) > 1:
+            kept = [f for f in chain if not isinstance(f, Eye)]
+            chain = kept if kept else chain[:1]
+        out: list[Expr] = []
+        for f in chain:  # inv(A)*A = A*inv(A) = I
+            if out and _inverse_pair(out[-1], f):
+                out.pop()
+                continue
+            out.append(f)
+        if not out and chain:
+            return [Eye(like=chain[0])]
+        return out
+
+    def sum(self, terms: list[Expr]) -> Expr:
+        flat: list[Expr] = []
+        for t in terms:
+            if isinstance(t, Add):
+                flat.extend(t.terms)
+            elif not _is_zero(t):
+                flat.append(t)
+        coefs: dict[Expr, Fraction | float] = {}
+        for t in flat:
+            c, rest = split_coefficient(t)
+            coefs[rest] = coefs.get(rest, 0) + c
+        parts = [self.product([Num(c), rest]) if c != 1 else rest for rest, c in coefs.items() if c != 0]
+        if not parts:
+            return ZERO
+        if len(parts) == 1:
+            return parts[0]
+        return _factor(parts, self)
+
+
+def _is_zero(e: Expr) -> bool:
+    return isinstance(e, Num) and e.value == 0
+
+
+def _inverse_pair(a: Expr, b: Expr) -> bool:
+    return (isinstance(a, Call) and a.fn == "inv" and a.arg == b) or \
+        (isinstance(b, Call) and b.fn == "inv" and b.arg == a)
+
+
+def split_coefficient(t: Expr) -> tuple[Fraction | float, Expr]:
+    """t = c * rest with c a number."""
+    if isinstance(t, Num):
+        return t.value, ONE
+    if isinstance(t, MatMul) and isinstance(t.factors[0], Num):
+        rest = t.factors[1:]
+        return t.factors[0].value, rest[0] if len(rest) == 1 else MatMul(rest)
+    return 1, t
+
+
+def _chain_of(t: Expr) -> tuple[list[Expr], list[Expr]]:
+    """(scalar factors with the coefficient, matrix chain) of a term."""
+    if isinstance(t, MatMul):
+        return [f for f in t.factors if f.is_scalar], [f for f in t.factors if not f.is_scalar]
+    return ([], [t]) if not t.is_scalar else ([t], [])
+
+
+def _factor(parts: list[Expr], s: _Simplifier) -> Expr:
+    """Take out a matrix factor common to every term, on the right or on the left."""
+    split = [_chain_of(t) for t in parts]
+    if all(len(ch) >= 2 for _, ch in split):
+        for side in (-1, 0):
+            f = split[0][1][side]
+            if all(ch[side] == f for _, ch in split):
+                rest = [s.product(sc + (ch[:-1] if side == -1 else ch[1:])) for sc, ch in split]
+                inner = s.sum(rest)
+                return MatMul((inner, f) if side == -1 else (f, inner))
+    return Add(tuple(parts))
+
+
+def symmetric_part(m: Expr) -> Expr:
+    """(M + M')/2, keeping the terms that are symmetric already as they are."""
+    m = simplify(m)
+    if is_symmetric(m):
+        return m
+    terms = list(m.terms) if isinstance(m, Add) else [m]
+    sym = [t for t in terms if is_symmetric(t)]
+    rest = [t for t in terms if not is_symmetric(t)]
+    n = rest[0] if len(rest) == 1 else Add(tuple(rest))
+    half = simplify(mul(Num(Fraction(1, 2)), add(n, T(n))))
+    return simplify(add(half, *sym)) if sym else half
+
+
+__all__ = ["simplify", "symmetric_part", "transpose", "split_coefficient"]

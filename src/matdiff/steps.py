@@ -1,0 +1,63 @@
+"""The recorded derivation: each step is an equation and the rule that justifies it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .syntax.ast import Expr
+from .syntax.latex import to_latex
+from .syntax.printer import to_text
+
+
+def _latex_rule(rule: str) -> str:
+    return rule.replace("\\", "\\backslash ").replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") \
+        .replace("^", r"\^{}").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``lhs = rhs`` by ``rule`` (``note`` says more where needed)."""
+
+    rule: str
+    lhs: str
+    rhs: Expr | None
+    note: str = ""
+    lhs_latex: str = ""
+    rhs_text: str | None = None
+    rhs_latex: str | None = None
+
+    @property
+    def text(self) -> str:
+        rhs = self.rhs_text if self.rhs_text is not None else to_text(self.rhs) if self.rhs is not None else ""
+        line = f"{self.lhs} = {rhs}" if rhs else self.lhs
+        tail = f"    [{self.rule}]" if self.rule else ""
+        note = f"\n      {self.note}" if self.note else ""
+        return line + tail + note
+
+    @property
+    def latex(self) -> str:
+        rhs = self.rhs_latex if self.rhs_latex is not None else to_latex(self.rhs) if self.rhs is not None else ""
+        lhs = self.lhs_latex or self.lhs
+        eq = f"{lhs} = {rhs}" if rhs else lhs
+        return eq + (rf" \qquad \text{{{_latex_rule(self.rule)}}}" if self.rule else "")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex}$$"
+
+
+def render_text(steps: list[Step]) -> str:
+    return "\n".join(s.text for s in steps)
+
+
+def render_latex(steps: list[Step]) -> str:
+    """The steps as a LaTeX ``align*`` block."""
+    lines = []
+    for s in steps:
+        rhs = s.rhs_latex if s.rhs_latex is not None else to_latex(s.rhs) if s.rhs is not None else ""
+        lhs = s.lhs_latex or s.lhs
+        rule = rf" && \text{{{_latex_rule(s.rule)}}}" if s.rule else ""
+        lines.append(f"{lhs} &= {rhs}{rule}" if rhs else lhs + rule)
+    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"

@@ -1,0 +1,504 @@
+"""Immutable expression trees of the matdiff language.
+
+A node is equal to another when it has the same structure (its hash is cached), so equal
+subexpressions are recognised wherever they occur: the simplifier combines like terms and
+the evaluator and code generator compute a repeated subexpression once.
+
+A node made from typed children carries ``shape`` = (rows, cols) of
+:class:`~matdiff.shapes.Dim`; the parser builds untyped trees (shape ``None``) and
+:func:`matdiff.syntax.typing.typecheck` rebuilds them typed.  Constructors check and unify
+shapes, so an ill-shaped tree cannot be built.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..errors import ShapeError
+from ..shapes import ONE, SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
+
+Shape = tuple[Dim, Dim]
+
+# functions of the language, and the extra ones the printed results need
+ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"})
+SCALAR_VALUED = frozenset({"tr", "det", "logdet", "norm_fro", "norm2", "norm_nuc", "norm1", "sum"})
+SQUARE_TO_SQUARE = frozenset({"inv", "adj"})
+SAME_SHAPE = frozenset({"polar", "top_sv"}) | ELEMENTWISE
+USER_FUNCTIONS = frozenset("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag "
+                           "exp log sin cos tanh sqrt abs".split())
+RESULT_FUNCTIONS = frozenset({"sign", "polar", "top_sv"})
+FUNCTIONS = USER_FUNCTIONS | RESULT_FUNCTIONS
+RESERVED = FUNCTIONS | {"eye", "ones"}
+
+
+def _text(e: Expr) -> str:
+    from .printer import to_text  # late: the printer imports this module
+
+    return to_text(e)
+
+
+def _describe(e: Expr) -> str:
+    return f"{_text(e)} ({shape_str(e.shape)})" if e.shape else _text(e)
+
+
+class Expr:
+    """Base of all nodes: structural equality, cached hash, children and rebuilding."""
+
+    __slots__ = ("shape", "free", "linear", "pending", "_key", "_hash")
+    children: tuple[Expr, ...] = ()
+
+    def _init(self, key: tuple, children: tuple[Expr, ...], shape: Shape | None) -> None:
+        self._key = key
+        self._hash = hash(key)
+        self.shape = shape
+        free: frozenset[str] = frozenset()
+        linear = pending = False
+        for c in children:
+            if c.free:
+                free = free | c.free if free else c.free
+            linear = linear or c.linear
+            pending = pending or c.pending
+        self.free = free
+        self.linear = linear  # holds a differential (dX or a pending d(...))
+        self.pending = pending  # holds a pending d(...)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (type(self) is type(other) and self._hash == other._hash  # type: ignore
+                                 and self._key == other._key)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return _text(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {_text(self)}>"
+
+    def _repr_latex_(self) -> str:
+        from .latex import to_latex
+
+        return f"${to_latex(self)}$"
+
+    @property
+    def typed(self) -> bool:
+        return self.shape is not None
+
+    @property
+    def is_scalar(self) -> bool:
+        s = self.shape
+        return s is not None and is_one(s[0]) and is_one(s[1])
+
+    @property
+    def is_vector(self) -> bool:
+        s = self.shape
+        return s is not None and is_one(s[1]) and not is_one(s[0])
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        raise NotImplementedError
+
+    def depends_on(self, name: str) -> bool:
+        return name in self.free
+
+
+def _typed(*children: Expr) -> bool:
+    return all(c.shape is not None for c in children)
+
+
+class Num(Expr):
+    """A number (kept exact as a Fraction where the literal allows)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Fraction | float | int):
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
+            value = Fraction(int(value))
+        self.value = value
+        self._init(("num", value), (), SCALAR_SHAPE)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return self
+
+
+class Var(Expr):
+    """A variable; ``kind`` is scalar, vector, matrix, symmetric, spd or diagonal."""
+
+    __slots__ = ("name", "kind")
+
+    def __init__(self, name: str, kind: str | None = None, shape: Shape | None = None):
+        self.name = name
+        self.kind = kind
+        self._init(("var", name), (), shape)
+        self.free = frozenset((name,))
+
+    @property
+    def symmetric(self) -> bool:
+        return self.kind in SYMMETRIC_KINDS
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return self
+
+
+class Eye(Expr):
+    """The identity; its size comes from the context, or from ``like`` (as many rows as like)."""
+
+    __slots__ = ("like", "dim")
+
+    def __init__(self, like: Expr | None = None, dim: Dim | None = None):
+        self.like = like
+        if like is not None and like.shape is not None:
+            dim = like.shape[0]
+        self.dim = dim
+        key_size = like if dim is None else _dim_key(dim)
+        self._init(("eye", key_size), (), None if dim is None else (dim, dim))
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return self
+
+
+def _dim_key(d: Dim) -> object:
+    r = d.find()
+    return r.value if r.value is not None else id(r)
+
+
+class Ones(Expr):
+    """The matrix of ones shaped like ``like`` (only its shape is used, never its value)."""
+
+    __slots__ = ("like",)
+
+    def __init__(self, like: Expr):
+        self.like = like
+        self._init(("ones", like), (), like.shape)
+
+
+class Add(Expr):
+    """A sum of terms; a scalar term added to a matrix adds entrywise."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: tuple[Expr, ...]):
+        self.terms = terms
+        shape = None
+        if _typed(*terms):
+            shape = _broadcast("+", terms)
+        self._init(("add",) + terms, terms, shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return self.terms
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Add(children)
+
+
+def _broadcast(op: str, operands: tuple[Expr, ...]) -> Shape:
+    shape = None
+    first = None
+    for t in operands:
+        if t.is_scalar:
+            continue
+        if shape is None:
+            shape, first = t.shape, t
+            continue
+        a, b = first, t
+        unify(shape[0], t.shape[0], lambda a=a, b=b: _mismatch(op, a, b))
+        unify(shape[1], t.shape[1], lambda a=a, b=b: _mismatch(op, a, b))
+    return shape if shape is not None else SCALAR_SHAPE
+
+
+def _mismatch(op: str, a: Expr, b: Expr) -> str:
+    return f"cannot apply {op} to {_describe(a)} and {_describe(b)}: the sizes differ"
+
+
+class Neg(Expr):
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr):
+        self.arg = arg
+        self._init(("neg", arg), (arg,), arg.shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.arg,)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Neg(children[0])
+
+
+class MatMul(Expr):
+    """``*``: the matrix product, and scaling where a factor is a scalar."""
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Expr, ...]):
+        self.factors = factors
+        shape = None
+        if _typed(*factors):
+            shape = SCALAR_SHAPE
+            left: Expr | None = None
+            for f in factors:
+                if f.is_scalar:
+                    continue
+                if left is None or (is_one(shape[0]) and is_one(shape[1])):
+                    shape, left = f.shape, f
+                    continue
+                a, b = left, f
+                unify(shape[1], f.shape[0], lambda a=a, b=b: (
+                    f"cannot multiply {_describe(a)} by {_describe(b)}: "
+                    f"{a.shape[1]} columns against {b.shape[0]} rows"))
+                shape = (shape[0], f.shape[1])
+                left = f
+        self._init(("mul",) + factors, factors, shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return self.factors
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return MatMul(children)
+
+
+class Div(Expr):
+    """``a / b`` with a scalar b."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num: Expr, den: Expr):
+        self.num, self.den = num, den
+        shape = None
+        if _typed(num, den):
+            if not den.is_scalar:
+                raise ShapeError(f"/ divides by a scalar only, but {_describe(den)} is not one: "
+                                 "use ./ for entrywise division or inv(...) for a matrix")
+            shape = num.shape
+        self._init(("div", num, den), (num, den), shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.num, self.den)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Div(*children)
+
+
+class _Binary(Expr):
+    __slots__ = ("a", "b")
+    OP = "?"
+    TAG = "?"
+
+    def __init__(self, a: Expr, b: Expr):
+        self.a, self.b = a, b
+        shape = _broadcast(self.OP, (a, b)) if _typed(a, b) else None
+        self._init((self.TAG, a, b), (a, b), shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.a, self.b)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return type(self)(*children)
+
+
+class Hadamard(_Binary):
+    """``a .* b``, the entrywise (Hadamard) product."""
+
+    __slots__ = ()
+    OP, TAG = ".*", "had"
+
+
+class HDiv(_Binary):
+    """``a ./ b``, entrywise division."""
+
+    __slots__ = ()
+    OP, TAG = "./", "hdiv"
+
+
+class EPower(_Binary):
+    """``a .^ b``, the entrywise power."""
+
+    __slots__ = ()
+    OP, TAG = ".^", "epow"
+
+
+class Power(Expr):
+    """``a ^ b``: a scalar power, or a square matrix to an integer power."""
+
+    __slots__ = ("base", "exp")
+
+    def __init__(self, base: Expr, exp: Expr):
+        self.base, self.exp = base, exp
+        shape = None
+        if _typed(base, exp):
+            if not exp.is_scalar:
+                raise ShapeError(f"the exponent {_describe(exp)} of ^ must be a scalar; "
+                                 "use .^ for an entrywise power")
+            if base.is_scalar:
+                shape = SCALAR_SHAPE
+            else:
+                if integer_value(exp) is None:
+                    raise ShapeError(f"{_text(base)} ^ {_text(exp)}: a matrix power needs an integer "
+                                     "exponent; use .^ for an entrywise power")
+                unify(base.shape[0], base.shape[1], lambda: f"^ needs a square matrix, "
+                      f"but {_describe(base)} is not square")
+                shape = base.shape
+        self._init(("pow", base, exp), (base, exp), shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.base, self.exp)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Power(*children)
+
+
+def integer_value(e: Expr) -> int | None:
+    """The integer an expression is literally (2, -1, -(3)), or None."""
+    if isinstance(e, Neg):
+        v = integer_value(e.arg)
+        return None if v is None else -v
+    if isinstance(e, Num) and isinstance(e.value, Fraction) and e.value.denominator == 1:
+        return int(e.value)
+    return None
+
+
+def number_value(e: Expr) -> Fraction | float | None:
+    if isinstance(e, Neg):
+        v = number_value(e.arg)
+        return None if v is None else -v
+    if isinstance(e, Num):
+        return e.value
+    return None
+
+
+class Transpose(Expr):
+    """Postfix ``'``: the transpose (never the conjugate)."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr):
+        self.arg = arg
+        self._init(("T", arg), (arg,), None if arg.shape is None else (arg.shape[1], arg.shape[0]))
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.arg,)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Transpose(children[0])
+
+
+class Call(Expr):
+    """A function of one argument: tr(A), det(A), exp(X), ..."""
+
+    __slots__ = ("fn", "arg")
+
+    def __init__(self, fn: str, arg: Expr):
+        self.fn, self.arg = fn, arg
+        self._init(("call", fn, arg), (arg,), _call_shape(fn, arg) if arg.shape is not None else None)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.arg,)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return Call(self.fn, children[0])
+
+
+def _square(fn: str, a: Expr) -> None:
+    unify(a.shape[0], a.shape[1], lambda: f"{fn} needs a square matrix, but {_describe(a)} is not square")
+
+
+def _call_shape(fn: str, a: Expr) -> Shape:
+    if fn in SAME_SHAPE:
+        return a.shape
+    if fn in ("tr", "det", "logdet"):
+        if not a.is_scalar:
+            _square(fn, a)
+        return SCALAR_SHAPE
+    if fn in SCALAR_VALUED:
+        return SCALAR_SHAPE
+    if fn in SQUARE_TO_SQUARE:
+        if not a.is_scalar:
+            _square(fn, a)
+        return a.shape
+    if fn == "diag":
+        r, c = a.shape
+        if is_one(r) and is_one(c):
+            return SCALAR_SHAPE
+        if is_one(c):
+            return (r, r)
+        if is_one(r):
+            return (c, c)
+        _square(fn, a)
+        return (r, ONE)
+    raise ShapeError(f"unknown function {fn}")  # pragma: no cover - the parser rejects these
+
+
+class D(Expr):
+    """d(arg): a differential still to be expanded by the rules."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr):
+        self.arg = arg
+        self._init(("D", arg), (arg,), arg.shape)
+        self.linear = self.pending = True
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.arg,)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return D(children[0])
+
+
+class Diff(Expr):
+    """dX: the differential of the variable (the leaf of a linear form)."""
+
+    __slots__ = ("var",)
+
+    def __init__(self, var: Var):
+        self.var = var
+        self._init(("d", var.name), (), var.shape)
+        self.linear = True
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return self
+
+
+LEAVES = (Num, Var, Eye, Ones, Diff)
+
+
+def is_symmetric(e: Expr) -> bool:
+    """True where e equals its transpose by its structure (S, A+A', X'*X, x*x', inv(S), ...)."""
+    if e.is_scalar:
+        return True
+    if isinstance(e, Var):
+        return e.symmetric
+    if isinstance(e, Eye):
+        return True
+    if isinstance(e, (Neg, Transpose)):
+        return is_symmetric(e.arg)
+    if isinstance(e, Call):
+        if e.fn in ("inv", "adj") or e.fn in ELEMENTWISE:
+            return is_symmetric(e.arg)
+        return e.fn == "diag" and e.arg.is_vector
+    if isinstance(e, Div):
+        return is_symmetric(e.num)
+    if isinstance(e, (Hadamard, HDiv)):
+        return is_symmetric(e.a) and is_symmetric(e.b)
+    if isinstance(e, Power):
+        return is_symmetric(e.base)
+    if isinstance(e, Add):
+        from ..simplify import transpose  # late import
+
+        terms = [t for t in e.terms if not t.is_scalar]
+        if all(is_symmetric(t) for t in terms):
+            return True
+        return set(terms) == {transpose(t) for t in terms}
+    if isinstance(e, MatMul):
+        from ..simplify import transpose
+
+        chain = [f for f in e.factors if not f.is_scalar]
+        return chain == [transpose(f) for f in reversed(chain)]
+    return False

@@ -1,0 +1,215 @@
+"""Lexer and recursive-descent parser: text -> untyped expression tree.
+
+Grammar, loosest to tightest (as in DESIGN.md)::
+
+    sum     := product (('+' | '-') product)*
+    product := unary (('*' | '/' | '.*' | './') unary)*
+    unary   := ('-' | '+') unary | postfix (('^' | '.^') unary)?
+    postfix := primary "'"*
+    primary := number | name | function '(' sum ')' | 'eye' ['(' sum ')'] | '(' sum ')'
+
+Text is only ever parsed, never evaluated as Python.  Nesting deeper than MAX_DEPTH and
+text longer than MAX_LENGTH are refused with a ParseError (no RecursionError, no hang).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from ..errors import ParseError
+from .ast import (
+    FUNCTIONS,
+    Add,
+    Call,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    Var,
+)
+
+MAX_LENGTH = 20_000
+MAX_DEPTH = 200
+
+_TOKEN = re.compile(r"""(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
+                      |(?P<name>[A-Za-z][A-Za-z0-9_]*)
+                      |(?P<op>\.\*|\./|\.\^|[-+*/^'()])""", re.X)
+_SPACE = re.compile(r"\s*")
+
+
+def number(text: str) -> Fraction | float:
+    """A literal as an exact Fraction, or a float where its exponent is huge."""
+    m = re.search(r"[eE]([-+]?\d+)$", text)
+    if m and abs(int(m.group(1))) > 40:
+        return float(text)
+    return Fraction(text)
+
+
+def tokenize(text: str) -> list[tuple[str, str, int]]:
+    """(kind, text, position) triples ending with ('end', '', len(text))."""
+    if not isinstance(text, str):
+        raise ParseError(f"an expression must be a string, not {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    toks: list[tuple[str, str, int]] = []
+    pos = _SPACE.match(text).end()  # type: ignore[union-attr]
+    n = len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if not m:
+            ch = text[pos]
+            hint = ""
+            if ch in "[]{},;":
+                hint = ": the language has no brackets, commas or semicolons"
+            elif ch == ".":
+                hint = ": '.' starts .* ./ .^ or a number such as .5"
+            raise ParseError(f"unexpected character {ch!r}{hint}", text, pos)
+        toks.append((m.lastgroup or "", m.group(), pos))
+        pos = _SPACE.match(text, m.end()).end()  # type: ignore[union-attr]
+    toks.append(("end", "", n))
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    # -- helpers
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i]
+
+    def at(self, *ops: str) -> bool:
+        kind, val, _ = self.toks[self.i]
+        return kind == "op" and val in ops
+
+    def take(self) -> str:
+        self.i += 1
+        return self.toks[self.i - 1][1]
+
+    def fail(self, what: str) -> ParseError:
+        kind, val, pos = self.toks[self.i]
+        found = "the end of the input" if kind == "end" else repr(val)
+        return ParseError(f"{what}, found {found}", self.text, pos)
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError(f"the expression is nested more than {MAX_DEPTH} levels deep",
+                             self.text, self.toks[self.i][2])
+
+    # -- grammar
+    def whole(self) -> Expr:
+        if self.toks[0][0] == "end":
+            raise ParseError("the expression is empty", self.text, 0)
+        node = self.sum()
+        if self.toks[self.i][0] != "end":
+            if self.at(")"):
+                raise self.fail("unmatched ')'")
+            raise self.fail("expected an operator (+ - * / .* ./ ^ .^ ') or the end")
+        return node
+
+    def sum(self) -> Expr:
+        self.enter()
+        terms = [self.product()]
+        while self.at("+", "-"):
+            op = self.take()
+            t = self.product()
+            terms.append(Neg(t) if op == "-" else t)
+        self.depth -= 1
+        return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+    def product(self) -> Expr:
+        node = self.unary()
+        chain: list[Expr] = [node]
+        while self.at("*", "/", ".*", "./"):
+            op = self.take()
+            rhs = self.unary()
+            if op == "*":
+                chain.append(rhs)
+                continue
+            left = chain[0] if len(chain) == 1 else MatMul(tuple(chain))
+            node = Div(left, rhs) if op == "/" else Hadamard(left, rhs) if op == ".*" else HDiv(left, rhs)
+            chain = [node]
+        return chain[0] if len(chain) == 1 else MatMul(tuple(chain))
+
+    def unary(self) -> Expr:
+        self.enter()
+        if self.at("-"):
+            self.take()
+            node: Expr = Neg(self.unary())
+        elif self.at("+"):
+            self.take()
+            node = self.unary()
+        else:
+            node = self.postfix()
+            if self.at("^", ".^"):
+                op = self.take()
+                exp = self.unary()
+                node = Power(node, exp) if op == "^" else EPower(node, exp)
+        self.depth -= 1
+        return node
+
+    def postfix(self) -> Expr:
+        node = self.primary()
+        while self.at("'"):
+            self.take()
+            node = Transpose(node)
+        return node
+
+    def call_arg(self, name: str) -> Expr:
+        _, _, pos = self.peek()
+        if not self.at("("):
+            raise self.fail(f"{name} is a function: write {name}(...)")
+        self.take()
+        if self.at(")"):
+            raise self.fail(f"{name}( needs an argument")
+        arg = self.sum()
+        if not self.at(")"):
+            raise self.fail(f"expected ')' to close {name}( opened at position {pos}")
+        self.take()
+        return arg
+
+    def primary(self) -> Expr:
+        kind, val, pos = self.peek()
+        if kind == "num":
+            self.take()
+            return Num(number(val))
+        if kind == "name":
+            self.take()
+            if val in FUNCTIONS:
+                return Call(val, self.call_arg(val))
+            if val == "ones":
+                return Ones(self.call_arg(val))
+            if val == "eye":
+                return Eye(self.call_arg(val)) if self.at("(") else Eye()
+            if self.at("("):
+                raise ParseError(f"unknown function {val!r}; the functions are "
+                                 f"{', '.join(sorted(FUNCTIONS))}", self.text, pos)
+            return Var(val)
+        if self.at("("):
+            self.take()
+            node = self.sum()
+            if not self.at(")"):
+                raise self.fail(f"expected ')' to close the '(' at position {pos}")
+            self.take()
+            return node
+        if kind == "end":
+            raise self.fail("expected a number, a name or '('")
+        raise self.fail(f"{val!r} cannot start an operand; expected a number, a name or '('")
+
+
+def parse(text: str) -> Expr:
+    """The untyped tree of ``text``; a ParseError with position and caret on bad input."""
+    return _Parser(text).whole()

@@ -1,0 +1,290 @@
+"""Printing back to the language: the text re-parses to an expression with the same values.
+
+Dispatch is by node class (``_print_Add``, ``_print_MatMul``, ...), as in SymPy's printers.
+An identity whose size its context does not fix is written ``eye(V)`` (as many rows as V),
+and a matrix of ones ``ones(E)`` (shaped like E), so a printed result evaluates on its own.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..shapes import Dim, same_dim
+from .ast import (
+    Add,
+    Call,
+    D,
+    Diff,
+    Div,
+    EPower,
+    Expr,
+    Eye,
+    Hadamard,
+    HDiv,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Transpose,
+    Var,
+)
+
+ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
+
+
+def format_number(v: Fraction | float) -> str:
+    """Shortest exact text of a number: 2, 0.5, 1/3, 1e-08."""
+    if isinstance(v, Fraction):
+        if v.denominator == 1:
+            return str(v.numerator)
+        d = v.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        if d == 1:  # a finite decimal
+            f = float(v)
+            if Fraction(repr(f)) == v:
+                return repr(f)
+        return f"{v.numerator}/{v.denominator}"
+    return repr(float(v))
+
+
+def num_precedence(v: Fraction | float) -> int:
+    if v < 0:
+        return NEG
+    if isinstance(v, Fraction) and "/" in format_number(v):
+        return MUL
+    return ATOM
+
+
+def precedence(e: Expr) -> int:
+    if isinstance(e, Add):
+        return ADD
+    if isinstance(e, (Div, Hadamard, HDiv)):
+        return MUL
+    if isinstance(e, MatMul):
+        return NEG if _leading_negative(e) else MUL
+    if isinstance(e, Neg):
+        return NEG
+    if isinstance(e, (Power, EPower)):
+        return POW
+    if isinstance(e, Transpose):
+        return POST
+    if isinstance(e, Num):
+        return num_precedence(e.value)
+    return ATOM
+
+
+def _leading_negative(e: MatMul) -> bool:
+    f = e.factors[0]
+    return isinstance(f, Num) and f.value < 0
+
+
+def split_fraction(e: MatMul) -> tuple[list[Expr], list[Expr]]:
+    """Numerator and denominator factors: scalar powers with negative exponents go below."""
+    top: list[Expr] = []
+    bottom: list[Expr] = []
+    for f in e.factors:
+        if (isinstance(f, Power) and f.base.is_scalar and isinstance(f.exp, Num)
+                and f.exp.value < 0):
+            p = -f.exp.value
+            bottom.append(f.base if p == 1 else Power(f.base, Num(p)))
+        elif isinstance(f, Num) and isinstance(f.value, Fraction) and "/" in format_number(f.value):
+            if f.value.numerator != 1:
+                top.append(Num(f.value.numerator))
+            bottom.insert(0, Num(f.value.denominator))
+        else:
+            top.append(f)
+    return top, bottom
+
+
+def needs_context(e: Expr) -> bool:
+    """True where the printed text of e does not fix its size (a bare eye, 2*eye, ...)."""
+    if isinstance(e, Eye):
+        return True
+    if isinstance(e, (Neg, Transpose)):
+        return needs_context(e.arg)
+    if isinstance(e, Div):
+        return needs_context(e.num)
+    if isinstance(e, (MatMul, Add)):
+        parts = [c for c in e.children if not c.is_scalar]
+        return bool(parts) and all(needs_context(c) for c in parts)
+    if isinstance(e, (Hadamard, HDiv)):
+        return needs_context(e.a) and needs_context(e.b)
+    return False
+
+
+def rows_like(e: Expr) -> Expr:
+    """A short expression with as many rows as e (to write the size of an identity)."""
+    if isinstance(e, (Var, Diff)) or not e.typed:
+        return e
+    if isinstance(e, Transpose):
+        return Transpose(rows_like(e.arg)) if isinstance(e.arg, Var) else _cols_like(e.arg)
+    if isinstance(e, MatMul):
+        for f in e.factors:
+            if not f.is_scalar:
+                return rows_like(f)
+    if isinstance(e, Add):
+        for t in e.terms:
+            if not t.is_scalar:
+                return rows_like(t)
+    if isinstance(e, (Neg, Div, Hadamard, HDiv, Power, EPower, Call)):
+        for c in e.children:
+            if not c.is_scalar:
+                return rows_like(c)
+    return e
+
+
+def _cols_like(e: Expr) -> Expr:
+    if isinstance(e, Var):
+        return Transpose(e)
+    if isinstance(e, Transpose):
+        return rows_like(e.arg)
+    if isinstance(e, MatMul):
+        for f in reversed(e.factors):
+            if not f.is_scalar:
+                return _cols_like(f)
+    return Transpose(e)
+
+
+class TextPrinter:
+    """Prints typed or untyped trees in the language."""
+
+    def __init__(self, root: Expr):
+        self.root = root
+        self._vars: list[Var] | None = None
+
+    def doprint(self, e: Expr) -> str:
+        return self.p(e, False)
+
+    def p(self, e: Expr, sized: bool) -> str:
+        return getattr(self, "_print_" + type(e).__name__)(e, sized)
+
+    def wrap(self, e: Expr, sized: bool, parens: bool) -> str:
+        s = self.p(e, sized)
+        return f"({s})" if parens else s
+
+    # -- leaves
+    def _print_Num(self, e: Num, sized: bool) -> str:
+        return format_number(e.value)
+
+    def _print_Var(self, e: Var, sized: bool) -> str:
+        return e.name
+
+    def _print_Diff(self, e: Diff, sized: bool) -> str:
+        return "d" + e.var.name
+
+    def _print_D(self, e: D, sized: bool) -> str:
+        inner = self.p(e.arg, sized)
+        return f"d{inner}" if isinstance(e.arg, Var) else f"d({inner})"
+
+    def _print_Eye(self, e: Eye, sized: bool) -> str:
+        if sized or not e.typed:
+            return "eye" if e.like is None else f"eye({self.doprint(e.like)})"
+        like = rows_like(e.like) if e.like is not None else self._var_with_rows(e.dim)
+        return "eye" if like is None else f"eye({self.p(like, True)})"
+
+    def _var_with_rows(self, dim: Dim | None) -> Expr | None:
+        if dim is None:
+            return None
+        if self._vars is None:
+            from .typing import variables
+
+            self._vars = [v for v in variables(self.root).values() if v.typed]
+        for v in self._vars:
+            if not v.is_scalar and same_dim(v.shape[0], dim):
+                return v
+        for v in self._vars:
+            if not v.is_scalar and same_dim(v.shape[1], dim):
+                return Transpose(v)
+        return None
+
+    def _print_Ones(self, e: Ones, sized: bool) -> str:
+        return f"ones({self.p(e.like, True)})"
+
+    def _print_Call(self, e: Call, sized: bool) -> str:
+        return f"{e.fn}({self.p(e.arg, sized and e.fn in ('exp', 'log', 'sin', 'cos', 'tanh', 'sqrt', 'abs', 'sign', 'inv', 'adj'))})"
+
+    # -- operators
+    def _print_Add(self, e: Add, sized: bool) -> str:
+        out: list[str] = []
+        free = [t for t in e.terms if not t.is_scalar and not needs_context(t)]
+        for i, t in enumerate(e.terms):
+            s_t = sized or any(u is not t for u in free)
+            neg = None
+            if isinstance(t, Neg):
+                neg = t.arg
+            elif isinstance(t, MatMul) and _leading_negative(t):
+                c = -t.factors[0].value  # type: ignore[attr-defined]
+                neg = MatMul(t.factors[1:]) if c == 1 else MatMul((Num(c),) + t.factors[1:])
+                if len(t.factors) == 2 and c == 1:
+                    neg = t.factors[1]
+            elif isinstance(t, Num) and t.value < 0:
+                neg = Num(-t.value)
+            if neg is not None and i > 0:
+                out.append(" - " + self.wrap(neg, s_t, precedence(neg) <= ADD))
+            else:
+                s = self.wrap(t, s_t, precedence(t) <= ADD)
+                out.append(s if i == 0 else " + " + s)
+        return "".join(out)
+
+    def _print_Neg(self, e: Neg, sized: bool) -> str:
+        return "-" + self.wrap(e.arg, sized, precedence(e.arg) <= NEG)
+
+    def _print_MatMul(self, e: MatMul, sized: bool) -> str:
+        top, bottom = split_fraction(e) if e.typed else (list(e.factors), [])
+        free = [f for f in top if not f.is_scalar and not needs_context(f)]
+        parts: list[str] = []
+        for i, f in enumerate(top):
+            s_f = sized or any(u is not f for u in free)
+            if i == 0 and isinstance(f, Num) and f.value == -1 and len(top) > 1:
+                parts.append("-")
+                continue
+            first = i == 0 or (i == 1 and parts == ["-"])
+            limit = ADD if first else NEG
+            if first and isinstance(f, Num) and f.value < 0:
+                parts.append(format_number(f.value))
+            else:
+                parts.append(self.wrap(f, s_f, precedence(f) <= limit))
+        text = parts[0] + "".join(("" if parts[0] == "-" and k == 1 else "*") + s
+                                  for k, s in enumerate(parts[1:], 1)) if parts else "1"
+        if bottom:
+            den = bottom[0] if len(bottom) == 1 else MatMul(tuple(bottom))
+            text += "/" + self.wrap(den, True, precedence(den) <= NEG or len(bottom) > 1)
+        return text
+
+    def _print_Div(self, e: Div, sized: bool) -> str:
+        return (self.wrap(e.num, sized, precedence(e.num) < MUL) + "/"
+                + self.wrap(e.den, True, precedence(e.den) <= NEG))
+
+    def _binary(self, e: Hadamard | HDiv, op: str, sized: bool) -> str:
+        s_a = sized or not needs_context(e.b)
+        s_b = sized or not needs_context(e.a)
+        return (self.wrap(e.a, s_a, precedence(e.a) < MUL) + op
+                + self.wrap(e.b, s_b, precedence(e.b) <= NEG))
+
+    def _print_Hadamard(self, e: Hadamard, sized: bool) -> str:
+        return self._binary(e, ".*", sized)
+
+    def _print_HDiv(self, e: HDiv, sized: bool) -> str:
+        return self._binary(e, "./", sized)
+
+    def _power(self, base: Expr, exp: Expr, op: str, sized: bool) -> str:
+        return (self.wrap(base, sized, precedence(base) < POST) + op
+                + self.wrap(exp, True, precedence(exp) < NEG or isinstance(exp, MatMul)))
+
+    def _print_Power(self, e: Power, sized: bool) -> str:
+        return self._power(e.base, e.exp, "^", sized)
+
+    def _print_EPower(self, e: EPower, sized: bool) -> str:
+        return self._power(e.a, e.b, ".^", sized)
+
+    def _print_Transpose(self, e: Transpose, sized: bool) -> str:
+        return self.wrap(e.arg, sized, precedence(e.arg) < POST) + "'"
+
+
+def to_text(e: Expr) -> str:
+    """e in the language of matdiff (re-parseable)."""
+    return TextPrinter(e).doprint(e)

@@ -1,0 +1,88 @@
+"""Typing: an untyped tree plus declared types -> a tree whose every node has a shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..shapes import Dim, TypeEnv
+from .ast import Eye, Expr, MatMul, Ones, Var
+
+
+def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
+    from ..build import group_scalar_runs as group
+
+    return group(factors)
+
+
+def typecheck(tree: Expr, env: TypeEnv | Mapping[str, str] | None = None) -> Expr:
+    """The typed copy of ``tree``; raises ShapeError where operands do not fit."""
+    if not isinstance(env, TypeEnv):
+        env = TypeEnv(env)
+    typed = _type(tree, env, {})
+    if _has_bare_eye(tree):
+        # an identity's key is its size, known only once the whole tree is unified
+        typed = _rekey(typed, {})
+    return typed
+
+
+def _type(e: Expr, env: TypeEnv, memo: dict[int, Expr]) -> Expr:
+    got = memo.get(id(e))
+    if got is not None:
+        return got
+    if isinstance(e, Var):
+        out: Expr = Var(e.name, env.kind(e.name), env.shape(e.name))
+    elif isinstance(e, Eye):
+        out = Eye(_type(e.like, env, memo)) if e.like is not None else Eye(dim=Dim(None, "size(eye)"))
+    elif isinstance(e, Ones):
+        out = Ones(_type(e.like, env, memo))
+    elif isinstance(e, MatMul):
+        factors = [_type(c, env, memo) for c in e.factors]
+        if len(factors) > 2:
+            factors = group_scalar_runs(factors)
+        out = factors[0] if len(factors) == 1 else MatMul(tuple(factors))
+    elif e.children:
+        out = e.rebuild(tuple(_type(c, env, memo) for c in e.children))
+    else:
+        out = e
+    if isinstance(e, Eye) and e.like is None:
+        return out  # each bare eye is its own identity until unified
+    memo[id(e)] = out
+    return out
+
+
+def _has_bare_eye(e: Expr) -> bool:
+    if isinstance(e, Eye):
+        return e.like is None
+    return any(_has_bare_eye(c) for c in e.children)
+
+
+def _rekey(e: Expr, memo: dict[int, Expr]) -> Expr:
+    got = memo.get(id(e))
+    if got is not None:
+        return got
+    if isinstance(e, Eye) and e.like is None:
+        out: Expr = Eye(dim=e.dim)
+    elif e.children:
+        out = e.rebuild(tuple(_rekey(c, memo) for c in e.children))
+    else:
+        out = e
+    memo[id(e)] = out
+    return out
+
+
+def variables(e: Expr) -> dict[str, Var]:
+    """The typed variables of e by name, in order of first appearance."""
+    out: dict[str, Var] = {}
+    stack = [e]
+    seen: set[int] = set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, Var):
+            out.setdefault(n.name, n)
+        elif isinstance(n, (Eye, Ones)) and n.like is not None:
+            stack.append(n.like)
+        stack.extend(reversed(n.children))
+    return out
