@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, tr, undiff
 from .errors import MatdiffError
 from .rules import rule_for
-from .simplify import simplify, split_coefficient, symmetric_part
+from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
 from .syntax.ast import (
+    ELEMENTWISE,
     Add,
     Call,
     D,
@@ -74,6 +75,9 @@ class _Expander:
 
     def rule(self, e: Expr) -> tuple[Expr, str]:
         name, rule = rule_for(e)
+        if isinstance(e, MatMul):
+            varying = sum(1 for f in e.factors if self.var.name in f.free)
+            name = "product rule" if varying > 1 else "linearity: d(A*U*B) = A*dU*B for constant A, B"
         out = rule(e, self.d)
         if isinstance(e, Add) and not e.is_scalar:
             # a scalar term added to a matrix adds entrywise: its differential is ds * ones
@@ -193,15 +197,33 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
             _note(rules, TRANSPOSE)
             e, c = e.arg, T(c)
         elif isinstance(e, Call) and e.fn == "tr":
-            e, c = e.arg, mul(c, Eye(like=undiff(e.arg)))
+            e, c = e.arg, mul(c, Eye(like=shape_like(undiff(e.arg))))
         elif isinstance(e, Call) and e.fn == "sum":
             _note(rules, SUM)
-            e, c = e.arg, (c if e.arg.is_scalar else mul(c, Ones(undiff(e.arg))))
+            e, c = e.arg, (c if e.arg.is_scalar else mul(c, Ones(shape_like(undiff(e.arg)))))
         elif isinstance(e, Call) and e.fn == "diag":
             _note(rules, DIAG)
             e, c = e.arg, call("diag", c)
         else:  # pragma: no cover
             raise MatdiffError(f"internal: cannot identify the gradient through {e}")
+
+
+def shape_like(e: Expr) -> Expr:
+    """A short expression with the shape of e (all that ones(...) and eye(...) use of it)."""
+    if isinstance(e, (Hadamard, HDiv, Add)):
+        for c in e.children:
+            if not c.is_scalar:
+                return shape_like(c)
+    if isinstance(e, (Neg, Div)) or (isinstance(e, Call) and e.fn in ELEMENTWISE):
+        return shape_like(e.children[0])
+    if isinstance(e, MatMul):
+        chain = [f for f in e.factors if not f.is_scalar]
+        if len(chain) == 1:
+            return shape_like(chain[0])
+        if len(chain) > 2:
+            return mul(shape_like(chain[0]), shape_like(chain[-1])) if \
+                chain[0].shape[1].find() is chain[-1].shape[0].find() else e
+    return e
 
 
 def _pair(c: Expr, k: Expr) -> Expr:
@@ -250,11 +272,12 @@ def identify(df: Expr, var: Var) -> Identified:
     parts: list[Expr] = []
     shown: list[Expr] = []
     rules: list[str] = []
+    S = Simplifier()
     for t in terms:
         term_rules: list[str] = []
-        m = simplify(adjoint(t, ONE, term_rules))
+        m = S.run(adjoint(t, ONE, term_rules))
         parts.append(m)
-        shown.append(trace_form(simplify(T(m)), dvar))
+        shown.append(trace_form(S.run(T(m)), dvar))
         if not var.is_scalar and not var.is_vector and not _is_trace(t):
             _note(term_rules, OWN_TRACE)
             term_rules.insert(0, term_rules.pop())
@@ -262,17 +285,17 @@ def identify(df: Expr, var: Var) -> Identified:
             _note(rules, r)
     if len(shown) > 0:
         form = shown[0] if len(shown) == 1 else Add(tuple(shown))
-        if str(form) != str(df):
+        if form != df:
             steps.append(Step("; ".join(rules) or "rearrange", "  ", form))
-    m = simplify(add(*parts)) if parts else ZERO
+    m = S.run(add(*parts)) if parts else ZERO
     if m == ZERO:
         m = mul(ZERO, var)
-    combined = trace_form(simplify(T(m)), dvar) if m != mul(ZERO, var) else ZERO
-    if len(parts) > 1 and (not steps or str(combined) != str(steps[-1].rhs)):
+    combined = trace_form(S.run(T(m)), dvar) if m != mul(ZERO, var) else ZERO
+    if len(parts) > 1 and (not steps or combined != steps[-1].rhs):
         steps.append(Step("combine like terms", "  ", combined))
     form_name = _form_name(var)
     if var.symmetric and not m.is_scalar:
-        g = symmetric_part(m)
+        g = symmetric_part(m, S)
         note = ("the gradient on the space of symmetric matrices (Frobenius inner product) is the "
                 "symmetric part (M + M')/2; the often-quoted 2M - diag(M) is the derivative with "
                 "respect to the independent entries, not a gradient for this inner product")

@@ -55,7 +55,7 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
     "det":      ("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(call("adj", e.arg), d(e.arg)))),
     "logdet":   ("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(call("inv", e.arg), d(e.arg)))),
     "inv":      ("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
-    "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A)",
+    "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A), A invertible",
                  lambda e, d: sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e),
                                   mul(e, d(e.arg), call("inv", e.arg)))),
     "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)", lambda e, d: div(d(_sq(e.arg)), mul(TWO, e))),
@@ -110,16 +110,11 @@ def _epower(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     return _emul(e, add(_emul(call("log", a), d(p)), hdiv(_emul(p, d(a)), a)))
 
 
-def _product_name(e: Expr) -> str:
-    varying = sum(1 for f in e.factors if f.free)  # type: ignore[attr-defined]
-    return "product rule" if varying > 1 else "linearity: d(A U B) = A dU B for constant A, B"
-
-
 # d of an operator node; the name may depend on the node
 OP_RULES: dict[type, tuple[str | Callable[[Expr], str], Rule]] = {
     Add:       ("linearity: d(U + V) = dU + dV", lambda e, d: add(*(d(t) for t in e.terms))),
     Neg:       ("linearity", lambda e, d: neg(d(e.arg))),
-    MatMul:    (_product_name, _product),
+    MatMul:    ("product rule", _product),
     Div:       ("quotient rule: d(U/c) = dU/c - U dc/c^2",
                 lambda e, d: sub(div(d(e.num), e.den), div(mul(e.num, d(e.den)), power(e.den, TWO)))),
     Hadamard:  ("product rule: d(U .* V) = dU .* V + U .* dV",

@@ -40,12 +40,14 @@ from .syntax.ast import (
 transpose = T
 
 
-def simplify(e: Expr) -> Expr:
+def simplify(e: Expr, simplifier: Simplifier | None = None) -> Expr:
     """The canonical form of e (same value, fewer operations, the textbook's shape)."""
-    return _Simplifier().run(e)
+    return (simplifier or Simplifier()).run(e)
 
 
-class _Simplifier:
+class Simplifier:
+    """Memoised rewriting to canonical form; one instance can serve a whole derivation."""
+
     def __init__(self) -> None:
         self.memo: dict[Expr, Expr] = {}
 
@@ -83,24 +85,8 @@ class _Simplifier:
             if a.is_scalar:
                 return self.power(a, p)
             return EPower(a, p)
-        if isinstance(e, Hadamard):
-            a, b = self.run(e.a), self.run(e.b)
-            if a.is_scalar or b.is_scalar:
-                return self.product([a, b])
-            if isinstance(a, Ones):
-                return b
-            if isinstance(b, Ones):
-                return a
-            if _is_zero(a) or _is_zero(b):
-                return ZERO
-            return Hadamard(a, b)
-        if isinstance(e, HDiv):
-            a, b = self.run(e.a), self.run(e.b)
-            if b.is_scalar:
-                return self.product([a, self._reciprocal(b)])
-            if _is_zero(a):
-                return ZERO
-            return HDiv(a, b)
+        if isinstance(e, (Hadamard, HDiv)):
+            return self.hadamard(e)
         if isinstance(e, Call):
             return self.call(e.fn, self.run(e.arg))
         if isinstance(e, D):
@@ -108,6 +94,54 @@ class _Simplifier:
         return e  # pragma: no cover
 
     # ------------------------------------------------------------------ pieces
+    def hadamard(self, e: Expr) -> Expr:
+        """A .* B ./ C ... as coef * scalars * (num1 .* num2 ...) ./ (den1 .* ...), ones dropped."""
+        coef: Fraction | float = 1
+        scal: list[Expr] = []
+        num: list[Expr] = []
+        den: list[Expr] = []
+
+        def walk(x: Expr, below: bool) -> None:
+            nonlocal coef
+            if isinstance(x, Hadamard):
+                walk(x.a, below)
+                walk(x.b, below)
+            elif isinstance(x, HDiv):
+                walk(x.a, below)
+                walk(x.b, not below)
+            elif isinstance(x, Ones):
+                pass
+            elif x.is_scalar:
+                scal.append(self._reciprocal(x) if below else x)
+            elif isinstance(x, MatMul) and isinstance(x.factors[0], Num):
+                c = x.factors[0].value
+                coef = coef / c if below else coef * c
+                rest = x.factors[1:]
+                walk(rest[0] if len(rest) == 1 else MatMul(rest), below)
+            else:
+                (den if below else num).append(x)
+
+        walk(self.run(e.a), False)
+        walk(self.run(e.b), isinstance(e, HDiv))
+        if coef == 0 or any(_is_zero(x) for x in num):
+            return ZERO
+        for x in list(den):  # x ./ x = 1
+            if x in num:
+                num.remove(x)
+                den.remove(x)
+        core: Expr | None = None
+        for x in num:
+            core = x if core is None else Hadamard(core, x)
+        if den:
+            below = den[0]
+            for x in den[1:]:
+                below = Hadamard(below, x)
+            core = HDiv(ONE if core is None else core, below)
+        if core is None:
+            return self.product([Num(coef), *scal]) if not e.is_scalar else self.product([Num(coef), *scal])
+        return self.product([Num(coef), *scal, core])
+
+
     def _reciprocal(self, s: Expr) -> Expr:
         if isinstance(s, Num):
             return Num(1 / s.value) if isinstance(s.value, Fraction) else Num(1.0 / s.value)
@@ -251,7 +285,7 @@ def _chain_of(t: Expr) -> tuple[list[Expr], list[Expr]]:
     return ([], [t]) if not t.is_scalar else ([t], [])
 
 
-def _factor(parts: list[Expr], s: _Simplifier) -> Expr:
+def _factor(parts: list[Expr], s: Simplifier) -> Expr:
     """Take out a matrix factor common to every term, on the right or on the left."""
     split = [_chain_of(t) for t in parts]
     if all(len(ch) >= 2 for _, ch in split):
@@ -259,22 +293,25 @@ def _factor(parts: list[Expr], s: _Simplifier) -> Expr:
             f = split[0][1][side]
             if all(ch[side] == f for _, ch in split):
                 rest = [s.product(sc + (ch[:-1] if side == -1 else ch[1:])) for sc, ch in split]
-                inner = s.sum(rest)
-                return MatMul((inner, f) if side == -1 else (f, inner))
+                sign = -1 if all(split_coefficient(r)[0] < 0 for r in rest) else 1
+                inner = s.sum([s.product([Num(-1), r]) for r in rest] if sign < 0 else rest)
+                fs = (inner, f) if side == -1 else (f, inner)
+                return s.product([Num(-1), MatMul(fs)]) if sign < 0 else MatMul(fs)
     return Add(tuple(parts))
 
 
-def symmetric_part(m: Expr) -> Expr:
+def symmetric_part(m: Expr, s: Simplifier | None = None) -> Expr:
     """(M + M')/2, keeping the terms that are symmetric already as they are."""
-    m = simplify(m)
+    s = s or Simplifier()
+    m = s.run(m)
     if is_symmetric(m):
         return m
     terms = list(m.terms) if isinstance(m, Add) else [m]
     sym = [t for t in terms if is_symmetric(t)]
     rest = [t for t in terms if not is_symmetric(t)]
     n = rest[0] if len(rest) == 1 else Add(tuple(rest))
-    half = simplify(mul(Num(Fraction(1, 2)), add(n, T(n))))
-    return simplify(add(half, *sym)) if sym else half
+    half = s.run(mul(Num(Fraction(1, 2)), add(n, T(n))))
+    return s.run(add(*sym, half)) if sym else half
 
 
 __all__ = ["simplify", "symmetric_part", "transpose", "split_coefficient"]

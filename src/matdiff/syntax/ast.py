@@ -44,13 +44,14 @@ def _describe(e: Expr) -> str:
 class Expr:
     """Base of all nodes: structural equality, cached hash, children and rebuilding."""
 
-    __slots__ = ("shape", "free", "linear", "pending", "_key", "_hash")
+    __slots__ = ("shape", "free", "linear", "pending", "_key", "_hash", "_scalar")
     children: tuple[Expr, ...] = ()
 
     def _init(self, key: tuple, children: tuple[Expr, ...], shape: Shape | None) -> None:
         self._key = key
         self._hash = hash(key)
         self.shape = shape
+        self._scalar: bool | None = None
         free: frozenset[str] = frozenset()
         linear = pending = False
         for c in children:
@@ -86,8 +87,14 @@ class Expr:
 
     @property
     def is_scalar(self) -> bool:
-        s = self.shape
-        return s is not None and is_one(s[0]) and is_one(s[1])
+        got = self._scalar
+        if got is None:
+            s = self.shape
+            got = s is not None and is_one(s[0]) and is_one(s[1])
+            if s is not None and (got or (s[0].find().value is not None and s[1].find().value is not None)
+                                  or not (s[0].find().unit_ok and s[1].find().unit_ok)):
+                self._scalar = got  # settled: it cannot change by a later unification
+        return got
 
     @property
     def is_vector(self) -> bool:

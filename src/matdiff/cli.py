@@ -1,0 +1,193 @@
+"""The ``matdiff`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import MatdiffError
+
+EXAMPLES = """\
+examples:
+  matdiff grad "norm_fro(X)" --wrt X --steps
+  matdiff grad "x'*A*y" --wrt A --latex
+  matdiff grad "logdet(S) + tr(inv(S)*C)" --wrt S --type S=spd --code numpy --check
+  matdiff grad "det(x*eye - A)" --wrt x --type x=scalar --steps
+  matdiff eval "x'*A*x" x=[1,2] "A=[[2,0],[0,3]]"
+  matdiff check "norm_fro(A*X-B)^2" --wrt X --plot sweep.png
+  matdiff tour
+
+the language: + - * / .* ./ ^ .^ ' ( ), numbers, eye, and the functions
+  tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs
+names a-g are scalars, h-z vectors, A-Z matrices unless --type says otherwise
+(--type S=spd, --type X=matrix(3,4), --type x=scalar, --type v=vector(n)).
+"""
+
+
+def _types(pairs: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise MatdiffError(f"--type takes NAME=TYPE (e.g. S=spd), not {p!r}")
+        name, spec = p.split("=", 1)
+        out[name.strip()] = spec.strip()
+    return out
+
+
+def _value(name: str, text: str) -> Any:
+    """A value from the command line: a number, a JSON list, or @file.npy / @file.txt."""
+    text = text.strip()
+    if text.startswith("@"):
+        path = text[1:]
+        try:
+            return np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=1)
+        except OSError as err:
+            raise MatdiffError(f"cannot read the value of {name} from {path}: {err}") from None
+    try:
+        return np.asarray(json.loads(text), dtype=float)
+    except (ValueError, TypeError):
+        raise MatdiffError(f"the value of {name} must be a number or a JSON list like [[1,2],[3,4]], "
+                           f"not {text!r}") from None
+
+
+def _values(pairs: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise MatdiffError(f"give values as NAME=VALUE (e.g. x=[1,2,3]), not {p!r}")
+        name, text = p.split("=", 1)
+        out[name.strip()] = _value(name.strip(), text)
+    return out
+
+
+def _print_value(v: Any) -> None:
+    if isinstance(v, (float, int, complex)):
+        print(repr(v))
+    else:
+        with np.printoptions(precision=10, suppress=False, linewidth=120):
+            print(np.asarray(v))
+
+
+def cmd_grad(args: argparse.Namespace) -> int:
+    from . import api
+
+    types = _types(args.type)
+    r = api.grad(args.expr, wrt=args.wrt, types=types)
+    if args.steps:
+        print(r.steps_text)
+        print()
+    if args.latex:
+        print(r.steps_latex if args.steps else r.latex)
+    else:
+        print(r.gradient)
+    if args.code:
+        print()
+        print(_code(args, r))
+    if args.check:
+        from .numeric.verify import check
+
+        print()
+        print(check(args.expr, wrt=args.wrt, types=types, seed=args.seed))
+    return 0
+
+
+def _code(args: argparse.Namespace, r: Any) -> str:
+    try:
+        from .numeric.compile import compile_source
+
+        return compile_source(args.expr, wrt=[args.wrt], types=_types(args.type))
+    except ImportError:
+        return r.source(args.code)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import api
+
+    _print_value(api.evaluate(args.expr, _values(args.values), types=_types(args.type)))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .numeric.verify import check, plot_sweep, sweep
+
+    types = _types(args.type)
+    values = _values(args.values) if args.values else None
+    rep = check(args.expr, wrt=args.wrt, types=types, values=values, method=args.method, seed=args.seed)
+    print(rep)
+    if args.plot:
+        res = sweep(args.expr, wrt=args.wrt, types=types, values=values, seed=args.seed)
+        plot_sweep(res, args.plot)
+        print(f"step-size sweep written to {args.plot}")
+    return 0 if rep.ok else 1
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from .tour import tour
+
+    return tour(latex=args.latex)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="matdiff",
+        description="Matrix differential calculus: gradients with textbook steps, NumPy code, checks.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("grad", help="the gradient of a scalar expression, with its derivation",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
+    g.add_argument("--wrt", required=True, help="the variable to differentiate with respect to")
+    g.add_argument("--type", action="append", metavar="NAME=TYPE",
+                   help="declare a type: scalar, vector, matrix, symmetric, spd, optionally with sizes")
+    g.add_argument("--steps", action="store_true", help="show the derivation step by step")
+    g.add_argument("--latex", action="store_true", help="print LaTeX")
+    g.add_argument("--code", choices=["numpy"], help="print the generated code")
+    g.add_argument("--check", action="store_true", help="verify the gradient numerically at a random point")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random point for --check")
+    g.set_defaults(run=cmd_grad)
+
+    e = sub.add_parser("eval", help="evaluate an expression at given values")
+    e.add_argument("expr")
+    e.add_argument("values", nargs="*", metavar="NAME=VALUE", help="x=[1,2] A=[[1,0],[0,1]] a=2 X=@file.npy")
+    e.add_argument("--type", action="append", metavar="NAME=TYPE")
+    e.set_defaults(run=cmd_eval)
+
+    c = sub.add_parser("check", help="verify a gradient against finite differences and the complex step")
+    c.add_argument("expr")
+    c.add_argument("--wrt", required=True)
+    c.add_argument("--type", action="append", metavar="NAME=TYPE")
+    c.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the point (random if not given)")
+    c.add_argument("--method", default="auto", choices=["auto", "forward", "central", "richardson", "complex"])
+    c.add_argument("--plot", metavar="PNG", help="write the step-size sweep (log-log) to this file")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(run=cmd_check)
+
+    t = sub.add_parser("tour", help="the textbook page: four derivations, checks and the p'(x) experiment")
+    t.add_argument("--latex", action="store_true", help="also print each derivation in LaTeX")
+    t.set_defaults(run=cmd_tour)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "run", None):
+        ap.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except MatdiffError as err:
+        print(f"matdiff: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
