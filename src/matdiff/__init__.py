@@ -5,13 +5,13 @@
 "x*y'"
 """
 
-from .api import GradientResult, evaluate, grad, parse
+from .api import GradientResult, MultiGradient, derivative, evaluate, grad, hessian, parse
 from .charpoly import CharPoly, charpoly
 from .errors import DomainError, LimitError, MatdiffError, ParseError, ShapeError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "grad", "evaluate", "parse", "charpoly", "CharPoly", "GradientResult",
+    "grad", "derivative", "hessian", "evaluate", "parse", "MultiGradient", "charpoly", "CharPoly", "GradientResult",
     "MatdiffError", "ParseError", "ShapeError", "DomainError", "LimitError",
 ]

@@ -177,3 +177,124 @@ def grad(expr: str | Expr, wrt: str, types: Types = None) -> GradientResult:
     ident = identify(df, var)
     steps = steps + ident.steps
     return GradientResult(f, var, vs, ident.gradient, ident.differential, steps)
+
+
+def _wrt_list(wrt: str | list[str] | tuple[str, ...]) -> list[str] | None:
+    if isinstance(wrt, (list, tuple)):
+        if not wrt or not all(isinstance(w, str) for w in wrt):
+            raise MatdiffError(f"wrt must be a variable name or a non-empty list of names, not {wrt!r}")
+        if len(set(wrt)) != len(wrt):
+            raise MatdiffError(f"wrt names a variable twice: {list(wrt)}")
+        return list(wrt)
+    return None
+
+
+class MultiGradient:
+    """Gradients with respect to several variables; compiled code shares their common work."""
+
+    def __init__(self, results: dict[str, GradientResult]):
+        self.results = results
+        first = next(iter(results.values()))
+        self.expr = first.expr
+        self.variables = first.variables
+        self.wrt = list(results)
+        self._fn: Callable[..., Any] | None = None
+        self._src: str | None = None
+
+    @property
+    def gradient(self) -> dict[str, Expr]:
+        return {k: r.gradient for k, r in self.results.items()}
+
+    gradients = gradient
+
+    @property
+    def steps(self) -> dict[str, list[Step]]:
+        return {k: r.steps for k, r in self.results.items()}
+
+    @property
+    def latex(self) -> dict[str, str]:
+        return {k: r.latex for k, r in self.results.items()}
+
+    def __getitem__(self, name: str) -> GradientResult:
+        return self.results[name]
+
+    def __str__(self) -> str:
+        return "\n".join(str(r) for r in self.results.values())
+
+    def _repr_latex_(self) -> str:
+        rows = [rf"\nabla_{{{latex_name(k)}}} f &= {r.latex}" for k, r in self.results.items()]
+        return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
+
+    def evaluate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Each gradient at ``values``, by name (one evaluation: shared subexpressions once)."""
+        from .numeric.evaluate import Evaluator, check_domain
+
+        ev = Evaluator(self.variables, values)
+        check_domain(ev, self.expr)
+        return {k: ev.external(r.var, _as_shape(ev(r.gradient), r.var, ev)) for k, r in self.results.items()}
+
+    def source(self, backend: str = "numpy") -> str:
+        if backend != "numpy":
+            raise MatdiffError(f"backend {backend!r} is not available; use 'numpy'")
+        if self._src is None:
+            from .numeric.codegen import generate
+
+            outs = []
+            for r in self.results.values():
+                g = r.gradient
+                if g.is_scalar and not r.var.is_scalar:
+                    from .build import mul
+                    from .syntax.ast import Ones
+
+                    g = mul(g, Ones(r.var))
+                outs.append(g)
+            doc = f"Gradients of {to_text(self.expr)} with respect to {', '.join(self.wrt)}"
+            self._src = generate("gradients", outs, self.variables, guard_of=self.expr, doc=doc)
+        return self._src
+
+    def compile(self, backend: str = "numpy") -> Callable[..., dict[str, Any]]:
+        """A function of the variables returning {name: gradient}, from one generated function."""
+        if self._fn is None:
+            from .numeric.codegen import build
+
+            fn = build(self.source(backend), "gradients")
+            names, wrt = list(self.variables), self.wrt
+
+            def gradients(**values: Any) -> dict[str, Any]:
+                out = fn(*[values[n] for n in names])
+                return dict(zip(wrt, out if len(wrt) > 1 else (out,)))
+            self._fn = gradients
+        return self._fn
+
+
+_grad_one = grad
+
+
+def grad(expr: str | Expr, wrt: str | list[str], types: Types = None) -> Any:  # type: ignore[no-redef]
+    """The gradient of a scalar expression w.r.t. ``wrt`` (a name, or a list for several at once)."""
+    names = _wrt_list(wrt)
+    if names is None:
+        return _grad_one(expr, wrt, types)
+    f, vs = typed(expr, types)
+    return MultiGradient({n: _grad_one(f, n, types) for n in names})
+
+
+def derivative(expr: str | Expr, wrt: str, types: Types = None) -> Any:
+    """The derivative of an expression of any shape w.r.t. ``wrt``: dF, jvp, vjp and the Jacobian."""
+    from .jacobians import Derivative
+
+    f, vs = typed(expr, types)
+    var = _wrt_var(f, vs, wrt)
+    df, steps = expand(f, var, lhs="dF", lhs_latex=r"\mathrm{d}F")
+    return Derivative(f, var, vs, df, steps)
+
+
+def hessian(expr: str | Expr, wrt: str | list[str], types: Types = None) -> Any:
+    """The Hessian of a scalar expression w.r.t. ``wrt`` (a list of two or more gives the blocks)."""
+    from .hessians import Hessian, MultiHessian
+
+    names = _wrt_list(wrt)
+    if names is not None:
+        return MultiHessian(expr, names, types)
+    r = _grad_one(expr, wrt, types)
+    return Hessian(r.expr, r.var, r.variables, r.gradient, r.steps)

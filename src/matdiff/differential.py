@@ -100,11 +100,11 @@ class _Expander:
         return None
 
 
-def expand(f: Expr, var: Var) -> tuple[Expr, list[Step]]:
+def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") -> tuple[Expr, list[Step]]:
     """The differential of f as an expression linear in dX, with one step per rule used."""
     ex = _Expander(var)
     df = ex.d(f)
-    steps = [Step("", "df", df, lhs_latex=r"\mathrm{d}f")]
+    steps = [Step("", lhs, df, lhs_latex=lhs_latex)]
     while df.pending:
         if len(steps) > MAX_STEPS:
             raise MatdiffError(f"the derivation took more than {MAX_STEPS} steps; the expression is too large")
@@ -112,7 +112,7 @@ def expand(f: Expr, var: Var) -> tuple[Expr, list[Step]]:
         if got is None:  # pragma: no cover - pending implies a D node
             break
         df, name = got
-        steps.append(Step(name, "  ", df, lhs_latex=""))
+        steps.append(Step(name, " " * (len(lhs) - 1), df, lhs_latex=""))
     return df, steps
 
 

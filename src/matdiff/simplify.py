@@ -113,11 +113,14 @@ class Simplifier:
                 pass
             elif x.is_scalar:
                 scal.append(self._reciprocal(x) if below else x)
-            elif isinstance(x, MatMul) and isinstance(x.factors[0], Num):
-                c = x.factors[0].value
-                coef = coef / c if below else coef * c
-                rest = x.factors[1:]
-                walk(rest[0] if len(rest) == 1 else MatMul(rest), below)
+            elif isinstance(x, MatMul) and sum(1 for f in x.factors if not f.is_scalar) == 1:
+                for f in x.factors:
+                    if isinstance(f, Num):
+                        coef = coef / f.value if below else coef * f.value
+                    elif f.is_scalar:
+                        scal.append(self._reciprocal(f) if below else f)
+                    else:
+                        walk(f, below)
             else:
                 (den if below else num).append(x)
 
@@ -130,12 +133,12 @@ class Simplifier:
                 num.remove(x)
                 den.remove(x)
         core: Expr | None = None
-        for x in num:
+        for x in _powers(num):
             core = x if core is None else Hadamard(core, x)
         if den:
-            below = den[0]
-            for x in den[1:]:
-                below = Hadamard(below, x)
+            below: Expr | None = None
+            for x in _powers(den):
+                below = x if below is None else Hadamard(below, x)
             core = HDiv(ONE if core is None else core, below)
         if core is None:
             return self.product([Num(coef), *scal]) if not e.is_scalar else self.product([Num(coef), *scal])
@@ -188,6 +191,14 @@ class Simplifier:
                 return self.call("sum", a.arg)
         if fn == "inv" and isinstance(a, Call) and a.fn == "inv":
             return a.arg
+        if fn == "diag" and a.is_vector:
+            if isinstance(a, Ones):
+                return Eye(like=a.like)
+            if isinstance(a, MatMul):  # diag(c*v) = c*diag(v)
+                scal = [f for f in a.factors if f.is_scalar]
+                chain = [f for f in a.factors if not f.is_scalar]
+                if scal and len(chain) == 1:
+                    return self.product(scal + [self.call("diag", chain[0])])
         return Call(fn, a)
 
     def product(self, factors: list[Expr]) -> Expr:
@@ -235,6 +246,13 @@ class Simplifier:
             if out and _inverse_pair(out[-1], f):
                 out.pop()
                 continue
+            if out and _diag_of_vector(out[-1]):
+                if _diag_of_vector(f):  # diag(a)*diag(b) = diag(a .* b)
+                    out[-1] = self.call("diag", self.hadamard(Hadamard(out[-1].arg, f.arg)))
+                    continue
+                if isinstance(f, Ones) and f.is_vector:  # diag(v)*1 = v
+                    out[-1] = out[-1].arg
+                    continue
             out.append(f)
         if not out and chain:
             return [Eye(like=chain[0])]
@@ -263,6 +281,26 @@ def _is_zero(e: Expr) -> bool:
     return isinstance(e, Num) and e.value == 0
 
 
+def _powers(factors: list[Expr]) -> list[Expr]:
+    """Equal entrywise factors as one power: y .* y = y.^2."""
+    counts: dict[Expr, int] = {}
+    for f in factors:
+        counts[f] = counts.get(f, 0) + 1
+    out = []
+    for f, k in counts.items():
+        if k == 1:
+            out.append(f)
+        elif isinstance(f, EPower) and isinstance(f.b, Num):
+            out.append(EPower(f.a, Num(f.b.value * k)))
+        else:
+            out.append(EPower(f, Num(k)))
+    return out
+
+
+def _diag_of_vector(e: Expr) -> bool:
+    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
+
+
 def _inverse_pair(a: Expr, b: Expr) -> bool:
     return (isinstance(a, Call) and a.fn == "inv" and a.arg == b) or \
         (isinstance(b, Call) and b.fn == "inv" and b.arg == a)
@@ -286,17 +324,26 @@ def _chain_of(t: Expr) -> tuple[list[Expr], list[Expr]]:
 
 
 def _factor(parts: list[Expr], s: Simplifier) -> Expr:
-    """Take out a matrix factor common to every term, on the right or on the left."""
+    """Take out a matrix factor common to several terms, on the right or on the left:
+    A*x + A'*x + b = (A + A')*x + b."""
     split = [_chain_of(t) for t in parts]
-    if all(len(ch) >= 2 for _, ch in split):
-        for side in (-1, 0):
-            f = split[0][1][side]
-            if all(ch[side] == f for _, ch in split):
-                rest = [s.product(sc + (ch[:-1] if side == -1 else ch[1:])) for sc, ch in split]
-                sign = -1 if all(split_coefficient(r)[0] < 0 for r in rest) else 1
-                inner = s.sum([s.product([Num(-1), r]) for r in rest] if sign < 0 else rest)
-                fs = (inner, f) if side == -1 else (f, inner)
-                return s.product([Num(-1), MatMul(fs)]) if sign < 0 else MatMul(fs)
+    for side in (-1, 0):
+        groups: dict[Expr, list[int]] = {}
+        for i, (_, ch) in enumerate(split):
+            if len(ch) >= 2:
+                groups.setdefault(ch[side], []).append(i)
+        for f, idx in groups.items():
+            if len(idx) < 2:
+                continue
+            rest = [s.product(split[i][0] + (split[i][1][:-1] if side == -1 else split[i][1][1:])) for i in idx]
+            sign = -1 if all(split_coefficient(r)[0] < 0 for r in rest) else 1
+            inner = s.sum([s.product([Num(-1), r]) for r in rest] if sign < 0 else rest)
+            fs = (inner, f) if side == -1 else (f, inner)
+            term = s.product([Num(-1), MatMul(fs)]) if sign < 0 else MatMul(fs)
+            others = [p for i, p in enumerate(parts) if i not in idx]
+            if not others:
+                return term
+            return Add(tuple([term] + others)) if idx[0] == 0 else Add(tuple(others + [term]))
     return Add(tuple(parts))
 
 

@@ -141,6 +141,10 @@ class Evaluator:
             self.memo[e] = got
         return got
 
+    def forget(self, name: str) -> None:
+        """Drop the memoised values that depend on the variable ``name`` (after changing its value)."""
+        self.memo = {k: v for k, v in self.memo.items() if name not in k.free}
+
     def external(self, e: Expr, value: Value) -> Value:
         """The value as the user sees it: a scalar, a 1-D vector or a 2-D matrix."""
         if e.is_scalar:
