@@ -57,17 +57,25 @@ def _wrt_var(f: Expr, vs: Mapping[str, Var], wrt: str) -> Var:
 class GradientResult:
     """The gradient of a scalar expression with respect to one variable, with its derivation."""
 
-    def __init__(self, f: Expr, var: Var, variables: dict[str, Var], gradient: Expr, differential: Expr,
-                 steps: list[Step]):
+    def __init__(self, f: Expr, var: Var, variables: dict[str, Var], gradient: Expr,
+                 differential: Callable[[], Expr], steps: list[Step]):
         self.expr = f
         self.var = var
         self.wrt = var.name
         self.variables = variables
         self.gradient = gradient
-        self.differential = differential
+        self._differential = differential
+        self._df: Expr | None = None
         self.steps = steps
         self._fn: Callable[..., Any] | None = None
         self._sources: dict[str, str] = {}
+
+    @property
+    def differential(self) -> Expr:
+        """df in the form tr(M'*dX) (g'*dx for a vector, c*dt for a scalar)."""
+        if self._df is None:
+            self._df = self._differential()
+        return self._df
 
     # -- display
     @property
@@ -176,7 +184,7 @@ def grad(expr: str | Expr, wrt: str, types: Types = None) -> GradientResult:
     df, steps = expand(f, var)
     ident = identify(df, var)
     steps = steps + ident.steps
-    return GradientResult(f, var, vs, ident.gradient, ident.differential, steps)
+    return GradientResult(f, var, vs, ident.gradient, ident.differential_form, steps)
 
 
 def _wrt_list(wrt: str | list[str] | tuple[str, ...]) -> list[str] | None:

@@ -123,8 +123,8 @@ def sub(a: Expr, b: Expr) -> Expr:
 def div(a: Expr, b: Expr) -> Expr:
     if is_one(b) or is_zero(a):
         return a
-    if isinstance(b, Num) and isinstance(b.value, Fraction) and b.value != 0:
-        return mul(Num(1 / b.value), a)
+    if isinstance(b, Num) and isinstance(b.value, (int, Fraction)) and b.value != 0:
+        return mul(Num(Fraction(1) / b.value), a)
     return Div(a, b)
 
 
@@ -178,8 +178,21 @@ def tr(a: Expr) -> Expr:
     return call("tr", a)
 
 
-def T(e: Expr) -> Expr:
+def T(e: Expr, memo: dict[Expr, Expr] | None = None) -> Expr:
     """The transpose, pushed to the leaves: (AB)' = B'A', (A+B)' = A'+B', S' = S for symmetric S."""
+    if memo is None:
+        return _T(e, {})
+    return _T(e, memo)
+
+
+def _T(e: Expr, memo: dict[Expr, Expr]) -> Expr:
+    got = memo.get(e)
+    if got is None:
+        got = memo[e] = _T1(e, memo)
+    return got
+
+
+def _T1(e: Expr, memo: dict[Expr, Expr]) -> Expr:
     if e.is_scalar or isinstance(e, (Eye, Num)):
         return e
     if isinstance(e, Transpose):
@@ -187,30 +200,30 @@ def T(e: Expr) -> Expr:
     if isinstance(e, Var):
         return e if e.symmetric else Transpose(e)
     if isinstance(e, Add):
-        return add(*(T(t) for t in e.terms))
+        return add(*(_T(t, memo) for t in e.terms))
     if isinstance(e, MatMul):
-        return mul(*(T(f) for f in reversed(e.factors)))
+        return mul(*(_T(f, memo) for f in reversed(e.factors)))
     if isinstance(e, Neg):
-        return neg(T(e.arg))
+        return neg(_T(e.arg, memo))
     if isinstance(e, Div):
-        return Div(T(e.num), e.den)
+        return Div(_T(e.num, memo), e.den)
     if isinstance(e, (Hadamard, HDiv)):
-        return type(e)(T(e.a), T(e.b))
+        return type(e)(_T(e.a, memo), _T(e.b, memo))
     if isinstance(e, EPower):
-        return EPower(T(e.a), T(e.b))
+        return EPower(_T(e.a, memo), _T(e.b, memo))
     if isinstance(e, Power):
-        return Power(T(e.base), e.exp)
+        return Power(_T(e.base, memo), e.exp)
     if isinstance(e, Ones):
-        return Ones(T(e.like))
+        return Ones(_T(e.like, memo))
     if isinstance(e, Call):
         if e.fn in ELEMENTWISE_T:
-            return Call(e.fn, T(e.arg))
+            return Call(e.fn, _T(e.arg, memo))
         if e.fn == "diag" and e.arg.is_vector:
             return e
         if e.fn in ("inv", "adj") and is_symmetric(e.arg):
             return e
     if isinstance(e, D):
-        return D(T(e.arg))
+        return D(_T(e.arg, memo))
     return Transpose(e)
 
 

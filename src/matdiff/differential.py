@@ -12,6 +12,7 @@ cotangent C, <C, A F B> = <A' C B', F>, <C, F'> = <C', F>, <C, tr F> = <C I, F>,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, tr, undiff
@@ -241,7 +242,7 @@ def _note(rules: list[str], rule: str) -> None:
 @dataclass
 class Identified:
     gradient: Expr  # M
-    differential: Expr  # df written as tr(M' dX) (or g' dx, or c dt)
+    differential_form: Callable[[], Expr]  # df written as tr(M' dX) (or g' dx, or c dt)
     steps: list[Step]
 
 
@@ -265,34 +266,43 @@ def trace_form(p: Expr, dvar: Diff) -> Expr:
 
 
 def identify(df: Expr, var: Var) -> Identified:
-    """Collect df into tr(M' dX) and read off M (the symmetric part for symmetric X)."""
+    """Collect df into tr(M' dX) and read off M (the symmetric part for symmetric X).
+
+    The gradient is computed here; the intermediate forms shown in the steps (each term as
+    tr(P*dX), the combined form) are built when the steps are first read.
+    """
     dvar = Diff(var)
     steps: list[Step] = []
     terms = expand_terms(df) if df.linear else []
     parts: list[Expr] = []
-    shown: list[Expr] = []
     rules: list[str] = []
     S = Simplifier()
     for t in terms:
         term_rules: list[str] = []
-        m = S.run(adjoint(t, ONE, term_rules))
-        parts.append(m)
-        shown.append(trace_form(S.run(T(m)), dvar))
+        parts.append(S.run(adjoint(t, ONE, term_rules)))
         if not var.is_scalar and not var.is_vector and not _is_trace(t):
             _note(term_rules, OWN_TRACE)
             term_rules.insert(0, term_rules.pop())
         for r in term_rules:
             _note(rules, r)
-    if len(shown) > 0:
-        form = shown[0] if len(shown) == 1 else Add(tuple(shown))
-        if form != df:
-            steps.append(Step("; ".join(rules) or "rearrange", "  ", form))
     m = S.run(add(*parts)) if parts else ZERO
-    if m == ZERO:
+    zero = m == ZERO
+    if zero:
         m = mul(ZERO, var)
-    combined = trace_form(S.run(T(m)), dvar) if m != mul(ZERO, var) else ZERO
-    if len(parts) > 1 and (not steps or combined != steps[-1].rhs):
-        steps.append(Step("combine like terms", "  ", combined))
+
+    def shown() -> Expr:
+        forms = [trace_form(S.run(S.T(p)), dvar) for p in parts]
+        return forms[0] if len(forms) == 1 else Add(tuple(forms))
+
+    m0 = m
+
+    def combined() -> Expr:
+        return ZERO if zero else trace_form(S.run(S.T(m0)), dvar)
+
+    if terms and (len(terms) > 1 or rules or not _is_trace_form(terms[0], var)):
+        steps.append(Step("; ".join(rules) or "rearrange", " ", None, later=shown))
+    if len(parts) > 1:
+        steps.append(Step("combine like terms", " ", None, later=combined))
     form_name = _form_name(var)
     if var.symmetric and not m.is_scalar:
         g = symmetric_part(m, S)
@@ -300,12 +310,23 @@ def identify(df: Expr, var: Var) -> Identified:
                 "symmetric part (M + M')/2; the often-quoted 2M - diag(M) is the derivative with "
                 "respect to the independent entries, not a gradient for this inner product")
         steps.append(Step(f"{var.name} is {var.kind}: only symmetric d{var.name} occur",
-                          f"sym(M) = (M + M')/2", g, note=note, lhs_latex=r"\operatorname{sym}(M)"))
+                          "sym(M) = (M + M')/2", g, note=note, lhs_latex=r"\operatorname{sym}(M)"))
         m = g
     n = var.name
     steps.append(Step(f"compare with {form_name}", f"grad_{n} f", m,
                       lhs_latex=rf"\nabla_{{{latex_name(n)}}} f"))
-    return Identified(m, combined if combined != ZERO else ZERO, steps)
+    return Identified(m, combined, steps)
+
+
+def _is_trace_form(t: Expr, var: Var) -> bool:
+    """t is already tr(P*dX) (g'*dx, c*dt) as written."""
+    if var.is_scalar:
+        return isinstance(t, Diff) or (isinstance(t, MatMul) and isinstance(t.factors[-1], Diff))
+    if var.is_vector:
+        return isinstance(t, MatMul) and isinstance(t.factors[-1], Diff)
+    inner = t.arg if isinstance(t, Call) and t.fn == "tr" else None
+    return inner is not None and (isinstance(inner, Diff) or
+                                  (isinstance(inner, MatMul) and isinstance(inner.factors[-1], Diff)))
 
 
 def _is_trace(t: Expr) -> bool:

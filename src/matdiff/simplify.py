@@ -50,6 +50,11 @@ class Simplifier:
 
     def __init__(self) -> None:
         self.memo: dict[Expr, Expr] = {}
+        self.tmemo: dict[Expr, Expr] = {}
+
+    def T(self, e: Expr) -> Expr:
+        """The transpose pushed to the leaves, memoised."""
+        return T(e, self.tmemo)
 
     def run(self, e: Expr) -> Expr:
         got = self.memo.get(e)
@@ -66,7 +71,7 @@ class Simplifier:
             return e
         if isinstance(e, Transpose):
             a = self.run(e.arg)
-            t = T(a)
+            t = T(a, self.tmemo)
             return t if t == e else self.run(t) if not isinstance(t, Transpose) else t
         if isinstance(e, Neg):
             return self.product([Num(-1), self.run(e.arg)])
@@ -116,7 +121,7 @@ class Simplifier:
             elif isinstance(x, MatMul) and sum(1 for f in x.factors if not f.is_scalar) == 1:
                 for f in x.factors:
                     if isinstance(f, Num):
-                        coef = coef / f.value if below else coef * f.value
+                        coef = _ratio(coef, f.value) if below else coef * f.value
                     elif f.is_scalar:
                         scal.append(self._reciprocal(f) if below else f)
                     else:
@@ -147,7 +152,7 @@ class Simplifier:
 
     def _reciprocal(self, s: Expr) -> Expr:
         if isinstance(s, Num):
-            return Num(1 / s.value) if isinstance(s.value, Fraction) else Num(1.0 / s.value)
+            return Num(Fraction(1) / s.value) if isinstance(s.value, (int, Fraction)) else Num(1.0 / s.value)
         return self.power(s, Num(-1))
 
     def power(self, base: Expr, p: Expr) -> Expr:
@@ -156,14 +161,13 @@ class Simplifier:
                 return base
             if p.value == 0:
                 return ONE if base.is_scalar else Eye(like=base)
-            if isinstance(base, Num) and isinstance(base.value, Fraction) and isinstance(p.value, Fraction) \
-                    and p.value.denominator == 1 and (base.value != 0 or p.value > 0) and abs(p.value) < 64:
-                return Num(base.value ** int(p.value))
+            if isinstance(base, Num) and isinstance(base.value, (int, Fraction)) and isinstance(p.value, int) \
+                    and (base.value != 0 or p.value > 0) and abs(p.value) < 64:
+                return Num(Fraction(base.value) ** p.value)
             if base.is_scalar and isinstance(base, Power) and isinstance(base.exp, Num) \
-                    and isinstance(p.value, Fraction) and p.value.denominator == 1:
+                    and isinstance(p.value, int):
                 return self.power(base.base, Num(base.exp.value * p.value))
-            if base.is_scalar and isinstance(base, MatMul) and isinstance(p.value, Fraction) \
-                    and p.value.denominator == 1:
+            if base.is_scalar and isinstance(base, MatMul) and isinstance(p.value, int):
                 # (c * u * v)^k = c^k u^k v^k for scalar factors
                 return self.product([self.power(f, p) for f in base.factors])
         return Power(base, p)
@@ -214,7 +218,7 @@ class Simplifier:
                 for p in f.factors:
                     absorb(p)
             elif f.is_scalar:
-                base, p = f, Fraction(1)
+                base, p = f, 1
                 if isinstance(f, Power) and isinstance(f.exp, Num):
                     base, p = f.base, f.exp.value
                 scal[base] = scal.get(base, 0) + p
@@ -281,6 +285,13 @@ def _is_zero(e: Expr) -> bool:
     return isinstance(e, Num) and e.value == 0
 
 
+def _ratio(a: Fraction | float, b: Fraction | float) -> Fraction | float:
+    """a / b, exact for rationals."""
+    if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
+        return Fraction(a) / b
+    return a / b
+
+
 def _powers(factors: list[Expr]) -> list[Expr]:
     """Equal entrywise factors as one power: y .* y = y.^2."""
     counts: dict[Expr, int] = {}
@@ -336,10 +347,11 @@ def _factor(parts: list[Expr], s: Simplifier) -> Expr:
             if len(idx) < 2:
                 continue
             rest = [s.product(split[i][0] + (split[i][1][:-1] if side == -1 else split[i][1][1:])) for i in idx]
-            sign = -1 if all(split_coefficient(r)[0] < 0 for r in rest) else 1
-            inner = s.sum([s.product([Num(-1), r]) for r in rest] if sign < 0 else rest)
+            coefs = {split_coefficient(r)[0] for r in rest}
+            c = coefs.pop() if len(coefs) == 1 else (-1 if all(x < 0 for x in coefs) else 1)
+            inner = s.sum([s.product([Num(_ratio(1, c)), r]) for r in rest] if c != 1 else rest)
             fs = (inner, f) if side == -1 else (f, inner)
-            term = s.product([Num(-1), MatMul(fs)]) if sign < 0 else MatMul(fs)
+            term = s.product([Num(c), MatMul(fs)]) if c != 1 else MatMul(fs)
             others = [p for i, p in enumerate(parts) if i not in idx]
             if not others:
                 return term

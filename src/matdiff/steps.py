@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .syntax.ast import Expr
 from .syntax.latex import to_latex
@@ -25,10 +26,20 @@ class Step:
     lhs_latex: str = ""
     rhs_text: str | None = None
     rhs_latex: str | None = None
+    later: Callable[[], Expr] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def expr(self) -> Expr | None:
+        """The right-hand side (built on first use where the step was recorded lazily)."""
+        if self.rhs is None and self.later is not None:
+            object.__setattr__(self, "rhs", self.later())
+            object.__setattr__(self, "later", None)
+        return self.rhs
 
     @property
     def text(self) -> str:
-        rhs = self.rhs_text if self.rhs_text is not None else to_text(self.rhs) if self.rhs is not None else ""
+        e = self.expr
+        rhs = self.rhs_text if self.rhs_text is not None else to_text(e) if e is not None else ""
         line = f"{self.lhs} = {rhs}" if rhs else self.lhs
         tail = f"    [{self.rule}]" if self.rule else ""
         note = f"\n      {self.note}" if self.note else ""
@@ -36,7 +47,8 @@ class Step:
 
     @property
     def latex(self) -> str:
-        rhs = self.rhs_latex if self.rhs_latex is not None else to_latex(self.rhs) if self.rhs is not None else ""
+        e = self.expr
+        rhs = self.rhs_latex if self.rhs_latex is not None else to_latex(e) if e is not None else ""
         lhs = self.lhs_latex or self.lhs
         eq = f"{lhs} = {rhs}" if rhs else lhs
         return eq + (rf" \qquad \text{{{_latex_rule(self.rule)}}}" if self.rule else "")
@@ -56,7 +68,8 @@ def render_latex(steps: list[Step]) -> str:
     """The steps as a LaTeX ``align*`` block."""
     lines = []
     for s in steps:
-        rhs = s.rhs_latex if s.rhs_latex is not None else to_latex(s.rhs) if s.rhs is not None else ""
+        e = s.expr
+        rhs = s.rhs_latex if s.rhs_latex is not None else to_latex(e) if e is not None else ""
         lhs = s.lhs_latex or s.lhs
         rule = rf" && \text{{{_latex_rule(s.rule)}}}" if s.rule else ""
         lines.append(f"{lhs} &= {rhs}{rule}" if rhs else lhs + rule)

@@ -118,8 +118,14 @@ class Num(Expr):
     __slots__ = ("value",)
 
     def __init__(self, value: Fraction | float | int):
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
-            value = Fraction(int(value))
+        # integers as int (fast arithmetic), other rationals as Fraction, the rest as float
+        if isinstance(value, Fraction):
+            if value.denominator == 1:
+                value = int(value.numerator)
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value = int(value)
+        elif not isinstance(value, (int, float)):
+            value = float(value)
         self.value = value
         self._init(("num", value), (), SCALAR_SHAPE)
 
@@ -363,8 +369,8 @@ def integer_value(e: Expr) -> int | None:
     if isinstance(e, Neg):
         v = integer_value(e.arg)
         return None if v is None else -v
-    if isinstance(e, Num) and isinstance(e.value, Fraction) and e.value.denominator == 1:
-        return int(e.value)
+    if isinstance(e, Num) and isinstance(e.value, int):
+        return e.value
     return None
 
 

@@ -35,6 +35,8 @@ ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 
 def format_number(v: Fraction | float) -> str:
     """Shortest exact text of a number: 2, 0.5, 1/3, 1e-08."""
+    if isinstance(v, int):
+        return str(v)
     if isinstance(v, Fraction):
         if v.denominator == 1:
             return str(v.numerator)
@@ -54,7 +56,7 @@ def format_number(v: Fraction | float) -> str:
 def num_precedence(v: Fraction | float) -> int:
     if v < 0:
         return NEG
-    if isinstance(v, Fraction) and "/" in format_number(v):
+    if isinstance(v, Fraction) and v.denominator != 1 and "/" in format_number(v):
         return MUL
     return ATOM
 
