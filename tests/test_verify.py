@@ -104,7 +104,7 @@ def test_check_detects_a_subclassed_result():
     wrong = Off(r.expr, r.var, r.variables, r.gradient, r.differential, r.steps)
     rep = check("sum(exp(x))", "x", seed=1, gradient=wrong.evaluate)
     assert not rep.ok
-    assert rep.max_rel_error == pytest.approx(1 / 2, rel=1e-6)  # |2D - D| / |2D|
+    assert 0.1 < rep.max_rel_error <= 0.5 + 1e-12  # |<2G, V> - <G, V>| / (2 ||G|| ||V||)
 
 
 def test_wrong_shape_fails_the_check():
@@ -112,6 +112,12 @@ def test_wrong_shape_fails_the_check():
     assert not rep.ok
     assert rep.max_rel_error == np.inf
     assert "shape" in rep.note
+
+
+def test_non_finite_gradient_fails_the_check():
+    rep = check("x'*A*x", "x", seed=0, gradient=lambda v: np.full(np.shape(v["x"]), np.nan))
+    assert not rep.ok and "not finite" in rep.note
+    assert "FAILED" in str(rep)
 
 
 def test_zero_gradient_is_wrong_where_the_derivative_is_not():
@@ -130,7 +136,8 @@ def test_explicit_tolerance():
 
 
 def test_forward_central_complex_accuracy_ordering():
-    errs = {m: check("det(A)", "A", method=m, seed=7).max_rel_error for m in ("forward", "central", "complex")}
+    errs = {m: check("det(A)", "A", method=m, seed=7).max_rel_error
+            for m in ("forward", "central", "complex")}
     assert 1e-11 < errs["forward"] < 1e-6  # ~ sqrt(eps) = 1.5e-8
     assert errs["central"] < errs["forward"] / 10  # ~ eps^(2/3) = 3.7e-11
     assert errs["central"] < 1e-8
@@ -139,13 +146,14 @@ def test_forward_central_complex_accuracy_ordering():
 
 
 def test_expected_errors_follow_the_step_analysis():
-    reps = {m: check("sum(exp(x))", "x", method=m, seed=0) for m in ("forward", "central", "richardson", "complex")}
+    reps = {m: check("sum(exp(x))", "x", method=m, seed=0)
+            for m in ("forward", "central", "richardson", "complex")}
     assert reps["forward"].expected_error >= np.sqrt(EPS)
     assert EPS ** (2 / 3) <= reps["central"].expected_error < reps["forward"].expected_error
     assert reps["richardson"].expected_error < 1e-9
     assert reps["complex"].expected_error == pytest.approx(10 * EPS)
     for rep in reps.values():
-        assert rep.tolerance == max(100 * rep.expected_error, 1e-6)
+        assert rep.tolerance == min(max(100 * rep.expected_error, 1e-6), 1e-4)
         assert rep.max_rel_error <= rep.tolerance
 
 
@@ -154,6 +162,23 @@ def test_richardson_beats_plain_central_differences():
     ric = check("sum(sin(x)) + norm1(x)", "x", method="richardson", seed=3).max_rel_error
     assert ric < cen
     assert ric < 1e-11
+
+
+def test_richardson_near_a_kink_shrinks_its_first_step():
+    # an entry 1e-3 from the kink of |.|: a first step of 0.1 crosses it, the table does not settle
+    x = np.array([1e-3, -0.7, 1.3, 0.4])
+    rep = check("norm1(x)", "x", values={"x": x}, seed=0)
+    assert rep.method == "richardson"
+    assert rep.ok and rep.max_rel_error < 1e-10, str(rep)
+    assert max(d["step"] for d in rep.details) < 0.1 * np.max(np.abs(x)) / 2  # smaller than h0 = 0.1 s
+
+
+def test_untrustworthy_estimate_fails_rather_than_passes():
+    # f is large compared with its change: forward differences lose ~ 1e6 * sqrt(eps) to round-off
+    rep = check("1e6 + x'*x", "x", method="forward", seed=0)
+    assert rep.expected_error > rep.tolerance == 1e-4
+    assert not rep.ok and "cannot be trusted" in rep.note
+    assert check("1e6 + x'*x", "x", seed=0).ok  # the complex step has no cancellation
 
 
 # ---------------------------------------------------------------------------- method selection
@@ -189,7 +214,13 @@ def test_analytic_probe_at_run_time():
     assert analytic(lambda z: np.sum(np.sin(z)), x, v) == (True, "")
     ok, why = analytic(lambda z: float(np.sum(np.real(z))), x, v)  # drops the imaginary part
     assert not ok and "real" in why
-    ok, why = analytic(lambda z: float(np.sum(z)), x, v)  # raises on complex input
+
+    def real_only(z):
+        if np.iscomplexobj(z):
+            raise TypeError("no complex input")
+        return float(np.sum(z))
+
+    ok, why = analytic(real_only, x, v)
     assert not ok and "fails" in why
     ok, why = analytic(lambda z: np.sum(z * np.inf), x, v)
     assert not ok and "finite" in why
@@ -261,10 +292,8 @@ def test_sample_values_sizes_and_seed():
 def test_sample_values_moves_into_the_domain():
     vals = sample_values("sum(log(x))", seed=0)
     assert np.all(vals["x"] > 0)
-    vals = sample_values("logdet(A)", seed=0)
-    A = vals["A"]
-    assert np.linalg.det(A) > 0
-    assert np.min(np.linalg.eigvalsh(A + A.T)) > 0
+    for seed in range(6):  # the random A has det < 0 about half the time: shifted to A + c I
+        assert np.linalg.det(sample_values("logdet(A)", seed=seed)["A"]) > 0
     vals = sample_values("sum(log(X)) + logdet(X)", seed=0)
     assert np.all(vals["X"] > 0) and np.linalg.det(vals["X"]) > 0
 
@@ -303,7 +332,8 @@ def test_directional_derivative_of_a_plain_function(method, tol):
 
 
 def test_directional_derivative_of_a_scalar_function():
-    assert directional_derivative(lambda t: np.exp(t), 0.5, 1.0, "complex") == pytest.approx(np.exp(0.5), rel=1e-15)
+    got = directional_derivative(lambda t: np.exp(t), 0.5, 1.0, "complex")
+    assert got == pytest.approx(np.exp(0.5), rel=1e-15)
     assert directional_derivative(np.log, 2.0, 1.0) == pytest.approx(0.5, rel=1e-11)
 
 

@@ -1,15 +1,26 @@
-"""Generated NumPy code: a readable Python function computing an expression (a gradient).
+"""Generated NumPy code: a readable Python function computing expressions (values, gradients).
 
-Every subexpression used twice is computed once into a temporary; ``inv(A)*B`` becomes
-``solve(A, B)``; the determinant's gradient uses the adjugate kernel (finite at singular
-matrices).  The source is built from the parsed tree only, never from user text, and is
-compiled with ``compile``/``exec`` in a namespace holding nothing but NumPy and the kernels.
+The lowering does what an expert does by hand:
+
+* every subexpression is computed once (also across the value and the gradients);
+* a matrix that is inverted, solved with, or whose det/logdet/adjugate is needed is factored
+  once (Cholesky when declared spd, else LU) and the factors are shared;
+* ``inv(A)*B`` becomes a solve; an inverse is formed only where it is itself part of a result
+  (and then reused rather than solved again);
+* products are ordered by cost (matrix-chain order, vectors counted as such): ``x'*A*B*y``
+  never forms ``A*B``; ``diag(v)*A`` is ``v * A`` (a broadcast, not a dense diagonal);
+* ``tr(A*B)`` is ``sum(A * B')`` (no product formed).
+
+The source is built from the parsed tree only, never from user text, and is compiled with
+``compile``/``exec`` in a namespace holding nothing but NumPy and matdiff's kernels.
 """
 
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -36,7 +47,10 @@ from ..syntax.ast import (
 )
 from ..syntax.printer import to_text
 from . import evaluate as _ev
+from . import factor as _F
 from . import kernels as _K
+
+UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
 
 
 def pyname(name: str) -> str:
@@ -44,40 +58,45 @@ def pyname(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) or name in ("True", "False", "None") else name
 
 
-_CALLS: dict[str, str] = {
-    "tr": "_np.trace({a})",
-    "det": "_K.det({a})",
-    "inv": "_K.inv({a})",
-    "adj": "_K.adj({a})",
-    "norm_fro": "_np.linalg.norm({a})",
-    "norm1": "_np.abs({a}).sum()",
-    "sum": "_np.sum({a})",
-    "exp": "_np.exp({a})",
-    "log": "_np.log({a})",
-    "sin": "_np.sin({a})",
-    "cos": "_np.cos({a})",
-    "tanh": "_np.tanh({a})",
-    "sqrt": "_np.sqrt({a})",
-    "abs": "_np.abs({a})",
-    "sign": "_K.sign({a})",
-    "polar": "_K.polar({a})",
-    "top_sv": "_K.top_sv({a})",
-}
-_SCALAR_CALLS: dict[str, str] = {
-    "tr": "{a}", "det": "{a}", "sum": "{a}", "diag": "{a}", "adj": "1.0", "inv": "1.0 / {a}",
-    "norm_fro": "abs({a})", "norm2": "abs({a})", "norm_nuc": "abs({a})", "norm1": "abs({a})",
-    "sign": "_np.sign({a})", "polar": "_np.sign({a})", "top_sv": "_np.sign({a})",
-}
+def _num(v: Fraction | float | int) -> str:
+    if isinstance(v, int):
+        return str(v)
+    return repr(float(v))
 
 
-class CodeGen:
-    """Emits the statements computing a set of expressions, with common subexpressions shared."""
+_ELEMENTWISE = {"exp": "_np.exp", "log": "_np.log", "sin": "_np.sin", "cos": "_np.cos", "tanh": "_np.tanh",
+                "sqrt": "_np.sqrt", "abs": "_np.abs", "sign": "_K.sign", "polar": "_K.polar",
+                "top_sv": "_K.top_sv"}
+_SCALAR_CALLS = {"tr": "{a}", "det": "{a}", "sum": "{a}", "diag": "{a}", "adj": "1.0", "inv": "1.0 / {a}",
+                 "norm_fro": "abs({a})", "norm2": "abs({a})", "norm_nuc": "abs({a})", "norm1": "abs({a})",
+                 "sign": "_np.sign({a})", "polar": "_np.sign({a})", "top_sv": "_np.sign({a})",
+                 "logdet": "_K_log_positive({a})", "exp": "_np.exp({a})", "log": "_np.log({a})",
+                 "sin": "_np.sin({a})", "cos": "_np.cos({a})", "tanh": "_np.tanh({a})",
+                 "sqrt": "_np.sqrt({a})", "abs": "abs({a})"}
+
+
+def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
+    """(A, transposed) when e is inv(A) or inv(A)'."""
+    if isinstance(e, Call) and e.fn == "inv" and not e.arg.is_scalar:
+        return e.arg, False
+    if isinstance(e, Transpose) and isinstance(e.arg, Call) and e.arg.fn == "inv" and not e.arg.arg.is_scalar:
+        return e.arg.arg, True
+    return None
+
+
+def _is_diag(e: Expr) -> bool:
+    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
+
+
+class Lowering:
+    """Expressions -> straight-line NumPy statements, with sharing and stable kernels."""
 
     def __init__(self, variables: Mapping[str, Var]):
-        self.variables = variables
-        self.lines: list[str] = []
-        self.names: dict[Expr, str] = {}
-        self.uses: dict[Expr, int] = {}
+        self.stmts: list[tuple[str, str]] = []
+        self.keys: dict[str, str] = {}
+        self.memo: dict[Expr, str] = {}
+        self.factors: dict[Expr, str] = {}
+        self.standalone_inv: set[Expr] = set()
         self.dims: dict[Dim, str] = {}
         for name, v in variables.items():
             if v.is_scalar:
@@ -87,12 +106,40 @@ class CodeGen:
                 if r.value is None and r not in self.dims:
                     self.dims[r] = f"{pyname(name)}.shape[{axis}]"
 
-    def count(self, e: Expr) -> None:
-        n = self.uses.get(e, 0)
-        self.uses[e] = n + 1
-        if n == 0:
+    # -- bookkeeping
+    def emit(self, code: str) -> str:
+        got = self.keys.get(code)
+        if got is not None:
+            return got
+        name = f"t{len(self.stmts)}"
+        self.stmts.append((name, code))
+        self.keys[code] = name
+        return name
+
+    def plan(self, outputs: Sequence[Expr]) -> None:
+        """Find the inverses that are needed as values (not only to multiply by)."""
+        seen: set[int] = set()
+
+        def walk(e: Expr, in_chain: bool) -> None:
+            if id(e) in seen and not in_chain:
+                return
+            seen.add(id(e))
+            inv = _inv_arg(e)
+            if inv is not None and not in_chain:
+                self.standalone_inv.add(inv[0])
+            if isinstance(e, MatMul):
+                chain = [f for f in e.factors if not f.is_scalar]
+                for f in e.factors:
+                    walk(f, len(chain) > 1 and not f.is_scalar)
+                return
+            if isinstance(e, Transpose):
+                walk(e.arg, in_chain)
+                return
             for c in e.children:
-                self.count(c)
+                walk(c, False)
+
+        for o in outputs:
+            walk(o, False)
 
     def size(self, d: Dim) -> str:
         r = d.find()
@@ -103,128 +150,229 @@ class CodeGen:
             raise ShapeError("the size of an identity or ones matrix is not determined by any variable")
         return got
 
-    def __call__(self, e: Expr) -> str:
-        got = self.names.get(e)
-        if got is not None:
-            return got
-        code = getattr(self, "_g_" + type(e).__name__)(e)
-        if self.uses.get(e, 0) > 1 and not isinstance(e, (Var, Num)):
-            name = f"t{len(self.names)}"
-            self.lines.append(f"{name} = {code}")
-            self.names[e] = name
-            return name
-        return code
+    def factor(self, a: Expr) -> str:
+        got = self.factors.get(a)
+        if got is None:
+            spd = isinstance(a, Var) and a.kind == "spd"
+            got = self.emit(f"_F.{'chol' if spd else 'lu'}({self(a)})")
+            self.factors[a] = got
+        return got
 
-    def temp(self, code: str, comment: str = "") -> str:
-        name = f"t{len(self.names) + len(self.lines)}"
-        self.lines.append(f"{name} = {code}" + (f"  # {comment}" if comment else ""))
-        return name
+    def inverse(self, a: Expr) -> str:
+        return self.emit(f"_F.inv({self.factor(a)})")
+
+    def __call__(self, e: Expr) -> str:
+        got = self.memo.get(e)
+        if got is None:
+            got = getattr(self, "_l_" + type(e).__name__)(e)
+            self.memo[e] = got
+        return got
 
     # -- leaves
-    def _g_Num(self, e: Num) -> str:
-        return repr(float(e.value))
+    def _l_Num(self, e: Num) -> str:
+        return _num(e.value)
 
-    def _g_Var(self, e: Var) -> str:
+    def _l_Var(self, e: Var) -> str:
         return pyname(e.name)
 
-    def _g_Eye(self, e: Eye) -> str:
+    def _l_Eye(self, e: Eye) -> str:
         if e.dim is None:
             raise ShapeError("the size of eye is not determined")
-        return f"_np.eye({self.size(e.dim)})"
+        return self.emit(f"_np.eye({self.size(e.dim)})")
 
-    def _g_Ones(self, e: Ones) -> str:
-        return f"_np.ones(({self.size(e.shape[0])}, {self.size(e.shape[1])}))"
+    def _l_Ones(self, e: Ones) -> str:
+        return self.emit(f"_np.ones(({self.size(e.shape[0])}, {self.size(e.shape[1])}))")
 
     # -- operators
-    def _g_Add(self, e: Add) -> str:
-        parts = [self(e.terms[0])]
+    def _l_Add(self, e: Add) -> str:
+        code = self(e.terms[0])
         for t in e.terms[1:]:
-            if isinstance(t, Neg):
-                parts.append(f"- {self.paren(t.arg)}")
+            if isinstance(t, MatMul) and isinstance(t.factors[0], Num) and t.factors[0].value < 0:
+                c = -t.factors[0].value
+                pos = MatMul(t.factors[1:]) if c == 1 and len(t.factors) > 2 else (
+                    t.factors[1] if c == 1 else MatMul((Num(c),) + t.factors[1:]))
+                code = f"{code} - {self(pos)}"
+            elif isinstance(t, Neg):
+                code = f"{code} - {self(t.arg)}"
             else:
-                parts.append(f"+ {self(t)}")
-        return "(" + " ".join(parts) + ")"
+                code = f"{code} + {self(t)}"
+        return self.emit(code)
 
-    def paren(self, e: Expr) -> str:
-        s = self(e)
-        return s if s.isidentifier() or s.startswith("(") and s.endswith(")") else f"({s})"
+    def _l_Neg(self, e: Neg) -> str:
+        return self.emit(f"-{self(e.arg)}")
 
-    def _g_Neg(self, e: Neg) -> str:
-        return f"(-{self.paren(e.arg)})"
-
-    def _g_MatMul(self, e: MatMul) -> str:
-        scal = [self.paren(f) for f in e.factors if f.is_scalar]
+    def _l_MatMul(self, e: MatMul) -> str:
+        parts = [self(f) for f in e.factors if f.is_scalar]
         chain = [f for f in e.factors if not f.is_scalar]
-        parts = scal + ([self.chain(chain)] if chain else [])
-        return "(" + " * ".join(parts) + ")" if len(parts) > 1 else parts[0]
+        if chain:
+            parts.append(self.chain(chain))
+        if len(parts) == 1:
+            return parts[0]
+        if parts[0] == "-1":
+            rest = " * ".join(parts[1:])
+            return self.emit(f"-{rest}" if len(parts) == 2 and _atomic(rest) else f"-({rest})")
+        return self.emit(" * ".join(parts))
 
-    def chain(self, chain: list[Expr]) -> str:
-        if len(chain) == 1:
-            return self.paren(chain[0])
-        last = _ev._is_inv(chain[-1])
-        if last is not None:  # B*inv(A) = solve(A', B')'
-            return f"_K.solve({self.paren(last)}.T, {self.chain(chain[:-1])}.T).T"
-        first = _ev._is_inv(chain[0])
-        if first is not None:
-            return f"_K.solve({self.paren(first)}, {self.chain(chain[1:])})"
-        right_to_left = chain[-1].shape[1].find().value == 1 or chain[0].shape[0].find().value != 1
-        if right_to_left:
-            acc = self.paren(chain[-1])
-            for f in reversed(chain[:-1]):
-                a = _ev._is_inv(f)
-                acc = f"_K.solve({self.paren(a)}, {acc})" if a is not None else f"({self.paren(f)} @ {acc})"
-            return acc
-        acc = self.paren(chain[0])
-        for f in chain[1:]:
-            a = _ev._is_inv(f)
-            acc = f"_K.solve({self.paren(a)}.T, {acc}.T).T" if a is not None else f"({acc} @ {self.paren(f)})"
-        return acc
+    def _l_Div(self, e: Div) -> str:
+        return self.emit(f"{self(e.num)} / {self(e.den)}")
 
-    def _g_Div(self, e: Div) -> str:
-        return f"({self.paren(e.num)} / {self.paren(e.den)})"
+    def _l_Hadamard(self, e: Hadamard) -> str:
+        return self.emit(f"{self(e.a)} * {self(e.b)}")
 
-    def _g_Hadamard(self, e: Hadamard) -> str:
-        return f"({self.paren(e.a)} * {self.paren(e.b)})"
+    def _l_HDiv(self, e: HDiv) -> str:
+        return self.emit(f"{self(e.a)} / {self(e.b)}")
 
-    def _g_HDiv(self, e: HDiv) -> str:
-        return f"({self.paren(e.a)} / {self.paren(e.b)})"
-
-    def _g_Power(self, e: Power) -> str:
+    def _l_Power(self, e: Power) -> str:
         if e.base.is_scalar:
-            return f"({self.paren(e.base)} ** {self.paren(e.exp)})"
+            return self.emit(f"{self(e.base)} ** {self(e.exp)}")
         k = integer_value(e.exp)
         if k is not None and k < 0:
-            return f"_np.linalg.matrix_power(_K.inv({self(e.base)}), {-k})"
-        return f"_np.linalg.matrix_power({self(e.base)}, {k})"
+            return self.emit(f"_np.linalg.matrix_power({self.inverse(e.base)}, {-k})")
+        return self.emit(f"_np.linalg.matrix_power({self(e.base)}, {k})")
 
-    def _g_EPower(self, e: EPower) -> str:
-        k = integer_value(e.b)
-        if k == 2:
-            a = self.paren(e.a)
-            return f"({a} * {a})"
-        return f"({self.paren(e.a)} ** {self.paren(e.b)})"
+    def _l_EPower(self, e: EPower) -> str:
+        return self.emit(f"{self(e.a)} ** {self(e.b)}")
 
-    def _g_Transpose(self, e: Transpose) -> str:
-        return self(e.arg) if e.arg.is_scalar else f"{self.paren(e.arg)}.T"
+    def _l_Transpose(self, e: Transpose) -> str:
+        if e.arg.is_scalar:
+            return self(e.arg)
+        inv = _inv_arg(e)
+        if inv is not None:
+            return f"{self.inverse(inv[0])}.T"
+        return _t(self(e.arg))
 
-    def _g_Call(self, e: Call) -> str:
-        a = self(e.arg)
-        if e.arg.is_scalar and e.fn in _SCALAR_CALLS:
-            return _SCALAR_CALLS[e.fn].format(a=a)
-        if e.fn == "logdet":
-            spd = isinstance(e.arg, Var) and e.arg.kind == "spd"
-            return f"_K.logdet({a}, spd={spd})" if e.arg.shape else f"_np.log({a})"
-        if e.fn == "diag":
-            if e.arg.is_vector:
-                return f"_np.diag({a}[:, 0])"
-            if e.arg.shape[0].find().value == 1:
-                return f"_np.diag({a}[0, :])"
-            return f"_np.diag({a}).reshape(-1, 1)"
-        if e.fn in ("norm2", "norm_nuc"):
-            if e.arg.is_vector or e.arg.shape[0].find().value == 1:
-                return f"_np.linalg.norm({a})"
-            return f"_K.{e.fn}({a})"
-        return _CALLS[e.fn].format(a=a)
+    def _l_Call(self, e: Call) -> str:
+        fn, arg = e.fn, e.arg
+        if arg.is_scalar:
+            if fn == "logdet":
+                return self.emit(f"_np.log(_check_positive({self(arg)}, 'logdet'))")
+            return self.emit(_SCALAR_CALLS[fn].format(a=self(arg)))
+        if fn == "inv":
+            return self.inverse(arg)
+        if fn in ("det", "logdet", "adj"):
+            return self.emit(f"_F.{fn}({self.factor(arg)})")
+        if fn == "tr":
+            return self.trace(arg)
+        if fn == "sum":
+            return self.emit(f"_np.sum({self(arg)})")
+        if fn == "diag":
+            if arg.is_vector:
+                return self.emit(f"_np.diag({self(arg)}[:, 0])")
+            if arg.shape[0].find().value == 1:
+                return self.emit(f"_np.diag({self(arg)}[0, :])")
+            return self.emit(f"_np.diag({self(arg)}).reshape(-1, 1)")
+        if fn == "norm_fro" or (fn in ("norm2", "norm_nuc") and (arg.is_vector or
+                                                                arg.shape[0].find().value == 1)):
+            return self.emit(f"_np.linalg.norm({self(arg)})")
+        if fn in ("norm2", "norm_nuc"):
+            return self.emit(f"_K.{fn}({self(arg)})")
+        if fn == "norm1":
+            return self.emit(f"_np.abs({self(arg)}).sum()")
+        return self.emit(f"{_ELEMENTWISE[fn]}({self(arg)})")
+
+    def trace(self, arg: Expr) -> str:
+        """tr(P*Q) = sum(P .* Q'): no product formed."""
+        if isinstance(arg, MatMul):
+            scal = [f for f in arg.factors if f.is_scalar]
+            chain = [f for f in arg.factors if not f.is_scalar]
+            if len(chain) >= 2 and _inv_arg(chain[-1]) is None and not _is_diag(chain[-1]):
+                left = self.chain(chain[:-1])
+                right = chain[-1]
+                code = (f"_dot({left}, {self(right.arg)})" if isinstance(right, Transpose)
+                        else f"_dot({left}.T, {self(right)})")
+                s = " * ".join(self(f) for f in scal)
+                return self.emit(f"{s} * {code}" if s else code)
+        return self.emit(f"_np.trace({self(arg)})")
+
+    # -- products
+    def chain(self, chain: list[Expr]) -> str:
+        """The product of matrices in the cheapest order, inverses as solves, diagonals as broadcasts."""
+        ops: list[tuple[str, Any]] = []
+        dims: list[int] = []
+        for f in chain:
+            inv = _inv_arg(f)
+            if inv is not None and inv[0] not in self.standalone_inv:
+                ops.append(("inv", (self.factor(inv[0]), inv[1])))
+            elif _is_diag(f):
+                ops.append(("diag", self(f.arg)))
+            else:
+                ops.append(("mat", self(f)))
+            dims.append(_size(f.shape[0]))
+        dims.append(_size(chain[-1].shape[1]))
+        n = len(ops)
+        if n == 1:
+            kind, p = ops[0]
+            if kind == "inv":
+                return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
+            return self.emit(f"_np.diag({p}[:, 0])") if kind == "diag" else p
+        # matrix-chain order (dynamic programming); a solve costs about a product
+        cost = [[0.0] * n for _ in range(n)]
+        split = [[0] * n for _ in range(n)]
+        for length in range(2, n + 1):
+            for i in range(n - length + 1):
+                j = i + length - 1
+                best = None
+                for k in range(i, j):
+                    c = cost[i][k] + cost[k + 1][j] + self._pair_cost(ops, i, k, j, dims)
+                    if best is None or c < best:
+                        best, split[i][j] = c, k
+                cost[i][j] = best  # type: ignore[assignment]
+        out = self._build(ops, split, 0, n - 1)
+        if dims[0] == 1 and dims[-1] == 1:
+            return self.emit(f"{out}[0, 0]")
+        return out
+
+    @staticmethod
+    def _pair_cost(ops: list[tuple[str, Any]], i: int, k: int, j: int, dims: list[int]) -> float:
+        p, q, r = dims[i], dims[k + 1], dims[j + 1]
+        left_diag = i == k and ops[i][0] == "diag"
+        right_diag = k + 1 == j and ops[j][0] == "diag"
+        if left_diag or right_diag:
+            return float(p * r)
+        return float(p * q * r)
+
+    def _build(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
+        if i == j:
+            kind, p = ops[i]
+            return p if kind != "inv" else ""
+        k = split[i][j]
+        left_single = ops[i] if i == k else None
+        right_single = ops[j] if k + 1 == j else None
+        if left_single is not None and left_single[0] == "inv":
+            right = self._materialize(ops, split, k + 1, j)
+            f, t = left_single[1]
+            return self.emit(f"_F.{'solve_t' if t else 'solve'}({f}, {right})")
+        if right_single is not None and right_single[0] == "inv":
+            left = self._materialize(ops, split, i, k)
+            f, t = right_single[1]  # L*inv(A) = (A'^-1 L')'
+            return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {_t(left)}).T")
+        if left_single is not None and left_single[0] == "diag":
+            return self.emit(f"{left_single[1]} * {self._materialize(ops, split, k + 1, j)}")
+        if right_single is not None and right_single[0] == "diag":
+            return self.emit(f"{self._materialize(ops, split, i, k)} * {_t(right_single[1])}")
+        return self.emit(f"{self._materialize(ops, split, i, k)} @ {self._materialize(ops, split, k + 1, j)}")
+
+    def _materialize(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
+        if i == j:
+            kind, p = ops[i]
+            if kind == "inv":
+                return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
+            if kind == "diag":
+                return self.emit(f"_np.diag({p}[:, 0])")
+            return p
+        return self._build(ops, split, i, j)
+
+
+def _t(code: str) -> str:
+    """code' (a view), with x.T.T written x."""
+    if code.endswith(".T") and _atomic(code[:-2]):
+        return code[:-2]
+    return f"{code}.T"
+
+
+def _size(d: Dim) -> int:
+    v = d.find().value
+    return v if v is not None else UNKNOWN
 
 
 def _out(e: Expr, code: str) -> str:
@@ -242,43 +390,122 @@ def _scalar(v: Any) -> Any:
     return float(v) if np.isrealobj(v) else complex(v)
 
 
+def _dot(a: Any, b: Any) -> Any:
+    """sum(a .* b): tr(a' b) without the product (vdot conjugates complex input, so not there)."""
+    return np.vdot(a, b) if not (np.iscomplexobj(a) or np.iscomplexobj(b)) else np.sum(a * b)
+
+
+def _check_positive(v: Any, what: str) -> Any:
+    if np.real(v) <= 0:
+        from ..errors import DomainError
+
+        raise DomainError(f"{what} of {v:.6g} <= 0 is undefined")
+    return v
+
+
+def _atomic(code: str) -> bool:
+    """True where code needs no parentheses: a name, attribute, call or index (balanced to the end)."""
+    m = re.match(r"[A-Za-z_][\w.]*", code)
+    if not m:
+        return bool(re.fullmatch(r"-?\d+(\.\d*)?(e-?\d+)?", code))
+    i = m.end()
+    while i < len(code):
+        if code[i] not in "([":
+            return code[i:] == ".T"
+        depth, j = 0, i
+        while j < len(code):
+            depth += code[j] in "(["
+            depth -= code[j] in ")]"
+            j += 1
+            if depth == 0:
+                break
+        if depth:
+            return False
+        i = j
+        if code.startswith(".T", i):
+            i += 2
+    return True
+
+
+def _inline(stmts: list[tuple[str, str]], keep: list[str]) -> list[tuple[str, str]]:
+    """Inline temporaries used once into their single user, for a readable source."""
+    pattern = re.compile(r"\bt\d+\b")
+    uses: dict[str, int] = {}
+    for _, code in stmts:
+        for m in pattern.findall(code):
+            uses[m] = uses.get(m, 0) + 1
+    for r in keep:
+        for m in pattern.findall(r):
+            uses[m] = uses.get(m, 0) + 2  # keep what the results and the checks name
+    factorizations = ("_F.lu(", "_F.chol(", "_F.inv(", "_F.logdet(", "_F.det(", "_F.adj(")
+    inlined: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
+    for name, code in stmts:
+        code = pattern.sub(lambda m: inlined.get(m.group(), m.group()), code)
+        if uses.get(name, 0) == 1 and not code.startswith(factorizations) and len(code) < 70:
+            inlined[name] = code if _atomic(code) else f"({code})"
+            continue
+        out.append((name, code))
+    return out
+
+
 def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], guard_of: Expr | None = None,
-             doc: str = "") -> str:
+             doc: str = "", comment: Sequence[str] = ()) -> str:
     """Source of ``def name(vars...)`` returning the outputs (a tuple when there are several)."""
-    gen = CodeGen(variables)
-    checks = _ev.guards(guard_of) if guard_of is not None else []
-    for _, e, _ in checks:
-        gen.count(e)
-    for o in outputs:
-        gen.count(o)
+    from ..simplify import Simplifier
+
+    low = Lowering(variables)
+    simp = Simplifier()
+    checks = [(k, e if k in ("logdet", "invertible") else simp.run(e), w)
+              for k, e, w in (_ev.guards(guard_of) if guard_of is not None else [])]
+    low.plan(list(outputs) + [e for k, e, _ in checks if k != "invertible"])
+    guard_lines: list[str] = []
+    for kind, e, what in checks:
+        if kind == "logdet":
+            low(e)
+        elif kind == "invertible":
+            guard_lines.append(f"_F.LU.check({low.factor(e.arg)}, 'inv')" if not (
+                isinstance(e.arg, Var) and e.arg.kind == "spd") else "")
+            low.factor(e.arg)
+        else:
+            guard_lines.append(f"_check({kind!r}, {low(e)}, {what!r}, {to_text(e)!r})")
+    results = [_out(o, low(o)) for o in outputs]
+    stmts = _inline(low.stmts, results + guard_lines)
     params = [pyname(n) for n in variables]
-    head = [f"def {name}({', '.join(params)}):"]
+    lines = [f"def {name}({', '.join(params)}):"]
     if doc:
-        head.append(f'    """{doc}"""')
+        lines.append(f'    """{doc}"""')
+    for c in comment:
+        lines.append(f"    # {c}")
     for n, v in variables.items():
         p = pyname(n)
         if v.is_vector:
-            head.append(f"    {p} = _np.reshape({p}, (-1, 1))")
+            lines.append(f"    {p} = _np.reshape({p}, (-1, 1))")
         elif not v.is_scalar:
-            head.append(f"    {p} = _np.asarray({p})")
-    for kind, e, what in checks:
-        code = gen(e)
-        if kind in ("logdet", "invertible"):
-            if not code.isidentifier():  # evaluating it raises where it is undefined
-                gen.lines.append(f"{code}  # domain check")
-        else:
-            gen.lines.append(f"_check({kind!r}, {code}, {what!r}, {to_text(e)!r})")
-    results = [_out(o, gen(o)) for o in outputs]
-    body = [f"    {line}" for line in gen.lines]
+            lines.append(f"    {p} = _np.asarray({p})")
+    emitted = set()
+    guard_at = {line for line in guard_lines if line}
+    for n, code in stmts:
+        lines.append(f"    {n} = {code}")
+        emitted.add(n)
+        for g in list(guard_at):
+            names = set(re.findall(r"\bt\d+\b", g))
+            if names <= emitted:
+                lines.append(f"    {g}")
+                guard_at.discard(g)
+    for g in guard_at:
+        lines.append(f"    {g}")
     ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
-    return "\n".join(head + body + [f"    return {ret}"]) + "\n"
+    lines.append(f"    return {ret}")
+    return "\n".join(lines) + "\n"
 
 
 def build(source: str, name: str) -> Callable[..., Any]:
     """The function defined by generated source."""
-    namespace: dict[str, Any] = {"_np": np, "_K": _K, "_check": _ev.check, "_scalar": _scalar}
+    namespace: dict[str, Any] = {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
+                                 "_check_positive": _check_positive, "_dot": _dot}
     try:
         exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     except SyntaxError as err:  # pragma: no cover
-        raise MatdiffError(f"internal: generated code does not compile: {err}") from None
+        raise MatdiffError(f"internal: generated code does not compile: {err}\n{source}") from None
     return namespace[name]

@@ -1,0 +1,93 @@
+"""Value and gradients in one generated function (matrixcalculus.org's fAndG, JAX's value_and_grad)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError, ShapeError
+from ..simplify import Simplifier
+from ..syntax.ast import Expr, Ones
+from ..syntax.printer import to_text
+from .codegen import build, generate, pyname
+
+
+class CompiledFunction:
+    """``fg(**values) -> (value, {name: gradient})`` from one generated NumPy function."""
+
+    def __init__(self, expr: str | Expr, wrt: str | Sequence[str], types: Mapping[str, str] | None = None,
+                 backend: str = "numpy"):
+        from ..api import grad, typed
+
+        if backend != "numpy":
+            raise MatdiffError(f"backend {backend!r} is not available here; use 'numpy'")
+        names = [wrt] if isinstance(wrt, str) else list(wrt)
+        f, variables = typed(expr, types)
+        if not f.is_scalar:
+            raise ShapeError(f"compile needs a scalar expression; {to_text(f)} is not one")
+        results = [grad(f, n, types) for n in names]
+        self.expr, self.wrt, self.variables = f, names, variables
+        self.gradients = {n: r.gradient for n, r in zip(names, results)}
+        S = Simplifier()
+        outputs: list[Expr] = [S.run(f)]
+        for r in results:
+            g = r.gradient
+            if g.is_scalar and not r.var.is_scalar:  # a constant gradient: broadcast to X's shape
+                g = _broadcast(g, r.var)
+            outputs.append(g)
+        summary = [f"d{n}: {to_text(r.differential)}" if r.differential is not None else "" for n, r in
+                   zip(names, results)]
+        comment = ["derivation (matdiff):"] + [f"  grad_{n} = {to_text(r.gradient)}  from  {s}"
+                                               for n, r, s in zip(names, results, summary)]
+        doc = f"Value and gradients of {to_text(f)} with respect to {', '.join(names)}"
+        self._source = generate("value_and_grad", outputs, variables, guard_of=f, doc=doc, comment=comment)
+        fn = build(self._source, "value_and_grad")
+        params = list(variables)
+        self._params = params
+        self._fn = fn
+        self._names = names
+        self.__doc__ = doc
+
+    def __call__(self, **values: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            out = self._fn(*[values[p] for p in self._params])
+        except KeyError:
+            missing = [p for p in self._params if p not in values]
+            raise MatdiffError(f"no value given for {', '.join(missing)}") from None
+        except MatdiffError:
+            raise
+        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as err:
+            from .evaluate import Bindings
+
+            Bindings(self.variables, values)  # raises the ShapeError that explains it
+            raise MatdiffError(f"evaluation failed: {err}") from None
+        return out[0], dict(zip(self._names, out[1:]))
+
+    def source(self) -> str:
+        """The generated Python/NumPy source."""
+        return self._source
+
+    def __repr__(self) -> str:
+        return f"<matdiff compiled value_and_grad of {to_text(self.expr)} w.r.t. {', '.join(self.wrt)}>"
+
+
+def _broadcast(g: Expr, var: Any) -> Expr:
+    from ..build import mul
+
+    return mul(g, Ones(var))
+
+
+def compile_function(expr: str | Expr, wrt: str | Sequence[str], types: Mapping[str, str] | None = None,
+                     backend: str = "numpy") -> CompiledFunction:
+    """The function returning the value of expr and its gradients, computed together."""
+    return CompiledFunction(expr, wrt, types, backend)
+
+
+def compile_source(expr: str, wrt: Sequence[str], types: Mapping[str, str] | None = None) -> str:
+    """The source that compile_function generates."""
+    return CompiledFunction(expr, wrt, types).source()
+
+
+__all__ = ["CompiledFunction", "compile_function", "compile_source", "pyname", "Callable"]

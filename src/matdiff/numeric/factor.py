@@ -1,0 +1,160 @@
+"""Factorizations computed once and shared by everything generated code needs of a matrix.
+
+``lu(A)`` (general) and ``chol(A)`` (SPD) wrap LAPACK's factors; ``solve``, ``solve_t``
+(with A'), ``inv``, ``det``, ``logdet`` and ``adj`` then cost only triangular solves or a
+product of the diagonal.  So ``logdet(S) + tr(inv(S)*C)`` and its gradient use one Cholesky.
+``lu`` never raises: an exactly singular A is legal for ``det`` and ``adj``; the solves raise
+:class:`DomainError` when A is singular to working precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import lapack
+
+from ..errors import DomainError
+from . import kernels as _K
+
+_EPS = np.finfo(float).eps
+_LU = {np.dtype(np.float64): (lapack.dgetrf, lapack.dgetrs, lapack.dgetri, lapack.dgecon, lapack.dlange),
+       np.dtype(np.complex128): (lapack.zgetrf, lapack.zgetrs, lapack.zgetri, lapack.zgecon, lapack.zlange)}
+_CHOL = {np.dtype(np.float64): (lapack.dpotrf, lapack.dpotrs, lapack.dpotri),
+         np.dtype(np.complex128): (lapack.zpotrf, lapack.zpotrs, lapack.zpotri)}
+
+
+def _arr(A: np.ndarray) -> np.ndarray:
+    A = np.asarray(A)
+    if A.dtype != np.float64 and A.dtype != np.complex128:
+        A = A.astype(np.complex128 if A.dtype.kind == "c" else np.float64)
+    return A
+
+
+class LU:
+    """P A = L U of a square matrix (kept with A, for the adjugate's SVD fallback)."""
+
+    __slots__ = ("a", "lu", "piv", "info", "fns", "_checked")
+
+    def __init__(self, A: np.ndarray):
+        self.a = _arr(A)
+        self.fns = _LU[self.a.dtype]
+        self.lu, self.piv, self.info = self.fns[0](self.a)
+        self._checked = False
+
+    def check(self, what: str = "solve") -> None:
+        """DomainError unless A is invertible to working precision."""
+        if self._checked:
+            return
+        if self.info > 0:
+            raise DomainError(f"{what}: the matrix is singular (pivot {self.info} of its LU factors is 0)")
+        anorm = self.fns[4]("1", self.a)
+        rcond, _ = self.fns[3](self.lu, anorm)
+        tol = 10 * self.a.shape[0] * _EPS
+        if rcond < tol and anorm == anorm:
+            raise DomainError(f"{what}: the matrix is singular to working precision "
+                              f"(reciprocal condition number {rcond:.3g} < {tol:.3g})")
+        self._checked = True
+
+    def det(self) -> float | complex:
+        d = self.lu.diagonal()
+        sign = -1.0 if np.count_nonzero(self.piv != np.arange(self.piv.size)) % 2 else 1.0
+        return sign * d.prod()
+
+
+class Chol:
+    """A = L L' of a symmetric positive definite matrix."""
+
+    __slots__ = ("a", "c", "fns")
+
+    def __init__(self, A: np.ndarray):
+        self.a = _arr(A)
+        self.fns = _CHOL[self.a.dtype]
+        self.c, info = self.fns[0](self.a, lower=1, clean=1)
+        if info != 0:
+            raise DomainError("the matrix is not positive definite (its Cholesky factorization failed "
+                              f"at column {info}), but it was declared spd")
+
+
+def lu(A: np.ndarray) -> LU:
+    return LU(A)
+
+
+def chol(A: np.ndarray) -> Chol:
+    return Chol(A)
+
+
+def _rhs(B: np.ndarray, F: LU | Chol) -> np.ndarray:
+    B = np.asarray(B)
+    if B.dtype != F.a.dtype:
+        B = B.astype(F.a.dtype) if F.a.dtype == np.complex128 else B.astype(np.result_type(B, F.a))
+    return B
+
+
+def solve(F: LU | Chol, B: np.ndarray) -> np.ndarray:
+    """A^-1 B."""
+    if F.a.dtype != np.result_type(F.a, B):  # a complex right-hand side with a real matrix
+        return solve(type(F)(F.a.astype(np.complex128)), B)
+    B = _rhs(B, F)
+    if isinstance(F, Chol):
+        x, _ = F.fns[1](F.c, B, lower=1)
+        return x
+    F.check()
+    x, _ = F.fns[1](F.lu, F.piv, B)
+    return x
+
+
+def solve_t(F: LU | Chol, B: np.ndarray) -> np.ndarray:
+    """A'^-1 B (the plain transpose, never the conjugate)."""
+    if isinstance(F, Chol):
+        return solve(F, B)
+    if F.a.dtype != np.result_type(F.a, B):
+        return solve_t(LU(F.a.astype(np.complex128)), B)
+    B = _rhs(B, F)
+    F.check()
+    x, _ = F.fns[1](F.lu, F.piv, B, trans=1)
+    return x
+
+
+def inv(F: LU | Chol) -> np.ndarray:
+    """A^-1."""
+    if isinstance(F, Chol):
+        x, _ = F.fns[2](F.c, lower=1)
+        return np.tril(x) + np.tril(x, -1).T  # potri fills the lower triangle only
+    F.check("inv")
+    x, _ = F.fns[2](F.lu, F.piv)
+    return x
+
+
+def det(F: LU | Chol) -> float | complex:
+    if isinstance(F, Chol):
+        return float(np.prod(F.c.diagonal().real) ** 2)
+    return F.det()
+
+
+def logdet(F: LU | Chol) -> float | complex:
+    """log det A; DomainError where det A <= 0."""
+    if isinstance(F, Chol):
+        return 2.0 * np.log(F.c.diagonal().real).sum()
+    d = F.lu.diagonal()
+    if F.a.dtype == np.complex128:
+        if not np.all(d):
+            raise DomainError("logdet: det(A) = 0 (the matrix is singular)")
+        return np.log(F.det())
+    sign = (-1.0 if np.count_nonzero(F.piv != np.arange(F.piv.size)) % 2 else 1.0) * np.prod(np.sign(d))
+    if not sign > 0:
+        value = "0" if sign == 0 else f"{F.det():.6g}"
+        raise DomainError(f"logdet: det(A) = {value} <= 0: logdet is undefined here")
+    return np.log(np.abs(d)).sum()
+
+
+def adj(F: LU | Chol) -> np.ndarray:
+    """adj(A) = det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
+    if isinstance(F, Chol):
+        return det(F) * inv(F)
+    n = F.a.shape[0]
+    if n == 1:
+        return np.ones_like(F.a)
+    u = np.abs(F.lu.diagonal())
+    if F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max():
+        x, _ = F.fns[2](F.lu, F.piv)
+        return F.det() * x
+    return _K.adj(F.a)  # the SVD branch: finite and right at singular A
