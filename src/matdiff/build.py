@@ -222,8 +222,6 @@ def _T1(e: Expr, memo: dict[Expr, Expr]) -> Expr:
             return e
         if e.fn in ("inv", "adj") and is_symmetric(e.arg):
             return e
-    if isinstance(e, D):
-        return D(_T(e.arg, memo))
     return Transpose(e)
 
 

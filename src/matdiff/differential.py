@@ -158,6 +158,7 @@ OWN_TRACE = "a scalar is its own trace"
 HADAMARD = "tr(A'*(B .* dX)) = tr((A .* B)'*dX)"
 SUM = "sum(F) = tr(ones(F)'*F)"
 DIAG = "<C, diag(F)> = <diag(C), F>"
+SCALAR_OUT = "a scalar factor comes out: tr(B*dt) = tr(B)*dt"
 
 
 def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
@@ -179,6 +180,8 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
             right = [g for g in fs[k + 1:] if not g.is_scalar]
             if f.is_scalar:
                 rest = mul(*scal, *left, *right)
+                if not rest.is_scalar:
+                    _note(rules, SCALAR_OUT)
                 c = mul(c, rest) if rest.is_scalar else _pair(c, rest)
             else:
                 if right:

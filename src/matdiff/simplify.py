@@ -167,7 +167,7 @@ class Simplifier:
             if base.is_scalar and isinstance(base, Power) and isinstance(base.exp, Num) \
                     and isinstance(p.value, int):
                 return self.power(base.base, Num(base.exp.value * p.value))
-            if base.is_scalar and isinstance(base, MatMul) and isinstance(p.value, int):
+            if isinstance(base, MatMul) and isinstance(p.value, int) and all(f.is_scalar for f in base.factors):
                 # (c * u * v)^k = c^k u^k v^k for scalar factors
                 return self.product([self.power(f, p) for f in base.factors])
         return Power(base, p)

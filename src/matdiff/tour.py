@@ -73,7 +73,7 @@ def _experiment() -> int:
         ("complex step, dx = 1e-20", float(np.imag(p(x + 1e-20j)) / 1e-20), "eps ~ 2e-16"),
     ]
     fails = 0
-    print(f"{'method':38s} {'p_prime(x)':>22s} {'rel. error':>11s}  expected")
+    print(f"{'method':38s} {chr(112) + chr(39) + '(x)':>22s} {'rel. error':>11s}  expected")
     for name, value, expected in rows:
         err = abs(value - naive) / abs(naive)
         print(f"{name:38s} {value:22.15g} {err:11.1e}  {expected}")
@@ -86,7 +86,7 @@ def _experiment() -> int:
 def _at_singular() -> int:
     _rule("6. At an eigenvalue: the adjugate form is right where p(x) tr(inv(xI - A)) is 0*inf")
     # A = P D P^-1 with integer P (det 1): exact integer entries, eigenvalues exactly 1, 2, 3
-    P = np.array([[1.0, 1, 0], [0, 1, 1], [1, 1, 2]])
+    P = np.array([[1.0, 1, 0], [0, 1, 1], [0, 0, 1]])
     D = np.diag([1.0, 2.0, 3.0])
     A = np.rint(P @ D @ np.linalg.inv(P))
     p = charpoly(A)
@@ -110,7 +110,8 @@ def _eigen() -> int:
     p = charpoly(A)
     eig = np.linalg.eigvals(A)
     fails = 0
-    for x0 in (5.0, -5.0, 1 + 2j, 1 - 2j):
+    print("eigvals(A) =", np.array2string(eig, precision=6))
+    for x0 in (5.0, -5.0, -0.5 + 2j, -0.5 - 2j):
         path = p.newton_path(x0)
         lam = path[-1]
         dist = float(np.min(np.abs(eig - lam)))

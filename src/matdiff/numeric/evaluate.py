@@ -295,7 +295,7 @@ def _logdet(v: Value, e: Call) -> Value:
         if np.real(v) <= 0:
             raise DomainError(f"logdet({to_text(e.arg)}): the determinant is {v:.6g} <= 0")
         return np.log(v)
-    spd = isinstance(e.arg, Var) and e.arg.kind == "spd"
+    spd = isinstance(e.arg, Var) and e.arg.kind == "spd" and not np.iscomplexobj(v)
     try:
         return K.logdet(v, spd=spd)
     except DomainError as err:
