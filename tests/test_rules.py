@@ -139,6 +139,11 @@ CASES = [
     Case("power-scalar-frac", "(x'*A*x)^0.5", "x", V(x=gauss(N), A=lambda rng: spd(rng, N)), rule="Power"),
     Case("power-scalar-neg", "tr(X)^-2", "X", V(X=lambda rng: spd(rng, N)), rule="Power"),
     Case("power-scalar-var", "a^3", "a", V(a=gauss()), rule="Power"),
+    # integer powers of scalar products of vectors (once a ShapeError: the power was distributed over x' and x)
+    Case("power-inner-recip", "1/(x'*y)", "y", V(x=pos(N), y=pos(N)), rule="Power"),
+    Case("power-rayleigh", "x'*A*x/(x'*x)", "x", V(x=gauss(N), A=gauss(N, N)), rule="Power"),
+    Case("power-inner-sqrt", "sqrt(1 + (x'*X*y)^2)", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="Power"),
+    Case("power-inner-cube", "(a*x'*y)^3", "a", V(a=gauss(), x=gauss(N), y=gauss(N)), rule="Power"),
     Case("power-variable-exponent", "b^a", "a", V(a=gauss(), b=pos()), rule="Power"),
     Case("power-variable-both", "b^a", "b", V(a=gauss(), b=pos()), rule="Power"),
     Case("matrix-power-pos", "tr(A*X^3)", "X", V(A=gauss(N, N), X=gauss(N, N)), rule="Power"),
@@ -167,12 +172,8 @@ CASES = [
          rule="inv"),
 ]
 
-BUG_SCALAR_PRODUCT_POWER = ("BUG: simplify.power distributes an integer power over the factors of a scalar "
-                            "product of vectors ((x'*x)^-1 -> x'^-1*x^-1): ShapeError '^ needs a square matrix'")
-XFAIL: dict[str, str] = {
-    "log-scalar": BUG_SCALAR_PRODUCT_POWER,
-    "power-scalar-int": BUG_SCALAR_PRODUCT_POWER,
-}
+# id -> reason for cases that expose a known bug (strict xfail: remove the entry once fixed)
+XFAIL: dict[str, str] = {}
 
 
 def _param(c: Case):

@@ -99,6 +99,17 @@ class Simplifier:
         return e  # pragma: no cover
 
     # ------------------------------------------------------------------ pieces
+    def _merge_diagonals(self, parts: list[Expr]) -> list[Expr]:
+        """a*diag(u) + b*diag(v) = diag(a*u + b*v): one diagonal, kept as a vector."""
+        diags = [(i, d) for i, t in enumerate(parts) if (d := _diag_term(t)) is not None]
+        if len(diags) < 2:
+            return parts
+        inner = self.sum([self.product(sc + [v]) for _, (sc, v) in diags])
+        merged = self.call("diag", inner)
+        first = diags[0][0]
+        drop = {i for i, _ in diags}
+        return [merged if i == first else t for i, t in enumerate(parts) if i == first or i not in drop]
+
     def hadamard(self, e: Expr) -> Expr:
         """A .* B ./ C ... as coef * scalars * (num1 .* num2 ...) ./ (den1 .* ...), ones dropped."""
         coef: Fraction | float = 1
@@ -274,11 +285,23 @@ class Simplifier:
             c, rest = split_coefficient(t)
             coefs[rest] = coefs.get(rest, 0) + c
         parts = [self.product([Num(c), rest]) if c != 1 else rest for rest, c in coefs.items() if c != 0]
+        parts = self._merge_diagonals(parts)
         if not parts:
             return ZERO
         if len(parts) == 1:
             return parts[0]
         return _factor(parts, self)
+
+
+def _diag_term(t: Expr) -> tuple[list[Expr], Expr] | None:
+    """(scalar factors, v) where t = scalars * diag(v) with v a vector."""
+    if _diag_of_vector(t):
+        return [], t.arg  # type: ignore[attr-defined]
+    if isinstance(t, MatMul):
+        chain = [f for f in t.factors if not f.is_scalar]
+        if len(chain) == 1 and _diag_of_vector(chain[0]):
+            return [f for f in t.factors if f.is_scalar], chain[0].arg  # type: ignore[attr-defined]
+    return None
 
 
 def _is_zero(e: Expr) -> bool:

@@ -181,7 +181,10 @@ class Lowering:
         return self.emit(f"_np.eye({self.size(e.dim)})")
 
     def _l_Ones(self, e: Ones) -> str:
-        return self.emit(f"_np.ones(({self.size(e.shape[0])}, {self.size(e.shape[1])}))")
+        r, c = e.shape
+        if _one(c) or _one(r):  # vectors are 1-D in generated code
+            return self.emit(f"_np.ones({self.size(r if _one(c) else c)})")
+        return self.emit(f"_np.ones(({self.size(r)}, {self.size(c)}))")
 
     # -- operators
     def _l_Add(self, e: Add) -> str:
@@ -234,7 +237,7 @@ class Lowering:
         return self.emit(f"{self(e.a)} ** {self(e.b)}")
 
     def _l_Transpose(self, e: Transpose) -> str:
-        if e.arg.is_scalar:
+        if e.arg.is_scalar or _is_vec(e.arg):  # a 1-D vector is its own transpose
             return self(e.arg)
         inv = _inv_arg(e)
         if inv is not None:
@@ -256,11 +259,7 @@ class Lowering:
         if fn == "sum":
             return self.emit(f"_np.sum({self(arg)})")
         if fn == "diag":
-            if arg.is_vector:
-                return self.emit(f"_np.diag({self(arg)}[:, 0])")
-            if arg.shape[0].find().value == 1:
-                return self.emit(f"_np.diag({self(arg)}[0, :])")
-            return self.emit(f"_np.diag({self(arg)}).reshape(-1, 1)")
+            return self.emit(f"_np.diag({self(arg)})")
         if fn == "norm_fro" or (fn in ("norm2", "norm_nuc") and (arg.is_vector or
                                                                 arg.shape[0].find().value == 1)):
             return self.emit(f"_np.linalg.norm({self(arg)})")
@@ -300,11 +299,12 @@ class Lowering:
             dims.append(_size(f.shape[0]))
         dims.append(_size(chain[-1].shape[1]))
         n = len(ops)
+        self._dims = dims
         if n == 1:
             kind, p = ops[0]
             if kind == "inv":
                 return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
-            return self.emit(f"_np.diag({p}[:, 0])") if kind == "diag" else p
+            return self.emit(f"_np.diag({p})") if kind == "diag" else p
         # matrix-chain order (dynamic programming); a solve costs about a product
         cost = [[0.0] * n for _ in range(n)]
         split = [[0] * n for _ in range(n)]
@@ -317,10 +317,7 @@ class Lowering:
                     if best is None or c < best:
                         best, split[i][j] = c, k
                 cost[i][j] = best  # type: ignore[assignment]
-        out = self._build(ops, split, 0, n - 1)
-        if dims[0] == 1 and dims[-1] == 1:
-            return self.emit(f"{out}[0, 0]")
-        return out
+        return self._build(ops, split, 0, n - 1)
 
     @staticmethod
     def _pair_cost(ops: list[tuple[str, Any]], i: int, k: int, j: int, dims: list[int]) -> float:
@@ -346,11 +343,17 @@ class Lowering:
             left = self._materialize(ops, split, i, k)
             f, t = right_single[1]  # L*inv(A) = (A'^-1 L')'
             return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {_t(left)}).T")
-        if left_single is not None and left_single[0] == "diag":
-            return self.emit(f"{left_single[1]} * {self._materialize(ops, split, k + 1, j)}")
-        if right_single is not None and right_single[0] == "diag":
-            return self.emit(f"{self._materialize(ops, split, i, k)} * {_t(right_single[1])}")
-        return self.emit(f"{self._materialize(ops, split, i, k)} @ {self._materialize(ops, split, k + 1, j)}")
+        dims = self._dims
+        if left_single is not None and left_single[0] == "diag":  # diag(v)*R scales the rows of R
+            right = self._materialize(ops, split, k + 1, j)
+            return self.emit(f"{left_single[1]} * {right}" if dims[j + 1] == 1 else
+                             f"{left_single[1]}[:, None] * {right}")
+        if right_single is not None and right_single[0] == "diag":  # L*diag(v) scales the columns
+            return self.emit(f"{self._materialize(ops, split, i, k)} * {right_single[1]}")
+        left, right = self._materialize(ops, split, i, k), self._materialize(ops, split, k + 1, j)
+        if dims[k + 1] == 1 and dims[i] != 1 and dims[j + 1] != 1:  # a column times a row
+            return self.emit(f"_np.outer({left}, {right})")
+        return self.emit(f"{left} @ {right}")
 
     def _materialize(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
         if i == j:
@@ -358,7 +361,7 @@ class Lowering:
             if kind == "inv":
                 return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
             if kind == "diag":
-                return self.emit(f"_np.diag({p}[:, 0])")
+                return self.emit(f"_np.diag({p})")
             return p
         return self._build(ops, split, i, j)
 
@@ -375,14 +378,32 @@ def _size(d: Dim) -> int:
     return v if v is not None else UNKNOWN
 
 
+def positive(e: Expr) -> bool:
+    """True where every entry of e is > 0 whatever the values (1 + exp(z), x.^2 + 1, ...)."""
+    if isinstance(e, Num):
+        return e.value > 0
+    if isinstance(e, Call):
+        return e.fn == "exp" or (e.fn == "sqrt" and positive(e.arg))
+    if isinstance(e, (Add, Hadamard, HDiv, Div)):
+        return all(positive(c) for c in e.children)
+    if isinstance(e, MatMul):
+        return all(positive(f) for f in e.factors) and sum(1 for f in e.factors if not f.is_scalar) <= 1
+    if isinstance(e, (Power, EPower)):
+        return positive(e.children[0])
+    return False
+
+
+def _one(d: Dim) -> bool:
+    return d.find().value == 1
+
+
+def _is_vec(e: Expr) -> bool:
+    """A column or row vector: 1-D in generated code."""
+    return e.shape is not None and (_one(e.shape[0]) != _one(e.shape[1]))
+
+
 def _out(e: Expr, code: str) -> str:
-    if e.is_scalar:
-        return f"_scalar({code})"
-    if e.is_vector:
-        return f"{code}[:, 0]"
-    if e.shape[0].find().value == 1:
-        return f"{code}[0, :]"
-    return code
+    return f"_scalar({code})" if e.is_scalar else code
 
 
 def _scalar(v: Any) -> Any:
@@ -467,7 +488,7 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
             guard_lines.append(f"_F.LU.check({low.factor(e.arg)}, 'inv')" if not (
                 isinstance(e.arg, Var) and e.arg.kind == "spd") else "")
             low.factor(e.arg)
-        else:
+        elif not (kind == "positive" and positive(e)):
             guard_lines.append(f"_check({kind!r}, {low(e)}, {what!r}, {to_text(e)!r})")
     results = [_out(o, low(o)) for o in outputs]
     stmts = _inline(low.stmts, results + guard_lines)
@@ -479,9 +500,9 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
         lines.append(f"    # {c}")
     for n, v in variables.items():
         p = pyname(n)
-        if v.is_vector:
-            lines.append(f"    {p} = _np.reshape({p}, (-1, 1))")
-        elif not v.is_scalar:
+        if v.is_vector and v.kind != "vector":  # a matrix declared with one column
+            lines.append(f"    {p} = _np.reshape({p}, -1)")
+        elif not v.is_scalar and not v.is_vector:
             lines.append(f"    {p} = _np.asarray({p})")
     emitted = set()
     guard_at = {line for line in guard_lines if line}
