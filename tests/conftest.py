@@ -80,8 +80,14 @@ def central_richardson(f: Callable[[float], float], h: float) -> float:
     return (4 * d2 - d1) / 3
 
 
-def directional_derivative(expr: str, values: Mapping[str, Any], wrt: str, direction: Any,
-                           types: Mapping[str, str] | None = None, h: float | None = None) -> float:
+def directional_derivative(
+    expr: str,
+    values: Mapping[str, Any],
+    wrt: str,
+    direction: Any,
+    types: Mapping[str, str] | None = None,
+    h: float | None = None,
+) -> float:
     """d/dt f(values with wrt + t*direction) at t = 0, numerically, from matdiff.evaluate."""
     x0 = np.asarray(values[wrt], dtype=float)
     d = np.asarray(direction, dtype=float)
@@ -120,9 +126,16 @@ def is_symmetric_kind(types: Mapping[str, str] | None, name: str) -> bool:
     return spec.split("(")[0].strip() in ("symmetric", "spd")
 
 
-def check_gradient(expr: str, wrt: str, values: Mapping[str, Any], types: Mapping[str, str] | None = None,
-                   rng: np.random.Generator | None = None, n_dirs: int = 3, rtol: float = 1e-6,
-                   compiled: bool = True) -> Any:
+def check_gradient(
+    expr: str,
+    wrt: str,
+    values: Mapping[str, Any],
+    types: Mapping[str, str] | None = None,
+    rng: np.random.Generator | None = None,
+    n_dirs: int = 3,
+    rtol: float = 1e-6,
+    compiled: bool = True,
+) -> Any:
     """Assert <grad, D> equals the numerical directional derivative for n_dirs random D.
 
     Checks both ``r.evaluate`` and ``r.compile()``; returns the gradient value.
@@ -137,6 +150,7 @@ def check_gradient(expr: str, wrt: str, values: Mapping[str, Any], types: Mappin
     if compiled:
         gc = r.compile()(**values)
         assert np.shape(gc) == x.shape, f"compiled gradient has shape {np.shape(gc)}, the variable {x.shape}"
+        assert np.all(np.isfinite(gc))
         grads.append(("compile", gc))
     sym = is_symmetric_kind(types, wrt)
     for _ in range(n_dirs):
@@ -144,11 +158,17 @@ def check_gradient(expr: str, wrt: str, values: Mapping[str, Any], types: Mappin
         num = directional_derivative(expr, values, wrt, d, types)
         for how, gv in grads:
             got = inner(gv, d)
-            tol = rtol * max(1.0, abs(num), float(np.linalg.norm(np.asarray(gv, dtype=float))
-                                                   * np.linalg.norm(np.asarray(d, dtype=float))))
+            tol = rtol * max(
+                1.0,
+                abs(num),
+                float(
+                    np.linalg.norm(np.asarray(gv, dtype=float)) * np.linalg.norm(np.asarray(d, dtype=float))
+                ),
+            )
             assert abs(got - num) <= tol, (
                 f"{how}: grad_{wrt} {expr} = {r.gradient}: <G, D> = {got!r} but the finite difference "
-                f"gives {num!r} (|diff| {abs(got - num):.3g} > tol {tol:.3g})")
+                f"gives {num!r} (|diff| {abs(got - num):.3g} > tol {tol:.3g})"
+            )
     return g
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from conftest import spd, time_limit, well_conditioned
 
 import matdiff
+from conftest import spd, time_limit, well_conditioned
 from matdiff import DomainError, LimitError, MatdiffError, ParseError, ShapeError
 
 
@@ -55,21 +57,24 @@ def test_shape_error_names_operands_and_sizes_quadratic_form():
     assert "3" in msg and "4x4" in msg
 
 
-@pytest.mark.parametrize("expr, types, words", [
-    ("A + B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, ["+", "2x3", "3x2"]),
-    ("A .* B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, [".*", "2x3", "3x2"]),
-    ("A ./ B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, ["./", "2x3", "3x2"]),
-    ("det(A)", {"A": "matrix(2,3)"}, ["det", "square", "2x3"]),
-    ("inv(A)", {"A": "matrix(2,3)"}, ["inv", "square"]),
-    ("logdet(A)", {"A": "matrix(2,3)"}, ["logdet", "square"]),
-    ("tr(A)", {"A": "matrix(2,3)"}, ["tr", "square"]),
-    ("A^2", {"A": "matrix(2,3)"}, ["^", "square"]),
-    ("A^0.5", None, ["integer", ".^"]),
-    ("A/B", None, ["/", "scalar", "./"]),
-    ("x^2", None, ["^", "x"]),
-    ("A^x", None, ["exponent", ".^"]),
-    ("x + A", {"x": "vector(3)", "A": "matrix(3,3)"}, ["+", "x", "A"]),
-])
+@pytest.mark.parametrize(
+    "expr, types, words",
+    [
+        ("A + B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, ["+", "2x3", "3x2"]),
+        ("A .* B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, [".*", "2x3", "3x2"]),
+        ("A ./ B", {"A": "matrix(2,3)", "B": "matrix(3,2)"}, ["./", "2x3", "3x2"]),
+        ("det(A)", {"A": "matrix(2,3)"}, ["det", "square", "2x3"]),
+        ("inv(A)", {"A": "matrix(2,3)"}, ["inv", "square"]),
+        ("logdet(A)", {"A": "matrix(2,3)"}, ["logdet", "square"]),
+        ("tr(A)", {"A": "matrix(2,3)"}, ["tr", "square"]),
+        ("A^2", {"A": "matrix(2,3)"}, ["^", "square"]),
+        ("A^0.5", None, ["integer", ".^"]),
+        ("A/B", None, ["/", "scalar", "./"]),
+        ("x^2", None, ["^", "x"]),
+        ("A^x", None, ["exponent", ".^"]),
+        ("x + A", {"x": "vector(3)", "A": "matrix(3,3)"}, ["+", "x", "A"]),
+    ],
+)
 def test_shape_errors(expr, types, words):
     with pytest.raises(ShapeError) as info:
         matdiff.evaluate(expr, {}, types)
@@ -85,16 +90,19 @@ def test_grad_of_non_scalar_is_a_shape_error():
 # ------------------------------------------------------------------ values of the wrong shape
 
 
-@pytest.mark.parametrize("expr, values, types, words", [
-    ("x'*A*x", {"x": np.ones(3), "A": np.ones((4, 4))}, None, ["A", "4", "3"]),
-    ("x'*A*y", {"x": np.ones(3), "A": np.ones((3, 4)), "y": np.ones(3)}, None, ["y", "3", "4"]),
-    ("x'*x", {"x": np.ones((3, 3))}, None, ["x", "vector", "1-D"]),
-    ("tr(A)", {"A": np.ones(3)}, None, ["A", "matrix", "2-D"]),
-    ("a*2", {"a": np.ones(3)}, None, ["a", "scalar"]),
-    ("x'*x", {"x": np.ones(4)}, {"x": "vector(3)"}, ["x", "3", "4"]),
-    ("tr(A)", {"A": np.ones((2, 3))}, None, ["A", "3", "2"]),
-    ("tr(A)", {"A": np.ones((3, 4))}, {"A": "matrix(3)"}, ["A", "3", "4"]),
-])
+@pytest.mark.parametrize(
+    "expr, values, types, words",
+    [
+        ("x'*A*x", {"x": np.ones(3), "A": np.ones((4, 4))}, None, ["A", "4", "3"]),
+        ("x'*A*y", {"x": np.ones(3), "A": np.ones((3, 4)), "y": np.ones(3)}, None, ["y", "3", "4"]),
+        ("x'*x", {"x": np.ones((3, 3))}, None, ["x", "vector", "1-D"]),
+        ("tr(A)", {"A": np.ones(3)}, None, ["A", "matrix", "2-D"]),
+        ("a*2", {"a": np.ones(3)}, None, ["a", "scalar"]),
+        ("x'*x", {"x": np.ones(4)}, {"x": "vector(3)"}, ["x", "3", "4"]),
+        ("tr(A)", {"A": np.ones((2, 3))}, None, ["A", "3", "2"]),
+        ("tr(A)", {"A": np.ones((3, 4))}, {"A": "matrix(3)"}, ["A", "3", "4"]),
+    ],
+)
 def test_value_shape_mismatch_at_evaluate(expr, values, types, words):
     with pytest.raises(ShapeError) as info:
         matdiff.evaluate(expr, values, types)
@@ -108,21 +116,27 @@ def test_value_shape_mismatch_at_gradient_evaluate():
         r.evaluate({"x": np.ones(3), "A": np.ones((4, 4)), "y": np.ones(4)})
 
 
-@pytest.mark.xfail(reason="BUG: the compiled gradient does not check the shapes of its arguments: "
-                          "grad(\"x'*A*y\", 'A').compile()(x=ones(3), A=ones((4,4)), y=ones(4)) returns a 3x4 "
-                          "array (not shaped like A) instead of raising ShapeError", strict=True)
+@pytest.mark.xfail(
+    reason="BUG: the compiled gradient does not check the shapes of its arguments: "
+    "grad(\"x'*A*y\", 'A').compile()(x=ones(3), A=ones((4,4)), y=ones(4)) returns a 3x4 "
+    "array (not shaped like A) instead of raising ShapeError",
+    strict=True,
+)
 def test_value_shape_mismatch_at_compiled_gradient():
     f = matdiff.grad("x'*A*y", "A").compile()
     with pytest.raises(ShapeError):
         f(x=np.ones(3), A=np.ones((4, 4)), y=np.ones(4))
 
 
-@pytest.mark.parametrize("values, cls, word", [
-    ({"x": np.ones(2)}, MatdiffError, "A"),  # missing
-    ({"x": "abc", "A": np.eye(3)}, MatdiffError, "numeric"),
-    ({"x": np.array([1.0, np.nan, 0.0]), "A": np.eye(3)}, DomainError, "NaN"),
-    ({"x": np.ones(3), "A": [[1, 2, 3], [4]]}, MatdiffError, "A"),
-])
+@pytest.mark.parametrize(
+    "values, cls, word",
+    [
+        ({"x": np.ones(2)}, MatdiffError, "A"),  # missing
+        ({"x": "abc", "A": np.eye(3)}, MatdiffError, "numeric"),
+        ({"x": np.array([1.0, np.nan, 0.0]), "A": np.eye(3)}, DomainError, "NaN"),
+        ({"x": np.ones(3), "A": [[1, 2, 3], [4]]}, MatdiffError, "A"),
+    ],
+)
 def test_bad_values(values, cls, word):
     with pytest.raises(cls, match=word):
         matdiff.evaluate("x'*A*x", values)
@@ -157,6 +171,15 @@ def test_norm_fro_at_zero():
         assert "norm_fro" in msg or "0" in msg
 
 
+def test_compiled_domain_check_comes_before_the_arithmetic():
+    """At X = 0 the DomainError comes first, not NumPy's 'divide by zero' warning (-W error)."""
+    f = matdiff.grad("norm_fro(X)", "X").compile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DomainError):
+            f(X=np.zeros((2, 2)))
+
+
 def test_logdet_of_indefinite_spd():
     S = np.diag([1.0, -1.0, 2.0])
     with pytest.raises(DomainError, match="positive definite"):
@@ -173,9 +196,12 @@ def test_logdet_of_negative_determinant(rng):
         matdiff.evaluate("logdet(A)", {"A": A})
 
 
-@pytest.mark.xfail(reason="BUG: logdet of an undeclared symmetric matrix is taken to need a Cholesky factor: "
-                          "logdet(A) at A = -eye(2) (det = 1 > 0) raises DomainError while log(det(A)) = 0; "
-                          "the compiled gradient meanwhile returns inv(A)'", strict=True)
+@pytest.mark.xfail(
+    reason="BUG: logdet of an undeclared symmetric matrix is taken to need a Cholesky factor: "
+    "logdet(A) at A = -eye(2) (det = 1 > 0) raises DomainError while log(det(A)) = 0; "
+    "the compiled gradient meanwhile returns inv(A)'",
+    strict=True,
+)
 def test_logdet_of_symmetric_indefinite_with_positive_determinant():
     A = np.diag([-1.0, -2.0, 3.0])
     assert matdiff.evaluate("logdet(A)", {"A": A}) == pytest.approx(np.log(6.0))
@@ -224,16 +250,19 @@ def test_inv_of_singular():
         assert "singular" in msg
 
 
-@pytest.mark.parametrize("expr, values, word", [
-    ("a/b", {"a": 1.0, "b": 0.0}, "zero"),
-    ("sum(x./y)", {"x": np.ones(2), "y": np.array([1.0, 0.0])}, "zero"),
-    ("sqrt(a)", {"a": -1.0}, "sqrt"),
-    ("a^0.5", {"a": -1.0}, "power"),
-    ("sign(a)", {"a": 0.0}, "sign"),
-    ("polar(X)", {"X": np.ones((2, 2))}, "rank"),
-    ("top_sv(X)", {"X": np.eye(2)}, "repeated"),
-    ("log(a)", {"a": 0.0}, "log"),
-])
+@pytest.mark.parametrize(
+    "expr, values, word",
+    [
+        ("a/b", {"a": 1.0, "b": 0.0}, "zero"),
+        ("sum(x./y)", {"x": np.ones(2), "y": np.array([1.0, 0.0])}, "zero"),
+        ("sqrt(a)", {"a": -1.0}, "sqrt"),
+        ("a^0.5", {"a": -1.0}, "power"),
+        ("sign(a)", {"a": 0.0}, "sign"),
+        ("polar(X)", {"X": np.ones((2, 2))}, "rank"),
+        ("top_sv(X)", {"X": np.eye(2)}, "repeated"),
+        ("log(a)", {"a": 0.0}, "log"),
+    ],
+)
 def test_domain_errors_at_evaluate(expr, values, word):
     with pytest.raises(DomainError, match=word):
         matdiff.evaluate(expr, values)
@@ -262,8 +291,21 @@ def test_wrt_not_a_string():
 # ------------------------------------------------------------------ bad types
 
 
-@pytest.mark.parametrize("spec", ["vectr", "vector(0)", "vector(3,4)", "vector(-3)", "scalar(3)", "spd(2,3)",
-                                  "matrix(1.5,2)", 3, None, "matrix(m,n,k)"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "vectr",
+        "vector(0)",
+        "vector(3,4)",
+        "vector(-3)",
+        "scalar(3)",
+        "spd(2,3)",
+        "matrix(1.5,2)",
+        3,
+        None,
+        "matrix(m,n,k)",
+    ],
+)
 def test_bad_type_specs(spec):
     with pytest.raises(MatdiffError) as info:
         matdiff.grad("tr(X)", "X", {"X": spec})
@@ -285,17 +327,28 @@ NEVER_BARE = [
     ("grad", "tr(adj(X)')", "X"),
     ("grad", "sum(diag(adj(X)'))", "X"),
     ("grad", "norm1(inv(X + 3*eye)')", "X"),
-    pytest.param("evaluate", "tr(eye*x'*y*X)", None, marks=pytest.mark.xfail(
-        reason="BUG: eye next to a row vector is typed 1x1, then evaluate fails with a bare NumPy ValueError "
-               "(matmul core dimension mismatch) instead of the value (x'*y)*tr(X)", strict=True)),
+    pytest.param(
+        "evaluate",
+        "tr(eye*x'*y*X)",
+        None,
+        marks=pytest.mark.xfail(
+            reason="BUG: eye next to a row vector is typed 1x1, then evaluate fails with a bare NumPy "
+            "ValueError (matmul core dimension mismatch) instead of the value (x'*y)*tr(X)",
+            strict=True,
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind, expr, wrt", NEVER_BARE)
 def test_no_bare_errors_and_a_right_answer(rng, kind, expr, wrt):
     n = 3
-    values = {"X": well_conditioned(rng, n), "A": rng.standard_normal((n, n)), "x": rng.standard_normal(n),
-              "y": rng.standard_normal(n)}
+    values = {
+        "X": well_conditioned(rng, n),
+        "A": rng.standard_normal((n, n)),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+    }
     values = {k: v for k, v in values.items() if k in expr}
     if kind == "evaluate":
         want = float(values["x"] @ values["y"] * np.trace(values["X"]))
@@ -308,8 +361,31 @@ def test_no_bare_errors_and_a_right_answer(rng, kind, expr, wrt):
 
 def test_errors_are_matdiff_errors_under_random_garbage(rng):
     """Random token soup never gives anything but a MatdiffError (or a value)."""
-    tokens = ["x", "A", "a", "2", ".5", "+", "-", "*", "/", ".*", "./", "^", ".^", "'", "(", ")", "tr(", "eye",
-              "inv(", "exp(", "sum(", "diag(", " "]
+    tokens = [
+        "x",
+        "A",
+        "a",
+        "2",
+        ".5",
+        "+",
+        "-",
+        "*",
+        "/",
+        ".*",
+        "./",
+        "^",
+        ".^",
+        "'",
+        "(",
+        ")",
+        "tr(",
+        "eye",
+        "inv(",
+        "exp(",
+        "sum(",
+        "diag(",
+        " ",
+    ]
     values = {"x": rng.standard_normal(3), "A": well_conditioned(rng, 3), "a": 0.7}
     for _ in range(400):
         text = "".join(rng.choice(tokens, size=rng.integers(1, 12)))
@@ -322,9 +398,12 @@ def test_errors_are_matdiff_errors_under_random_garbage(rng):
 # ------------------------------------------------------------------ limits
 
 
-@pytest.mark.xfail(reason="BUG: the product rule on a long product is quadratic in size and unbounded: "
-                          "grad('a*a*...*a' (3001 factors), 'a') takes ~50 s instead of answering or raising "
-                          "LimitError", strict=True)
+@pytest.mark.xfail(
+    reason="BUG: the product rule on a long product is quadratic in size and unbounded: "
+    "grad('a*a*...*a' (3001 factors), 'a') takes ~50 s instead of answering or raising "
+    "LimitError",
+    strict=True,
+)
 def test_long_product_gradient_is_fast_or_refused():
     text = "*".join(["a"] * 3001)
     try:
@@ -332,13 +411,13 @@ def test_long_product_gradient_is_fast_or_refused():
             r = matdiff.grad(text, "a")
     except LimitError:
         return
-    assert r.evaluate({"a": 1.0001}) == pytest.approx(3001 * 1.0001 ** 3000, rel=1e-9)
+    assert r.evaluate({"a": 1.0001}) == pytest.approx(3001 * 1.0001**3000, rel=1e-9)
 
 
 def test_moderate_product_gradient(rng):
     text = "*".join(["a"] * 40)
     r = matdiff.grad(text, "a")
-    assert r.evaluate({"a": 1.01}) == pytest.approx(40 * 1.01 ** 39, rel=1e-12)
+    assert r.evaluate({"a": 1.01}) == pytest.approx(40 * 1.01**39, rel=1e-12)
 
 
 def test_spd_helper_is_spd(rng):

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+
+import matdiff
 from conftest import (
     check_gradient,
     directional_derivative,
@@ -16,8 +18,6 @@ from conftest import (
     symmetric,
     well_conditioned,
 )
-
-import matdiff
 
 # ------------------------------------------------------------------ exact forms (up to spacing)
 
@@ -39,8 +39,13 @@ def test_required_exact_form(expr, wrt, types, expected):
 
 def _values_for_exact(rng, expr):
     n = 4
-    v = {"X": rng.standard_normal((n, n)), "A": well_conditioned(rng, n), "B": rng.standard_normal((n, n)),
-         "x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    v = {
+        "X": rng.standard_normal((n, n)),
+        "A": well_conditioned(rng, n),
+        "B": rng.standard_normal((n, n)),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+    }
     if expr == "logdet(A)" and np.linalg.det(v["A"]) < 0:
         v["A"][0] *= -1
     return {k: val for k, val in v.items() if re.search(rf"\b{k}\b", expr)}
@@ -96,8 +101,9 @@ def _random_values(rng, expr, types):
     for name in sorted(set(re.findall(r"\b[A-Za-z]\w*\b", expr))):
         if name in ("logdet", "tr", "inv", "norm_fro", "log", "sum", "exp", "eye", "tanh", "norm2", "norm1"):
             continue
-        kind = (types or {}).get(name) or ("scalar" if name[0] in "abcdefg" else
-                                           "vector" if name[0].islower() else "matrix")
+        kind = (types or {}).get(name) or (
+            "scalar" if name[0] in "abcdefg" else "vector" if name[0].islower() else "matrix"
+        )
         if kind == "spd":
             vals[name] = spd(rng, 4)
         elif kind == "scalar":
@@ -132,8 +138,13 @@ def test_symmetric_gradient_is_symmetric_part(rng, expr, types):
     n = 4
     kind = types["S"]
     S = spd(rng, n) if kind == "spd" else symmetric(rng, n)
-    values = {"S": S, "A": rng.standard_normal((n, n)), "C": rng.standard_normal((n, n)),
-              "x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    values = {
+        "S": S,
+        "A": rng.standard_normal((n, n)),
+        "C": rng.standard_normal((n, n)),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+    }
     values = {k: v for k, v in values.items() if re.search(rf"\b{k}\b", expr)}
     r = matdiff.grad(expr, "S", types)
     G = r.evaluate(values)
@@ -168,9 +179,11 @@ def test_symmetric_steps_say_so():
     assert "symmetric" in text
 
 
-@pytest.mark.xfail(reason="BUG: a 'diagonal' variable gets the symmetric part (A+A')/2, which is not diagonal; "
-                          "by the same Riesz argument as for symmetric variables it should be the diagonal part",
-                   strict=True)
+@pytest.mark.xfail(
+    reason="BUG: a 'diagonal' variable gets the symmetric part (A+A')/2, which is not diagonal; "
+    "by the same Riesz argument as for symmetric variables it should be the diagonal part",
+    strict=True,
+)
 def test_diagonal_variable_gradient_is_diagonal(rng):
     n = 3
     A = rng.standard_normal((n, n))
@@ -203,7 +216,7 @@ def _left_operand(line: str, at: int) -> str:
             i -= 1
         else:
             break
-    return line[i + 1:end]
+    return line[i + 1 : end]
 
 
 def _right_operand(line: str, at: int) -> str:
@@ -252,18 +265,30 @@ def test_inverse_multiplied_detector():
     assert not _inverse_multiplied("    t0 = _K.inv(A)\n    return _K.solve(A, y) @ x.T")
 
 
-BUG_SUM_INV = ("BUG: the simplifier factors (inv(A) + inv(A)')*x and the generated code is "
-               "t0 = _K.inv(A); (t0 + t0.T) @ x: an inverse formed and multiplied instead of two solves")
-BUG_POWER_INV = ("BUG: A^-1 (Power with exponent -1) is not recognised as an inverse: the generated code "
-                 "is matrix_power(_K.inv(A), 1) @ y (an inverse formed and multiplied), not solve(A, y)")
+BUG_SUM_INV = (
+    "BUG: the simplifier factors (inv(A) + inv(A)')*x and the generated code is "
+    "t0 = _K.inv(A); (t0 + t0.T) @ x: an inverse formed and multiplied instead of two solves"
+)
+BUG_POWER_INV = (
+    "BUG: A^-1 (Power with exponent -1) is not recognised as an inverse: the generated code "
+    "is matrix_power(_K.inv(A), 1) @ y (an inverse formed and multiplied), not solve(A, y)"
+)
 
 
-@pytest.mark.parametrize("expr, wrt", [
-    ("x'*inv(A)*y", "x"), ("x'*inv(A)*y", "A"), ("x'*inv(A)*y", "y"), ("tr(inv(A)*B)", "A"),
-    pytest.param("logdet(A) + x'*inv(A)*x", "x", marks=pytest.mark.xfail(reason=BUG_SUM_INV, strict=True)),
-    pytest.param("x'*A^-1*y", "x", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
-    pytest.param("tr(A^-1*B*A^-1)", "B", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
-])
+@pytest.mark.parametrize(
+    "expr, wrt",
+    [
+        ("x'*inv(A)*y", "x"),
+        ("x'*inv(A)*y", "A"),
+        ("x'*inv(A)*y", "y"),
+        ("tr(inv(A)*B)", "A"),
+        pytest.param(
+            "logdet(A) + x'*inv(A)*x", "x", marks=pytest.mark.xfail(reason=BUG_SUM_INV, strict=True)
+        ),
+        pytest.param("x'*A^-1*y", "x", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
+        pytest.param("tr(A^-1*B*A^-1)", "B", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
+    ],
+)
 def test_compiled_source_solves_instead_of_inverting(rng, expr, wrt):
     r = matdiff.grad(expr, wrt)
     src = r.source()
@@ -271,8 +296,12 @@ def test_compiled_source_solves_instead_of_inverting(rng, expr, wrt):
     assert "np.linalg.inv" not in src, src
     assert not _inverse_multiplied(src), src
     n = 4
-    values = {"x": rng.standard_normal(n), "y": rng.standard_normal(n), "A": well_conditioned(rng, n),
-              "B": rng.standard_normal((n, n))}
+    values = {
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+        "A": well_conditioned(rng, n),
+        "B": rng.standard_normal((n, n)),
+    }
     values = {k: v for k, v in values.items() if k in r.variables}
     np.testing.assert_allclose(r.compile()(**values), r.evaluate(values), rtol=1e-10, atol=1e-12)
 
@@ -344,3 +373,54 @@ def test_charpoly_derivative_at_an_eigenvalue():
     # p(x) = (x-1)(x-2)(x-4), p'(2) = (2-1) + 0 + 0 ... = (x-2)(x-4) + (x-1)(x-4) + (x-1)(x-2) at x=2: -2
     assert r.evaluate({"x": 2.0, "A": A}) == pytest.approx(-2.0, abs=1e-12)
     assert r.compile()(x=2.0, A=A) == pytest.approx(-2.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------ found by random expressions
+
+BUG_TR_BROADCAST = (
+    "BUG: the simplifier rewrites tr(B + c) (c scalar, added entrywise) as tr(B) + c instead of "
+    "tr(B) + n*c, so the gradient's coefficient is wrong"
+)
+BUG_ZERO_MATRIX = (
+    "BUG: a zero matrix (A - A, 0*A, eye - eye) is simplified to the scalar 0, so exp(A - A) "
+    "becomes exp(0) = 1 (not the matrix of ones) and (A - A + 1) the scalar 1: wrong gradients"
+)
+BUG_OUTER_COMPILE = (
+    "BUG: the compiled gradient of norm_fro(x*y') (wrt x or y) does x @ (y @ y) (matmul of a "
+    "vector by a 0-d scalar): MatdiffError 'evaluation failed: matmul ...' while r.evaluate works"
+)
+
+REGRESSIONS = [
+    ("tr(X'')", "X", None),
+    ("x'*X''*y", "X", None),
+    ("tr(A*inv(X)')", "X", None),
+    ("tr(A*adj(X)')", "X", None),
+    ("norm1(inv(X + 3*eye)')", "X", None),
+    ("tr(X)^2 + tr(X'*X)^3", "X", None),
+    pytest.param("tr(B + 1)*tr(X)", "X", None, marks=pytest.mark.xfail(reason=BUG_TR_BROADCAST, strict=True)),
+    pytest.param("tr(X + a)^2", "X", None, marks=pytest.mark.xfail(reason=BUG_TR_BROADCAST, strict=True)),
+    pytest.param("sum(exp(0*A)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)),
+    pytest.param(
+        "sum((A - A + 1)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)
+    ),
+    pytest.param(
+        "sum(exp(X - X)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)
+    ),
+    pytest.param("norm_fro(x*y')", "x", None, marks=pytest.mark.xfail(reason=BUG_OUTER_COMPILE, strict=True)),
+    pytest.param("norm_fro(x*y')", "y", None, marks=pytest.mark.xfail(reason=BUG_OUTER_COMPILE, strict=True)),
+]
+
+
+@pytest.mark.parametrize("expr, wrt, types", REGRESSIONS)
+def test_regressions_from_random_expressions(rng, expr, wrt, types):
+    n = 3
+    vals = {
+        "X": well_conditioned(rng, n),
+        "A": rng.standard_normal((n, n)),
+        "B": rng.standard_normal((n, n)),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+        "a": 0.7,
+    }
+    vals = {k: v for k, v in vals.items() if re.search(rf"\b{k}\b", expr)}
+    check_gradient(expr, wrt, vals, types, rng=rng)

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import time_limit, well_conditioned
 
 import matdiff
+from conftest import time_limit, well_conditioned
 from matdiff import LimitError, MatdiffError, ParseError
 from matdiff.syntax import ast as A_
 
@@ -24,39 +24,42 @@ def same(a: str, b: str) -> None:
 # ------------------------------------------------------------------ precedence and associativity
 
 
-@pytest.mark.parametrize("text, explicit", [
-    ("a+b*c", "a+(b*c)"),
-    ("a*b+c", "(a*b)+c"),
-    ("-x^2", "-(x^2)"),
-    ("-a^2", "-(a^2)"),
-    ("x^-1", "x^(-1)"),
-    ("a^-b^c", "a^(-(b^c))"),
-    ("2^3^2", "2^(3^2)"),  # ^ is right associative
-    ("A'*B", "(A')*B"),
-    ("A*B'", "A*(B')"),
-    ("x'^2", "(x')^2"),  # postfix ' binds tighter than ^
-    ("A'^-1", "(A')^(-1)"),
-    ("-A'", "-(A')"),
-    ("A*B.*C", "(A*B).*C"),  # * and .* are one level, left to right
-    ("A.*B*C", "(A.*B)*C"),
-    ("A./B.*C", "(A./B).*C"),
-    ("A.*B./C", "(A.*B)./C"),
-    ("a/b*c", "(a/b)*c"),
-    ("a/b/c", "(a/b)/c"),
-    ("a-b-c", "a+(-b)+(-c)"),  # a sum is one n-ary node; '-' negates the next term
-    ("a-b*c", "a+(-(b*c))"),
-    ("A.^2'", "A.^(2')"),
-    ("2.*x", "2 .* x"),  # 2.*x is 2 .* x, not 2. * x
-    ("2./x", "2 ./ x"),
-    ("2.^x", "2 .^ x"),
-    ("x.^-1", "x.^(-1)"),
-    ("+a", "a"),
-    ("a - -b", "a - (-b)"),
-    ("tr(A)^2", "(tr(A))^2"),
-    ("exp(x)'", "(exp(x))'"),
-    ("x'*A*x", "(x')*A*x"),
-    ("  a \t+\n b ", "a+b"),
-])
+@pytest.mark.parametrize(
+    "text, explicit",
+    [
+        ("a+b*c", "a+(b*c)"),
+        ("a*b+c", "(a*b)+c"),
+        ("-x^2", "-(x^2)"),
+        ("-a^2", "-(a^2)"),
+        ("x^-1", "x^(-1)"),
+        ("a^-b^c", "a^(-(b^c))"),
+        ("2^3^2", "2^(3^2)"),  # ^ is right associative
+        ("A'*B", "(A')*B"),
+        ("A*B'", "A*(B')"),
+        ("x'^2", "(x')^2"),  # postfix ' binds tighter than ^
+        ("A'^-1", "(A')^(-1)"),
+        ("-A'", "-(A')"),
+        ("A*B.*C", "(A*B).*C"),  # * and .* are one level, left to right
+        ("A.*B*C", "(A.*B)*C"),
+        ("A./B.*C", "(A./B).*C"),
+        ("A.*B./C", "(A.*B)./C"),
+        ("a/b*c", "(a/b)*c"),
+        ("a/b/c", "(a/b)/c"),
+        ("a-b-c", "a+(-b)+(-c)"),  # a sum is one n-ary node; '-' negates the next term
+        ("a-b*c", "a+(-(b*c))"),
+        ("A.^2'", "A.^(2')"),
+        ("2.*x", "2 .* x"),  # 2.*x is 2 .* x, not 2. * x
+        ("2./x", "2 ./ x"),
+        ("2.^x", "2 .^ x"),
+        ("x.^-1", "x.^(-1)"),
+        ("+a", "a"),
+        ("a - -b", "a - (-b)"),
+        ("tr(A)^2", "(tr(A))^2"),
+        ("exp(x)'", "(exp(x))'"),
+        ("x'*A*x", "(x')*A*x"),
+        ("  a \t+\n b ", "a+b"),
+    ],
+)
 def test_precedence(text, explicit):
     same(text, explicit)
 
@@ -72,12 +75,33 @@ def test_precedence_trees():
     assert P("A*B*x") == A_.MatMul((A, B, x))  # a product is one n-ary node
 
 
-@pytest.mark.parametrize("text, value", [
-    ("2+3*4", 14.0), ("(2+3)*4", 20.0), ("-2^2", -4.0), ("(-2)^2", 4.0), ("2^-1", 0.5), ("2^3^2", 512.0),
-    ("10-4-3", 3.0), ("10-4+3", 9.0), ("10-(4+3)", 3.0), ("12/3/2", 2.0), ("12/3*2", 8.0), ("2*3.*4", 24.0), ("1e-3", 1e-3), (".5", 0.5),
-    ("1.5e2", 150.0), ("2E3", 2000.0), ("1e+2", 100.0), ("0.25", 0.25), ("007", 7.0), ("--3", 3.0),
-    ("-3'", -3.0), ("2^-2^-1", 2 ** -(2 ** -1)),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("2+3*4", 14.0),
+        ("(2+3)*4", 20.0),
+        ("-2^2", -4.0),
+        ("(-2)^2", 4.0),
+        ("2^-1", 0.5),
+        ("2^3^2", 512.0),
+        ("10-4-3", 3.0),
+        ("10-4+3", 9.0),
+        ("10-(4+3)", 3.0),
+        ("12/3/2", 2.0),
+        ("12/3*2", 8.0),
+        ("2*3.*4", 24.0),
+        ("1e-3", 1e-3),
+        (".5", 0.5),
+        ("1.5e2", 150.0),
+        ("2E3", 2000.0),
+        ("1e+2", 100.0),
+        ("0.25", 0.25),
+        ("007", 7.0),
+        ("--3", 3.0),
+        ("-3'", -3.0),
+        ("2^-2^-1", 2 ** -(2**-1)),
+    ],
+)
 def test_numeric_values(text, value):
     assert matdiff.evaluate(text, {}) == pytest.approx(value, rel=1e-15)
 
@@ -99,15 +123,36 @@ def test_matrix_precedence_values(rng):
     np.testing.assert_allclose(matdiff.evaluate("A^-1*x", v), np.linalg.solve(A, x))
     np.testing.assert_allclose(matdiff.evaluate("A'^-1", v), np.linalg.inv(A.T))
     np.testing.assert_allclose(matdiff.evaluate("2.*A", v), 2 * A)
-    np.testing.assert_allclose(matdiff.evaluate("A.^2", v), A ** 2)
+    np.testing.assert_allclose(matdiff.evaluate("A.^2", v), A**2)
     np.testing.assert_allclose(matdiff.evaluate("x'*A*x", v), x @ A @ x)
     np.testing.assert_allclose(matdiff.evaluate("x*x'", v), np.outer(x, x))
 
 
 # ------------------------------------------------------------------ names and functions
 
-FUNCTIONS = ["tr", "det", "logdet", "inv", "adj", "norm_fro", "norm2", "norm_nuc", "norm1", "sum", "diag",
-             "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "polar", "top_sv"]
+FUNCTIONS = [
+    "tr",
+    "det",
+    "logdet",
+    "inv",
+    "adj",
+    "norm_fro",
+    "norm2",
+    "norm_nuc",
+    "norm1",
+    "sum",
+    "diag",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "sqrt",
+    "abs",
+    "sign",
+    "polar",
+    "top_sv",
+]
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS)
@@ -147,28 +192,31 @@ def caret_position(err: ParseError) -> int:
     return caret.index("^") - (len(lines[-2]) - len(lines[-2].lstrip(" ")))
 
 
-@pytest.mark.parametrize("text, position, words", [
-    ("(x'*A*x", 7, ["')'"]),
-    ("x'*A*x +", 8, ["end"]),
-    ("bar(x)", 0, ["unknown function", "bar"]),
-    ("sum(", 4, ["end"]),
-    ("tr", 2, ["tr"]),
-    ("A $ B", 2, ["'$'"]),
-    ("", 0, ["empty"]),
-    ("   ", 0, ["empty"]),
-    ("x)", 1, ["')'"]),
-    ("a + * b", 4, ["'*'"]),
-    ("2x", 1, ["'x'"]),
-    ("x y", 2, ["'y'"]),
-    ("tr()", 3, ["argument"]),
-    ("eye()", 4, ["argument"]),
-    ("A[1]", 1, ["'['"]),
-    ("f(x, y)", 3, ["comma"]),
-    ("exp(x", 5, ["')'", "exp"]),
-    ("x^", 2, ["end"]),
-    ("1.e3", 1, ["'.'"]),
-    ("'x", 0, ["\"'\""]),
-])
+@pytest.mark.parametrize(
+    "text, position, words",
+    [
+        ("(x'*A*x", 7, ["')'"]),
+        ("x'*A*x +", 8, ["end"]),
+        ("bar(x)", 0, ["unknown function", "bar"]),
+        ("sum(", 4, ["end"]),
+        ("tr", 2, ["tr"]),
+        ("A $ B", 2, ["'$'"]),
+        ("", 0, ["empty"]),
+        ("   ", 0, ["empty"]),
+        ("x)", 1, ["')'"]),
+        ("a + * b", 4, ["'*'"]),
+        ("2x", 1, ["'x'"]),
+        ("x y", 2, ["'y'"]),
+        ("tr()", 3, ["argument"]),
+        ("eye()", 4, ["argument"]),
+        ("A[1]", 1, ["'['"]),
+        ("f(x, y)", 3, ["comma"]),
+        ("exp(x", 5, ["')'", "exp"]),
+        ("x^", 2, ["end"]),
+        ("1.e3", 1, ["'.'"]),
+        ("'x", 0, ['"\'"']),
+    ],
+)
 def test_parse_error_position_and_caret(text, position, words):
     with pytest.raises(ParseError) as info:
         P(text)
@@ -248,8 +296,11 @@ def test_moderate_nesting_is_accepted():
     assert matdiff.evaluate("-" * 50 + "a", {"a": 2.0}) == 2.0
 
 
-@pytest.mark.xfail(reason="BUG: postfix transposes are not depth limited: 'a' + \"'\"*900 parses to a "
-                          "900-deep tree and evaluate/str/grad raise RecursionError", strict=True)
+@pytest.mark.xfail(
+    reason="BUG: postfix transposes are not depth limited: 'a' + \"'\"*900 parses to a "
+    "900-deep tree and evaluate/str/grad raise RecursionError",
+    strict=True,
+)
 def test_many_transposes_no_recursion_error():
     text = "a" + "'" * 900
     try:

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import positive, spd, well_conditioned
 
 import matdiff
+from conftest import positive, spd, well_conditioned
 from matdiff.syntax import ast as A_
 
 N = 3
@@ -17,25 +17,116 @@ N = 3
 # ~80 varied expressions, all well defined at the values of `_values` (A, B, C well conditioned,
 # P with positive entries, x, y, z vectors, a, b, c positive scalars)
 ROUND_TRIP = [
-    "a+b*c", "-a^2", "a^-1", "2^3^2", "a-b-c", "a/b/c", "a/b*c", "-(a-b)", "a - -b", "A'*B", "(A*B)'",
-    "A*B'", "A .* B * C", "A * B .* C", "A ./ (B .* C)", "(A ./ B) .* C", "2.*A", "A.^2", "A.^-1",
-    "(-A).^2", "-A.^2", "A^-2", "(A+B)^2", "(A')^3", "x'*x", "x*x'", "tr(A)^2", "tr(A^2)", "inv(A)'",
-    "inv(A')", "det(A')", "exp(-x)", "-exp(x)", "1/(1 + exp(-a))", "log(1 + exp(x))", "P .^ 0.5",
-    "sqrt(abs(x))", "norm_fro(A - B)/2", "norm2(A)*norm_nuc(B)", "norm1(x - y)", "diag(diag(A))",
-    "diag(x)*A", "sum(A*x)", "eye(A) + A", "A - 2*eye", "a*eye(A)*b", "ones(A) .* B", "sign(A)",
-    "polar(A)", "top_sv(A)", "1e-3*a", ".5*a", "1/3*a", "2/3*A", "a^(1/3)", "(a^b)^c", "a^b^c", "(a*b)^2",
-    "-(-a)", "--a", "+a", "x'*A'*y", "(x'*A*y)'", "(A*x + y)'*(A*x - y)", "tanh(A)*sin(B) - cos(A)",
-    "adj(A)*A", "logdet(A'*A + eye)", "A*(B*C)", "a*(b + c)", "(a + b)*c", "a - (b - c)", "a - (b + c)",
-    "-(a*b)", "(-a)*b", "x'*(-A)*y", "(a - b)^2", "(-a)^2", "a^(-b)", "2^-a", "1.5e-2*A", "1 + exp(x)",
-    "x - 1", "2 - A", "A/(a + b)", "(x .* y)./(z .* z + 1)", "P .^ a", "a .^ P", "x' .* y'",
-    "exp(a)*A^0", "(2*A)^-1", "inv(2*A)", "det(-A)", "tr(A)/tr(B)*tr(C)", "tr(A)/(tr(B)*tr(C))",
+    "a+b*c",
+    "-a^2",
+    "a^-1",
+    "2^3^2",
+    "a-b-c",
+    "a/b/c",
+    "a/b*c",
+    "-(a-b)",
+    "a - -b",
+    "A'*B",
+    "(A*B)'",
+    "A*B'",
+    "A .* B * C",
+    "A * B .* C",
+    "A ./ (B .* C)",
+    "(A ./ B) .* C",
+    "2.*A",
+    "A.^2",
+    "A.^-1",
+    "(-A).^2",
+    "-A.^2",
+    "A^-2",
+    "(A+B)^2",
+    "(A')^3",
+    "x'*x",
+    "x*x'",
+    "tr(A)^2",
+    "tr(A^2)",
+    "inv(A)'",
+    "inv(A')",
+    "det(A')",
+    "exp(-x)",
+    "-exp(x)",
+    "1/(1 + exp(-a))",
+    "log(1 + exp(x))",
+    "P .^ 0.5",
+    "sqrt(abs(x))",
+    "norm_fro(A - B)/2",
+    "norm2(A)*norm_nuc(B)",
+    "norm1(x - y)",
+    "diag(diag(A))",
+    "diag(x)*A",
+    "sum(A*x)",
+    "eye(A) + A",
+    "A - 2*eye",
+    "a*eye(A)*b",
+    "ones(A) .* B",
+    "sign(A)",
+    "polar(A)",
+    "top_sv(A)",
+    "1e-3*a",
+    ".5*a",
+    "1/3*a",
+    "2/3*A",
+    "a^(1/3)",
+    "(a^b)^c",
+    "a^b^c",
+    "(a*b)^2",
+    "-(-a)",
+    "--a",
+    "+a",
+    "x'*A'*y",
+    "(x'*A*y)'",
+    "(A*x + y)'*(A*x - y)",
+    "tanh(A)*sin(B) - cos(A)",
+    "adj(A)*A",
+    "logdet(A'*A + eye)",
+    "A*(B*C)",
+    "a*(b + c)",
+    "(a + b)*c",
+    "a - (b - c)",
+    "a - (b + c)",
+    "-(a*b)",
+    "(-a)*b",
+    "x'*(-A)*y",
+    "(a - b)^2",
+    "(-a)^2",
+    "a^(-b)",
+    "2^-a",
+    "1.5e-2*A",
+    "1 + exp(x)",
+    "x - 1",
+    "2 - A",
+    "A/(a + b)",
+    "(x .* y)./(z .* z + 1)",
+    "P .^ a",
+    "a .^ P",
+    "x' .* y'",
+    "exp(a)*A^0",
+    "(2*A)^-1",
+    "inv(2*A)",
+    "det(-A)",
+    "tr(A)/tr(B)*tr(C)",
+    "tr(A)/(tr(B)*tr(C))",
 ]
 
 
 def _values(rng):
-    return {"a": 1.3, "b": 0.7, "c": 2.1, "A": well_conditioned(rng, N), "B": well_conditioned(rng, N),
-            "C": well_conditioned(rng, N), "P": positive(rng, (N, N)), "x": rng.standard_normal(N),
-            "y": rng.standard_normal(N), "z": rng.standard_normal(N)}
+    return {
+        "a": 1.3,
+        "b": 0.7,
+        "c": 2.1,
+        "A": well_conditioned(rng, N),
+        "B": well_conditioned(rng, N),
+        "C": well_conditioned(rng, N),
+        "P": positive(rng, (N, N)),
+        "x": rng.standard_normal(N),
+        "y": rng.standard_normal(N),
+        "z": rng.standard_normal(N),
+    }
 
 
 def _used(values, text):
@@ -59,15 +150,31 @@ def test_round_trip_same_values(rng, text):
     assert str(t2) == printed
 
 
-@pytest.mark.parametrize("text, value", [
-    ("a+b*c", 1.3 + 0.7 * 2.1), ("-a^2", -1.3 ** 2), ("2^3^2", 512.0), ("a-b-c", 1.3 - 0.7 - 2.1),
-    ("a/b/c", 1.3 / 0.7 / 2.1), ("a/b*c", 1.3 / 0.7 * 2.1), ("2^-2", 0.25), ("-2^2", -4.0), ("(-2)^2", 4.0),
-    ("1e-3", 1e-3), (".5", 0.5), ("1/3", 1 / 3), ("a - -b", 1.3 + 0.7), ("--a", 1.3), ("a^-b^c", 1.3 ** -(0.7 ** 2.1)),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("a+b*c", 1.3 + 0.7 * 2.1),
+        ("-a^2", -(1.3**2)),
+        ("2^3^2", 512.0),
+        ("a-b-c", 1.3 - 0.7 - 2.1),
+        ("a/b/c", 1.3 / 0.7 / 2.1),
+        ("a/b*c", 1.3 / 0.7 * 2.1),
+        ("2^-2", 0.25),
+        ("-2^2", -4.0),
+        ("(-2)^2", 4.0),
+        ("1e-3", 1e-3),
+        (".5", 0.5),
+        ("1/3", 1 / 3),
+        ("a - -b", 1.3 + 0.7),
+        ("--a", 1.3),
+        ("a^-b^c", 1.3 ** -(0.7**2.1)),
+    ],
+)
 def test_scalar_values(text, value):
     assert matdiff.evaluate(text, {"a": 1.3, "b": 0.7, "c": 2.1}) == pytest.approx(value, rel=1e-14)
     assert matdiff.evaluate(str(matdiff.parse(text)), {"a": 1.3, "b": 0.7, "c": 2.1}) == pytest.approx(
-        value, rel=1e-14)
+        value, rel=1e-14
+    )
 
 
 def test_exact_numbers_print_exactly():
@@ -144,9 +251,12 @@ _MATS = ["A", "B"]
 
 
 def _scalar_trees(depth: int):
-    leaf = st.one_of(st.sampled_from(_SCALARS).map(A_.Var),
-                     st.sampled_from([Fraction(1), Fraction(2), Fraction(-3), Fraction(1, 2), Fraction(-2, 3)])
-                     .map(A_.Num))
+    leaf = st.one_of(
+        st.sampled_from(_SCALARS).map(A_.Var),
+        st.sampled_from([Fraction(1), Fraction(2), Fraction(-3), Fraction(1, 2), Fraction(-2, 3)]).map(
+            A_.Num
+        ),
+    )
     if depth == 0:
         return leaf
     sub = _scalar_trees(depth - 1)
@@ -210,27 +320,65 @@ def test_generated_trees_print_to_equivalent_text(tree):
 # ---------------------------------------------------------------- gradients print re-parseably
 
 GRADIENTS = [
-    ("norm_fro(X)", "X", None), ("x'*A*y", "A", None), ("det(A)", "A", None), ("logdet(A)", "A", None),
-    ("tr(A*X*B)", "X", None), ("x'*A*x", "x", None), ("det(x*eye - A)", "x", {"x": "scalar"}),
-    ("tr(X)", "X", None), ("sum(X)", "X", None), ("sum(A*X)", "X", None), ("sum(X*B)", "X", None),
-    ("sum(x)", "x", None), ("sum(A*x)", "x", None), ("tr(X + eye)", "X", None), ("logdet(eye + X'*X)", "X", None),
-    ("norm_fro(X - eye)", "X", None), ("x'*(A + eye)*x", "x", None), ("sum(diag(X))", "X", None),
-    ("tr(2*eye*X)", "X", None), ("a*tr(X)", "a", None), ("sum(a + X)", "a", None), ("sum(exp(a*X))", "a", None),
-    ("tr(X)*tr(X)", "X", None), ("norm1(X)", "X", None), ("sum(abs(A*x))", "x", None),
-    ("sum(diag(x))", "x", None), ("x'*diag(A*B)", "A", None), ("tr(diag(x))", "x", None),
-    ("sum(eye(X))*tr(X)", "X", None), ("tr(A*X^2)", "X", None), ("tr(X^-1)", "X", None),
-    ("sum(log(1 + exp(X)))", "X", None), ("tr(inv(eye + X))", "X", None), ("sum(P .^ X)", "X", None),
-    ("sum(X .^ a)", "a", None), ("sum(X ./ (1 + X .* X))", "X", None), ("norm2(X)", "X", None),
-    ("norm_nuc(X)", "X", None), ("norm2(x - y)", "x", None), ("logdet(S) + tr(inv(S)*C)", "S", {"S": "spd"}),
-    ("tr(A*S)", "S", {"S": "symmetric"}), ("x'*inv(A)*y", "A", None), ("tr(A*adj(X))", "X", None),
+    ("norm_fro(X)", "X", None),
+    ("x'*A*y", "A", None),
+    ("det(A)", "A", None),
+    ("logdet(A)", "A", None),
+    ("tr(A*X*B)", "X", None),
+    ("x'*A*x", "x", None),
+    ("det(x*eye - A)", "x", {"x": "scalar"}),
+    ("tr(X)", "X", None),
+    ("sum(X)", "X", None),
+    ("sum(A*X)", "X", None),
+    ("sum(X*B)", "X", None),
+    ("sum(x)", "x", None),
+    ("sum(A*x)", "x", None),
+    ("tr(X + eye)", "X", None),
+    ("logdet(eye + X'*X)", "X", None),
+    ("norm_fro(X - eye)", "X", None),
+    ("x'*(A + eye)*x", "x", None),
+    ("sum(diag(X))", "X", None),
+    ("tr(2*eye*X)", "X", None),
+    ("a*tr(X)", "a", None),
+    ("sum(a + X)", "a", None),
+    ("sum(exp(a*X))", "a", None),
+    ("tr(X)*tr(X)", "X", None),
+    ("norm1(X)", "X", None),
+    ("sum(abs(A*x))", "x", None),
+    ("sum(diag(x))", "x", None),
+    ("x'*diag(A*B)", "A", None),
+    ("tr(diag(x))", "x", None),
+    ("sum(eye(X))*tr(X)", "X", None),
+    ("tr(A*X^2)", "X", None),
+    ("tr(X^-1)", "X", None),
+    ("sum(log(1 + exp(X)))", "X", None),
+    ("tr(inv(eye + X))", "X", None),
+    ("sum(P .^ X)", "X", None),
+    ("sum(X .^ a)", "a", None),
+    ("sum(X ./ (1 + X .* X))", "X", None),
+    ("norm2(X)", "X", None),
+    ("norm_nuc(X)", "X", None),
+    ("norm2(x - y)", "x", None),
+    ("logdet(S) + tr(inv(S)*C)", "S", {"S": "spd"}),
+    ("tr(A*S)", "S", {"S": "symmetric"}),
+    ("x'*inv(A)*y", "A", None),
+    ("tr(A*adj(X))", "X", None),
 ]
 
 
 def _grad_values(rng, expr, types):
     n = N
-    vals = {"X": rng.standard_normal((n, n)) + 3 * np.eye(n), "A": well_conditioned(rng, n),
-            "B": well_conditioned(rng, n), "C": rng.standard_normal((n, n)), "P": positive(rng, (n, n)),
-            "S": spd(rng, n), "x": rng.standard_normal(n), "y": rng.standard_normal(n), "a": 0.8}
+    vals = {
+        "X": rng.standard_normal((n, n)) + 3 * np.eye(n),
+        "A": well_conditioned(rng, n),
+        "B": well_conditioned(rng, n),
+        "C": rng.standard_normal((n, n)),
+        "P": positive(rng, (n, n)),
+        "S": spd(rng, n),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+        "a": 0.8,
+    }
     if "X .^ a" in expr:
         vals["X"] = positive(rng, (n, n))
     if "logdet(A)" in expr and np.linalg.det(vals["A"]) < 0:
@@ -249,8 +397,9 @@ def test_gradient_text_reparses_to_the_same_values(rng, expr, wrt, types):
     tree = matdiff.parse(text)
     # the printed gradient evaluates on its own, given the variables it names
     got = matdiff.evaluate(tree, _used(values, text), types)
-    np.testing.assert_allclose(np.broadcast_to(got, np.shape(want)), want, rtol=1e-10, atol=1e-12,
-                               err_msg=f"{text!r}")
+    np.testing.assert_allclose(
+        np.broadcast_to(got, np.shape(want)), want, rtol=1e-10, atol=1e-12, err_msg=f"{text!r}"
+    )
     np.testing.assert_allclose(r.compile()(**values), want, rtol=1e-10, atol=1e-12)
     # and prints back to itself
     assert str(tree) == text
@@ -311,14 +460,17 @@ def test_latex_contains(text, pieces):
     assert tex.count(r"\left") == tex.count(r"\right")
 
 
-@pytest.mark.parametrize("expr, wrt, pieces", [
-    ("norm_fro(X)", "X", [r"\left\|X\right\|_{F}", r"\frac"]),
-    ("logdet(A)", "A", [r"A^{-\top}"]),
-    ("logdet(S)", "S", ["S^{-1}"]),
-    ("det(A)", "A", [r"\operatorname{adj}", r"^{\top}"]),
-    ("sum(X .* X .* A)", "X", [r"\odot"]),
-    ("det(x*eye - A)", "x", [r"\operatorname{tr}", "I"]),
-])
+@pytest.mark.parametrize(
+    "expr, wrt, pieces",
+    [
+        ("norm_fro(X)", "X", [r"\left\|X\right\|_{F}", r"\frac"]),
+        ("logdet(A)", "A", [r"A^{-\top}"]),
+        ("logdet(S)", "S", ["S^{-1}"]),
+        ("det(A)", "A", [r"\operatorname{adj}", r"^{\top}"]),
+        ("sum(X .* X .* A)", "X", [r"\odot"]),
+        ("det(x*eye - A)", "x", [r"\operatorname{tr}", "I"]),
+    ],
+)
 def test_gradient_latex(expr, wrt, pieces):
     types = {"S": "spd"} if "S" in expr else {"x": "scalar"} if "eye" in expr else None
     r = matdiff.grad(expr, wrt, types)

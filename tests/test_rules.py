@@ -8,11 +8,13 @@ differences + Richardson of ``matdiff.evaluate`` along 3 random directions.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
+
 from conftest import (
     away_from_zero,
     check_gradient,
@@ -23,7 +25,6 @@ from conftest import (
     symmetric,
     well_conditioned,
 )
-
 from matdiff.rules import CALL_RULES, OP_RULES
 
 N = 4  # matrices are N x N (or N x M), vectors of length N
@@ -83,15 +84,30 @@ CASES = [
     Case("inv-bilinear", "x'*inv(X)*y", "X", V(x=gauss(N), y=gauss(N), X=wc()), rule="inv"),
     Case("adj", "tr(A*adj(X))", "X", V(A=gauss(N, N), X=wc()), rule="adj"),
     Case("norm_fro", "norm_fro(X)", "X", V(X=gauss(N, M)), rule="norm_fro"),
-    Case("norm_fro-composite", "norm_fro(A*X - B)", "X", V(A=gauss(N, N), X=gauss(N, M), B=gauss(N, M)),
-         rule="norm_fro"),
+    Case(
+        "norm_fro-composite",
+        "norm_fro(A*X - B)",
+        "X",
+        V(A=gauss(N, N), X=gauss(N, M), B=gauss(N, M)),
+        rule="norm_fro",
+    ),
     Case("norm2-vector", "norm2(x - y)", "x", V(x=gauss(N), y=gauss(N)), rule="norm2"),
     Case("norm2-matrix", "norm2(X)", "X", V(X=lambda rng: distinct_singular_values(rng, N, M)), rule="norm2"),
-    Case("norm2-matrix-composite", "norm2(A*X)", "X",
-         V(A=wc(), X=lambda rng: distinct_singular_values(rng, N, N)), rule="norm2"),
+    Case(
+        "norm2-matrix-composite",
+        "norm2(A*X)",
+        "X",
+        V(A=wc(), X=lambda rng: distinct_singular_values(rng, N, N)),
+        rule="norm2",
+    ),
     Case("norm_nuc-vector", "norm_nuc(x)", "x", V(x=gauss(N)), rule="norm_nuc"),
-    Case("norm_nuc-matrix", "norm_nuc(X)", "X", V(X=lambda rng: distinct_singular_values(rng, N, M)),
-         rule="norm_nuc"),
+    Case(
+        "norm_nuc-matrix",
+        "norm_nuc(X)",
+        "X",
+        V(X=lambda rng: distinct_singular_values(rng, N, M)),
+        rule="norm_nuc",
+    ),
     Case("norm_nuc-matrix-composite", "norm_nuc(X*B)", "X", V(X=gauss(N, M), B=gauss(M, M)), rule="norm_nuc"),
     Case("norm1-matrix", "norm1(X)", "X", V(X=nonzero(N, M)), rule="norm1"),
     Case("norm1-vector", "norm1(x)", "x", V(x=nonzero(N)), rule="norm1"),
@@ -121,8 +137,13 @@ CASES = [
     Case("neg-inner", "tr(-X*A)", "X", V(A=gauss(N, N), X=gauss(N, N)), rule="Neg"),
     Case("scalar-product-wrt-scalar", "c*x'*y", "c", V(c=gauss(), x=gauss(N), y=gauss(N)), rule="MatMul"),
     Case("scalar-product-wrt-matrix", "a*tr(X)*tr(X)", "X", V(a=gauss(), X=gauss(N, N)), rule="MatMul"),
-    Case("scalar-times-matrix", "x'*(a*X)*y", "a", V(a=gauss(), x=gauss(N), y=gauss(M), X=gauss(N, M)),
-         rule="MatMul"),
+    Case(
+        "scalar-times-matrix",
+        "x'*(a*X)*y",
+        "a",
+        V(a=gauss(), x=gauss(N), y=gauss(M), X=gauss(N, M)),
+        rule="MatMul",
+    ),
     Case("matrix-product", "tr(X*A*X)", "X", V(A=gauss(N, N), X=gauss(N, N)), rule="MatMul"),
     Case("matrix-product-gram", "x'*X'*X*x", "X", V(x=gauss(M), X=gauss(N, M)), rule="MatMul"),
     Case("matrix-product-quadratic-vector", "x'*A*x", "x", V(x=gauss(N), A=gauss(N, N)), rule="MatMul"),
@@ -133,16 +154,28 @@ CASES = [
     Case("hdiv-denominator", "sum(A ./ X)", "X", V(A=gauss(N, M), X=nonzero(N, M)), rule="HDiv"),
     Case("hdiv-vector", "y'*(x ./ (y .* y + 1))", "y", V(x=gauss(N), y=gauss(N)), rule="HDiv"),
     Case("hadamard", "sum(X .* X .* A)", "X", V(A=gauss(N, M), X=gauss(N, M)), rule="Hadamard"),
-    Case("hadamard-bilinear", "x'*(A .* X)*y", "X", V(x=gauss(N), y=gauss(N), A=gauss(N, N), X=gauss(N, N)),
-         rule="Hadamard"),
+    Case(
+        "hadamard-bilinear",
+        "x'*(A .* X)*y",
+        "X",
+        V(x=gauss(N), y=gauss(N), A=gauss(N, N), X=gauss(N, N)),
+        rule="Hadamard",
+    ),
     Case("power-scalar-int", "(x'*x)^3", "x", V(x=gauss(N)), rule="Power"),
     Case("power-scalar-frac", "(x'*A*x)^0.5", "x", V(x=gauss(N), A=lambda rng: spd(rng, N)), rule="Power"),
     Case("power-scalar-neg", "tr(X)^-2", "X", V(X=lambda rng: spd(rng, N)), rule="Power"),
     Case("power-scalar-var", "a^3", "a", V(a=gauss()), rule="Power"),
-    # integer powers of scalar products of vectors (once a ShapeError: the power was distributed over x' and x)
+    # integer powers of scalar products of vectors
+    # (once a ShapeError: the power was distributed over x' and x)
     Case("power-inner-recip", "1/(x'*y)", "y", V(x=pos(N), y=pos(N)), rule="Power"),
     Case("power-rayleigh", "x'*A*x/(x'*x)", "x", V(x=gauss(N), A=gauss(N, N)), rule="Power"),
-    Case("power-inner-sqrt", "sqrt(1 + (x'*X*y)^2)", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="Power"),
+    Case(
+        "power-inner-sqrt",
+        "sqrt(1 + (x'*X*y)^2)",
+        "X",
+        V(x=gauss(N), y=gauss(N), X=gauss(N, N)),
+        rule="Power",
+    ),
     Case("power-inner-cube", "(a*x'*y)^3", "a", V(a=gauss(), x=gauss(N), y=gauss(N)), rule="Power"),
     Case("power-variable-exponent", "b^a", "a", V(a=gauss(), b=pos()), rule="Power"),
     Case("power-variable-both", "b^a", "b", V(a=gauss(), b=pos()), rule="Power"),
@@ -158,18 +191,43 @@ CASES = [
     Case("transpose-bilinear", "x'*X'*y", "X", V(x=gauss(M), y=gauss(N), X=gauss(N, M)), rule="Transpose"),
     Case("eye", "tr((X + 2*eye)*A)", "X", V(A=gauss(N, N), X=gauss(N, N)), rule="Eye"),
     Case("eye-logdet", "logdet(eye + X'*X)", "X", V(X=gauss(N, M)), rule="Eye"),
-    Case("eye-charpoly", "det(x*eye - A)", "x", V(x=gauss(), A=gauss(N, N)), types={"x": "scalar"}, rule="Eye"),
+    Case(
+        "eye-charpoly", "det(x*eye - A)", "x", V(x=gauss(), A=gauss(N, N)), types={"x": "scalar"}, rule="Eye"
+    ),
     Case("broadcast-vector", "sum(log(1 + exp(v)))", "v", V(v=gauss(N)), rule="Add"),
     Case("broadcast-bilinear", "x'*(1 + exp(v))", "v", V(x=gauss(N), v=gauss(N)), rule="Add"),
-    Case("broadcast-wrt-scalar", "x'*(a + X)*y", "a", V(a=gauss(), x=gauss(N), y=gauss(M), X=gauss(N, M)),
-         rule="Add"),
-    Case("broadcast-matrix", "sum(exp(X - c) .* A)", "c", V(c=gauss(), X=gauss(N, M), A=gauss(N, M)), rule="Add"),
+    Case(
+        "broadcast-wrt-scalar",
+        "x'*(a + X)*y",
+        "a",
+        V(a=gauss(), x=gauss(N), y=gauss(M), X=gauss(N, M)),
+        rule="Add",
+    ),
+    Case(
+        "broadcast-matrix",
+        "sum(exp(X - c) .* A)",
+        "c",
+        V(c=gauss(), X=gauss(N, M), A=gauss(N, M)),
+        rule="Add",
+    ),
     Case("number", "3*tr(X) + 7", "X", V(X=gauss(N, N)), rule="Num"),
     # symmetric and spd variables: symmetric directions
-    Case("symmetric-linear", "tr(A*S)", "S", V(A=gauss(N, N), S=lambda rng: symmetric(rng, N)),
-         types={"S": "symmetric"}, rule="tr"),
-    Case("spd-inv", "tr(inv(S)*C)", "S", V(C=gauss(N, N), S=lambda rng: spd(rng, N)), types={"S": "spd"},
-         rule="inv"),
+    Case(
+        "symmetric-linear",
+        "tr(A*S)",
+        "S",
+        V(A=gauss(N, N), S=lambda rng: symmetric(rng, N)),
+        types={"S": "symmetric"},
+        rule="tr",
+    ),
+    Case(
+        "spd-inv",
+        "tr(inv(S)*C)",
+        "S",
+        V(C=gauss(N, N), S=lambda rng: spd(rng, N)),
+        types={"S": "spd"},
+        rule="inv",
+    ),
 ]
 
 # id -> reason for cases that expose a known bug (strict xfail: remove the entry once fixed)

@@ -11,20 +11,28 @@ import re
 
 import numpy as np
 import pytest
-from conftest import directional_derivative, random_direction, same_up_to_spacing, well_conditioned
 
 import matdiff
+from conftest import directional_derivative, random_direction, same_up_to_spacing, well_conditioned
 
 SEED_DERIVATIONS = {
-    "norm_fro": ("norm_fro(X)", "X", None,
-                 ["chain rule", "d tr = tr d", "product rule", "d(X') = (dX)'", "tr(B') = tr(B)",
-                  "combine like terms", "compare with"]),
-    "bilinear": ("x'*A*y", "A", None,
-                 ["linearity", "a scalar is its own trace", "compare with"]),
-    "det": ("det(A)", "A", None,
-            ["Jacobi", "compare with"]),
-    "charpoly": ("det(x*eye - A)", "x", {"x": "scalar"},
-                 ["Jacobi", "linearity", "compare with"]),
+    "norm_fro": (
+        "norm_fro(X)",
+        "X",
+        None,
+        [
+            "chain rule",
+            "d tr = tr d",
+            "product rule",
+            "d(X') = (dX)'",
+            "tr(B') = tr(B)",
+            "combine like terms",
+            "compare with",
+        ],
+    ),
+    "bilinear": ("x'*A*y", "A", None, ["linearity", "a scalar is its own trace", "compare with"]),
+    "det": ("det(A)", "A", None, ["Jacobi", "compare with"]),
+    "charpoly": ("det(x*eye - A)", "x", {"x": "scalar"}, ["Jacobi", "linearity", "compare with"]),
 }
 
 
@@ -34,8 +42,9 @@ def rules_in_order(steps, markers: list[str]) -> list[int]:
     start = 0
     for m in markers:
         idx = next((i for i in range(start, len(steps)) if m in steps[i].rule), None)
-        assert idx is not None, (f"no step after step {start} names {m!r}; the rules are "
-                                 f"{[s.rule for s in steps]}")
+        assert idx is not None, (
+            f"no step after step {start} names {m!r}; the rules are {[s.rule for s in steps]}"
+        )
         found.append(idx)
         start = idx
     return found
@@ -157,8 +166,13 @@ STEP_CASES = [
 
 def _values(rng, expr, types):
     n = 3
-    vals = {"X": rng.standard_normal((n, n)), "A": well_conditioned(rng, n), "B": rng.standard_normal((n, n)),
-            "x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    vals = {
+        "X": rng.standard_normal((n, n)),
+        "A": well_conditioned(rng, n),
+        "B": rng.standard_normal((n, n)),
+        "x": rng.standard_normal(n),
+        "y": rng.standard_normal(n),
+    }
     if "logdet" in expr and np.linalg.det(vals["A"]) < 0:
         vals["A"][0] *= -1
     if (types or {}).get("x") == "scalar":
@@ -186,4 +200,45 @@ def test_every_expanded_step_equals_the_directional_derivative(rng, expr, wrt, t
     assert checked >= 1
     # and the differential as a whole
     text = re.sub(rf"\bd{wrt}\b", dname, str(r.differential))
-    assert float(matdiff.evaluate(text, {**values, dname: D}, types)) == pytest.approx(num, rel=1e-6, abs=1e-9)
+    assert float(matdiff.evaluate(text, {**values, dname: D}, types)) == pytest.approx(
+        num, rel=1e-6, abs=1e-9
+    )
+
+
+BALANCE_CASES = [
+    ("norm_fro(X)", "X", None),
+    ("logdet(S) + tr(inv(S)*C)", "S", {"S": "spd"}),
+    ("sum(log(1 + exp(v)))", "v", None),
+    ("x'*inv(A)*y", "A", None),
+    ("norm2(X) + norm_nuc(X) + norm1(X)", "X", None),
+    ("sum(sqrt(P) .* abs(X) ./ P)", "X", None),
+    ("tr(A*X^-2) + det(X)^2", "X", None),
+    ("sum(diag(X)) + x'*diag(v)*y", "v", None),
+    ("(x'*A*x)^0.5 + tanh(a)*sin(b)/cos(b)", "a", None),
+]
+
+
+def _balanced(tex: str) -> bool:
+    depth = 0
+    i = 0
+    while i < len(tex):
+        if tex[i] == "\\" and i + 1 < len(tex) and tex[i + 1] in "{}":
+            i += 2
+            continue
+        depth += tex[i] == "{"
+        depth -= tex[i] == "}"
+        if depth < 0:
+            return False
+        i += 1
+    return depth == 0
+
+
+@pytest.mark.parametrize("expr, wrt, types", BALANCE_CASES, ids=[c[0] for c in BALANCE_CASES])
+def test_step_latex_is_well_formed(expr, wrt, types):
+    r = matdiff.grad(expr, wrt, types)
+    for s in r.steps:
+        assert _balanced(s.latex), s.latex
+        assert s.latex.count(r"\left") == s.latex.count(r"\right"), s.latex
+        assert s.text.count("(") == s.text.count(")"), s.text
+    assert _balanced(r.steps_latex)
+    rules_in_order(r.steps, ["compare with"])

@@ -136,31 +136,11 @@ class GradientResult:
     def compile(self, backend: str = "numpy") -> Callable[..., Any]:
         """A function of the variables (keyword arguments) returning the gradient, from generated code."""
         if self._fn is None:
-            from .numeric.codegen import build, pyname
+            from .numeric.codegen import build, make_callable
 
             fn = build(self.source(backend), f"grad_{self.wrt}")
-            names = list(self.variables)
-            py = [pyname(n) for n in names]
-            variables_ = self.variables
-
-            def gradient(**values: Any) -> Any:
-                try:
-                    args = [values[n] for n in names]
-                except KeyError:
-                    missing = [n for n in names if n not in values]
-                    raise MatdiffError(f"no value given for {', '.join(missing)}") from None
-                try:
-                    return fn(*args)
-                except MatdiffError:
-                    raise
-                except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as err:
-                    from .numeric.evaluate import Bindings
-
-                    Bindings(variables_, values)  # raises the ShapeError that explains it
-                    raise MatdiffError(f"evaluation failed: {err}") from None
-
-            gradient.__doc__ = f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt} ({', '.join(py)})."
-            self._fn = gradient
+            self._fn = make_callable(fn, self.variables, list(self.variables),
+                                     f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.")
         return self._fn
 
 
@@ -263,13 +243,13 @@ class MultiGradient:
     def compile(self, backend: str = "numpy") -> Callable[..., dict[str, Any]]:
         """A function of the variables returning {name: gradient}, from one generated function."""
         if self._fn is None:
-            from .numeric.codegen import build
+            from .numeric.codegen import build, make_callable
 
-            fn = build(self.source(backend), "gradients")
-            names, wrt = list(self.variables), self.wrt
+            call = make_callable(build(self.source(backend), "gradients"), self.variables, list(self.variables))
+            wrt = self.wrt
 
             def gradients(**values: Any) -> dict[str, Any]:
-                out = fn(*[values[n] for n in names])
+                out = call(**values)
                 return dict(zip(wrt, out if len(wrt) > 1 else (out,)))
             self._fn = gradients
         return self._fn

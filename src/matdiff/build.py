@@ -70,6 +70,8 @@ def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
             continue
         run.append(f)
         if len(run) > 1 and run[0].shape[0].size() == 1 and f.shape[1].size() == 1:
+            if len(run) == len(factors):  # the whole product is the scalar: nothing to group
+                return list(factors)
             out.append(MatMul(tuple(run)))
             run = []
     out.extend(run)

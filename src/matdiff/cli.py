@@ -20,6 +20,8 @@ examples:
   matdiff grad "det(x*eye - A)" --wrt x --type x=scalar --steps
   matdiff eval "x'*A*x" x=[1,2] "A=[[2,0],[0,3]]"
   matdiff check "norm_fro(A*X-B)^2" --wrt X --plot sweep.png
+  matdiff jacobian "X*A*X" --wrt X
+  matdiff hessian "x'*A*x + log(sum(exp(x)))" --wrt x
   matdiff tour
 
 the language: + - * / .* ./ ^ .^ ' ( ), numbers, eye, and the functions
@@ -126,6 +128,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def cmd_jacobian(args: argparse.Namespace) -> int:
+    from . import api
+
+    d = api.derivative(args.expr, wrt=args.wrt, types=_types(args.type))
+    if args.steps:
+        print(d.steps_latex if args.latex else d.steps_text)
+        return 0
+    print(f"dF = {d.differential}" if not args.latex else d.latex)
+    if d.kronecker is not None:
+        print(f"vec(dF) = {d.kronecker[1] if args.latex else d.kronecker[0]}")
+    print(f"vjp(C) = {d.steps[-1].text.split(' = ', 1)[1].split('    [')[0]}")
+    return 0
+
+
+def cmd_hessian(args: argparse.Namespace) -> int:
+    from . import api
+
+    h = api.hessian(args.expr, wrt=args.wrt, types=_types(args.type))
+    if args.steps:
+        print(h.steps_latex if args.latex else h.steps_text)
+        print()
+    if h.expr is not None:
+        print(h.latex if args.latex else h.expr)
+    else:
+        print(f"H[d{args.wrt}] = {h.second_differential}")
+        if getattr(h, "kronecker", None):
+            print(f"vec form: {h.kronecker[0]}")
+    if args.code:
+        print()
+        print(h.source(args.code))
+    return 0
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     from .tour import tour
 
@@ -167,6 +202,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", metavar="PNG", help="write the step-size sweep (log-log) to this file")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(run=cmd_check)
+
+    j = sub.add_parser("jacobian", help="the derivative of a vector- or matrix-valued expression")
+    j.add_argument("expr")
+    j.add_argument("--wrt", required=True)
+    j.add_argument("--type", action="append", metavar="NAME=TYPE")
+    j.add_argument("--steps", action="store_true")
+    j.add_argument("--latex", action="store_true")
+    j.set_defaults(run=cmd_jacobian)
+
+    h = sub.add_parser("hessian", help="the Hessian of a scalar expression (by the second differential)")
+    h.add_argument("expr")
+    h.add_argument("--wrt", required=True)
+    h.add_argument("--type", action="append", metavar="NAME=TYPE")
+    h.add_argument("--steps", action="store_true")
+    h.add_argument("--latex", action="store_true")
+    h.add_argument("--code", choices=["numpy"])
+    h.set_defaults(run=cmd_hessian)
 
     t = sub.add_parser("tour", help="the textbook page: four derivations, checks and the p'(x) experiment")
     t.add_argument("--latex", action="store_true", help="also print each derivation in LaTeX")

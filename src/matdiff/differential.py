@@ -307,7 +307,13 @@ def identify(df: Expr, var: Var) -> Identified:
     if len(parts) > 1:
         steps.append(Step("combine like terms", " ", None, later=combined))
     form_name = _form_name(var)
-    if var.symmetric and not m.is_scalar:
+    if var.kind == "diagonal" and not m.is_scalar:
+        g = S.run(call("diag", call("diag", m)))
+        steps.append(Step(f"{var.name} is diagonal: only diagonal d{var.name} occur", "diag(diag(M))", g,
+                          note="the gradient on the space of diagonal matrices is the diagonal part of M",
+                          lhs_latex=r"\operatorname{diag}(\operatorname{diag}(M))"))
+        m = g
+    elif var.symmetric and not m.is_scalar:
         g = symmetric_part(m, S)
         note = ("the gradient on the space of symmetric matrices (Frobenius inner product) is the "
                 "symmetric part (M + M')/2; the often-quoted 2M - diag(M) is the derivative with "

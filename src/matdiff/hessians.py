@@ -137,22 +137,22 @@ class Hessian:
         """A function of the variables (keywords) returning the dense Hessian, from generated code."""
         if self._fn is not None:
             return self._fn
-        from .numeric.codegen import build
+        from .numeric.codegen import build, make_callable
 
         src = self.source(backend)
         names = list(self.variables)
         if self.expr is not None:
-            fn = build(src, f"hessian_{self.wrt}")
+            fn = make_callable(build(src, f"hessian_{self.wrt}"), self.variables, names)
             var = self.var
 
             def hessian(**values: Any) -> Any:
-                h = fn(*[values[k] for k in names])
+                h = fn(**values)
                 if var.is_scalar:
                     return h
                 n = np.shape(values[var.name])[0]
                 return np.broadcast_to(h, (n, n)).copy() if np.shape(h) != (n, n) else h
         else:
-            fn = build(src, f"hvp_{self.wrt}")
+            fn = make_callable(build(src, f"hvp_{self.wrt}"), self._vars, names + [self.direction.name])
             var, dname = self.var, self.direction.name
 
             def hessian(**values: Any) -> Any:
@@ -163,7 +163,7 @@ class Hessian:
                     e = np.zeros(size)
                     e[j] = 1.0
                     vals = {**values, dname: e.reshape(x.shape, order="F")}
-                    out = fn(*[vals[k] for k in names + [dname]])
+                    out = fn(**vals)
                     cols.append(np.ravel(np.broadcast_to(out, x.shape), order="F"))
                 return np.stack(cols, axis=1)
         self._fn = hessian

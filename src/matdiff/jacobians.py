@@ -187,7 +187,9 @@ def kronecker_form(df: Expr, var: Var) -> tuple[str, str] | None:
         parts_l.append(got[1])
     text = " + ".join(parts_t).replace("+ -", "- ")
     latex = " + ".join(parts_l).replace("+ -", "- ")
-    return f"({text}) vec(d{var.name})", rf"\left({latex}\right)\operatorname{{vec}}(\mathrm{{d}}{var.name})"
+    if len(parts_t) > 1:
+        text, latex = f"({text})", rf"\left({latex}\right)"
+    return f"{text} vec(d{var.name})", rf"{latex}\operatorname{{vec}}(\mathrm{{d}}{var.name})"
 
 
 def _kron_term(t: Expr, var: Var, S: Simplifier) -> tuple[str, str] | None:
@@ -211,8 +213,8 @@ def _kron_term(t: Expr, var: Var, S: Simplifier) -> tuple[str, str] | None:
     left = S.run(mul(*chain[:k])) if k else None
     right = S.run(mul(*chain[k + 1:])) if k + 1 < len(chain) else None
     c = S.run(mul(coef_num(coef), *scal)) if (scal or coef != 1) else None
-    a_t = to_text(left) if left is not None else "I"
-    b_t = to_text(S.run(T(right))) if right is not None else "I"
+    a_t = _wrap(to_text(left)) if left is not None else "I"
+    b_t = _wrap(to_text(S.run(T(right)))) if right is not None else "I"
     a_l = to_latex(left) if left is not None else "I"
     b_l = to_latex(S.run(T(right))) if right is not None else "I"
     text = f"({b_t} ⊗ {a_t})" + (" K" if transposed else "")
@@ -221,6 +223,17 @@ def _kron_term(t: Expr, var: Var, S: Simplifier) -> tuple[str, str] | None:
         text = f"{to_text(c)}*{text}"
         latex = f"{to_latex(c)} {latex}"
     return text, latex
+
+
+def _wrap(text: str) -> str:
+    """Parentheses around a sum beside the Kronecker sign."""
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and ch in "+-" and text.strip()[0] != ch:
+            return f"({text})"
+    return text
 
 
 def coef_num(c: Any) -> Expr:

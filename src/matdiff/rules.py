@@ -82,9 +82,18 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
 }
 
 
+MAX_PRODUCT_WORK = 200_000
+
+
 def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     fs = e.factors  # type: ignore[attr-defined]
-    return add(*(mul(*fs[:i], d(f), *fs[i + 1:]) for i, f in enumerate(fs) if f.free))
+    varying = [i for i, f in enumerate(fs) if not isinstance(d(f), Num)]
+    if len(varying) * len(fs) > MAX_PRODUCT_WORK:
+        from .errors import LimitError
+
+        raise LimitError(f"the product rule on a product of {len(fs)} factors would write {len(varying)} "
+                         f"terms of {len(fs)} factors each; write repeated factors as a power (a^k)")
+    return add(*(mul(*fs[:i], d(fs[i]), *fs[i + 1:]) for i in varying))
 
 
 def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:

@@ -167,6 +167,9 @@ class Simplifier:
         return self.power(s, Num(-1))
 
     def power(self, base: Expr, p: Expr) -> Expr:
+        if isinstance(p, Num) and not base.is_scalar and isinstance(p.value, int) and p.value < 0:
+            inv = self.call("inv", base)  # A^-k = inv(A)^k: an inverse the code generator solves with
+            return inv if p.value == -1 else Power(inv, Num(-p.value))
         if isinstance(p, Num):
             if p.value == 1:
                 return base

@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+from scipy.special import expit as _expit
 
 from ..errors import MatdiffError, ShapeError
 from ..shapes import Dim
@@ -205,8 +206,17 @@ class Lowering:
         return self.emit(f"-{self(e.arg)}")
 
     def _l_MatMul(self, e: MatMul) -> str:
-        parts = [self(f) for f in e.factors if f.is_scalar]
-        chain = [f for f in e.factors if not f.is_scalar]
+        factors = list(e.factors)
+        if len(factors) > 2:
+            from ..build import group_scalar_runs
+
+            factors = group_scalar_runs(factors)
+        chain = [f for f in factors if not f.is_scalar]
+        for k, f in enumerate(chain):  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
+            if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms):
+                i = factors.index(f)
+                return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
+        parts = [self(f) for f in factors if f.is_scalar]
         if chain:
             parts.append(self.chain(chain))
         if len(parts) == 1:
@@ -216,6 +226,15 @@ class Lowering:
             return self.emit(f"-{rest}" if len(parts) == 2 and _atomic(rest) else f"-({rest})")
         return self.emit(" * ".join(parts))
 
+    def _has_solve(self, t: Expr) -> bool:
+        """t is, or is a product holding, an inverse that is not formed anyway."""
+        inv = _inv_arg(t)
+        if inv is not None:
+            return inv[0] not in self.standalone_inv
+        if isinstance(t, MatMul):
+            return any(self._has_solve(f) for f in t.factors)
+        return False
+
     def _l_Div(self, e: Div) -> str:
         return self.emit(f"{self(e.num)} / {self(e.den)}")
 
@@ -223,7 +242,40 @@ class Lowering:
         return self.emit(f"{self(e.a)} * {self(e.b)}")
 
     def _l_HDiv(self, e: HDiv) -> str:
+        got = self._logistic(e)
+        if got is not None:
+            return got
         return self.emit(f"{self(e.a)} / {self(e.b)}")
+
+    def _logistic(self, e: HDiv) -> str | None:
+        """exp(u)^j ./ (1 + exp(u))^k = s^j .* (1 - s)^(k-j), s = expit(u): no overflow for large u."""
+        den, k = e.b, 1
+        if isinstance(den, EPower) and isinstance(integer_value(den.b), int) and integer_value(den.b) > 0:
+            den, k = den.a, integer_value(den.b)
+        u = _one_plus_exp(den)
+        if u is None:
+            return None
+        factors, j, rest = _hadamard_factors(e.a), 0, []
+        for f in factors:
+            if isinstance(f, Call) and f.fn == "exp" and f.arg == u:
+                j += 1
+            elif (isinstance(f, EPower) and isinstance(f.a, Call) and f.a.fn == "exp" and f.a.arg == u
+                  and isinstance(integer_value(f.b), int) and integer_value(f.b) > 0):
+                j += integer_value(f.b)
+            else:
+                rest.append(f)
+        if j > k:
+            return None
+        uu = self(u)
+        parts = []
+        if j:
+            s = self.emit(f"_expit({uu})")
+            parts.append(s if j == 1 else f"{s} ** {j}")
+        if k - j:
+            t = self.emit(f"_expit(-{uu})" if _atomic(uu) else f"_expit(-({uu}))")
+            parts.append(t if k - j == 1 else f"{t} ** {k - j}")
+        parts += [self(f) for f in rest]
+        return self.emit(" * ".join(parts))
 
     def _l_Power(self, e: Power) -> str:
         if e.base.is_scalar:
@@ -267,6 +319,8 @@ class Lowering:
             return self.emit(f"_K.{fn}({self(arg)})")
         if fn == "norm1":
             return self.emit(f"_np.abs({self(arg)}).sum()")
+        if fn == "log" and _one_plus_exp(arg) is not None:  # log(1 + exp(u)) without overflow
+            return self.emit(f"_np.logaddexp(0, {self(_one_plus_exp(arg))})")
         return self.emit(f"{_ELEMENTWISE[fn]}({self(arg)})")
 
     def trace(self, arg: Expr) -> str:
@@ -378,12 +432,29 @@ def _size(d: Dim) -> int:
     return v if v is not None else UNKNOWN
 
 
+def _one_plus_exp(e: Expr) -> Expr | None:
+    """u where e is 1 + exp(u)."""
+    if isinstance(e, Add) and len(e.terms) == 2:
+        a, b = e.terms
+        if isinstance(b, Num):
+            a, b = b, a
+        if isinstance(a, Num) and a.value == 1 and isinstance(b, Call) and b.fn == "exp":
+            return b.arg
+    return None
+
+
+def _hadamard_factors(e: Expr) -> list[Expr]:
+    if isinstance(e, Hadamard):
+        return _hadamard_factors(e.a) + _hadamard_factors(e.b)
+    return [e]
+
+
 def positive(e: Expr) -> bool:
     """True where every entry of e is > 0 whatever the values (1 + exp(z), x.^2 + 1, ...)."""
     if isinstance(e, Num):
         return e.value > 0
     if isinstance(e, Call):
-        return e.fn == "exp" or (e.fn == "sqrt" and positive(e.arg))
+        return e.fn == "exp" or (e.fn in ("sqrt", "sum") and positive(e.arg))
     if isinstance(e, (Add, Hadamard, HDiv, Div)):
         return all(positive(c) for c in e.children)
     if isinstance(e, MatMul):
@@ -504,8 +575,16 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
             lines.append(f"    {p} = _np.reshape({p}, -1)")
         elif not v.is_scalar and not v.is_vector:
             lines.append(f"    {p} = _np.asarray({p})")
-    emitted = set()
-    guard_at = {line for line in guard_lines if line}
+    cond = _shape_condition(variables)
+    if cond:
+        lines.append(f"    if not ({cond}):")
+        lines.append("        raise _BadShapes()")
+    emitted: set[str] = set()
+    guard_at = [line for line in guard_lines if line]
+    for g in list(guard_at):  # checks that need no temporaries come first
+        if not re.search(r"\bt\d+\b", g):
+            lines.append(f"    {g}")
+            guard_at.remove(g)
     for n, code in stmts:
         lines.append(f"    {n} = {code}")
         emitted.add(n)
@@ -513,7 +592,7 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
             names = set(re.findall(r"\bt\d+\b", g))
             if names <= emitted:
                 lines.append(f"    {g}")
-                guard_at.discard(g)
+                guard_at.remove(g)
     for g in guard_at:
         lines.append(f"    {g}")
     ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
@@ -521,10 +600,66 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     return "\n".join(lines) + "\n"
 
 
+class _BadShapes(ValueError):
+    """The arguments' shapes do not fit the expression (the caller explains which)."""
+
+
+def _shape_condition(variables: Mapping[str, Var]) -> str:
+    """A cheap test that the arguments have the sizes the expression needs."""
+    seen: dict[Dim, str] = {}
+    tests: list[str] = []
+    for name, v in variables.items():
+        if v.is_scalar:
+            continue
+        p = pyname(name)
+        axes = (0,) if v.is_vector else (0, 1)
+        tests.append(f"{p}.ndim == {len(axes)}")
+        for axis in axes:
+            code = f"{p}.shape[{axis}]"
+            r = v.shape[axis].find()
+            if r.value is not None:
+                tests.append(f"{code} == {r.value}")
+            elif r in seen:
+                tests.append(f"{code} == {seen[r]}")
+            else:
+                seen[r] = code
+    return " and ".join(tests)
+
+
+def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str],
+                  doc: str = "") -> Callable[..., Any]:
+    """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes."""
+    names = list(params)
+
+    def call(**values: Any) -> Any:
+        try:
+            args = [values[n] for n in names]
+        except KeyError:
+            missing = [n for n in names if n not in values]
+            raise MatdiffError(f"no value given for {', '.join(missing)}") from None
+        try:
+            return fn(*args)
+        except MatdiffError:
+            raise
+        except (ValueError, TypeError, IndexError, AttributeError, np.linalg.LinAlgError) as err:
+            from .evaluate import Bindings
+
+            b = Bindings({k: v for k, v in variables.items() if k in values}, values)  # raises a ShapeError
+            if isinstance(err, _BadShapes):  # shapes fine after conversion: vectors given as columns
+                return fn(*[b.values[n][:, 0] if variables[n].is_vector else b.values[n]
+                            if not variables[n].is_scalar else values[n] for n in names])
+            raise MatdiffError(f"evaluation failed: {type(err).__name__}: {err}") from None
+
+    call.__doc__ = doc
+    return call
+
+
 def build(source: str, name: str) -> Callable[..., Any]:
     """The function defined by generated source."""
     namespace: dict[str, Any] = {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
-                                 "_check_positive": _check_positive, "_dot": _dot}
+                                 "_check_positive": _check_positive, "_dot": _dot,
+                                 "_BadShapes": _BadShapes,
+                                 "_expit": _expit}
     try:
         exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     except SyntaxError as err:  # pragma: no cover

@@ -11,7 +11,7 @@ from ..errors import MatdiffError, ShapeError
 from ..simplify import Simplifier
 from ..syntax.ast import Expr, Ones
 from ..syntax.printer import to_text
-from .codegen import build, generate, pyname
+from .codegen import build, generate, make_callable, pyname
 
 
 class CompiledFunction:
@@ -43,26 +43,12 @@ class CompiledFunction:
                                                for n, r, s in zip(names, results, summary)]
         doc = f"Value and gradients of {to_text(f)} with respect to {', '.join(names)}"
         self._source = generate("value_and_grad", outputs, variables, guard_of=f, doc=doc, comment=comment)
-        fn = build(self._source, "value_and_grad")
-        params = list(variables)
-        self._params = params
-        self._fn = fn
+        self._fn = make_callable(build(self._source, "value_and_grad"), variables, list(variables))
         self._names = names
         self.__doc__ = doc
 
     def __call__(self, **values: Any) -> tuple[Any, dict[str, Any]]:
-        try:
-            out = self._fn(*[values[p] for p in self._params])
-        except KeyError:
-            missing = [p for p in self._params if p not in values]
-            raise MatdiffError(f"no value given for {', '.join(missing)}") from None
-        except MatdiffError:
-            raise
-        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as err:
-            from .evaluate import Bindings
-
-            Bindings(self.variables, values)  # raises the ShapeError that explains it
-            raise MatdiffError(f"evaluation failed: {err}") from None
+        out = self._fn(**values)
         return out[0], dict(zip(self._names, out[1:]))
 
     def source(self) -> str:

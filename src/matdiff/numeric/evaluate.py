@@ -189,7 +189,12 @@ class Evaluator:
     def _ev_MatMul(self, e: MatMul) -> Value:
         scale: Value = None
         chain: list[Expr] = []
-        for f in e.factors:
+        factors = list(e.factors)
+        if len(factors) > 2:  # sizes settled since typing (eye beside a row vector is 1x1)
+            from ..build import group_scalar_runs
+
+            factors = group_scalar_runs(factors)
+        for f in factors:
             if f.is_scalar:
                 v = self(f)
                 scale = v if scale is None else scale * v

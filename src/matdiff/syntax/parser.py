@@ -163,7 +163,12 @@ class _Parser:
 
     def postfix(self) -> Expr:
         node = self.primary()
+        count = 0
         while self.at("'"):
+            count += 1
+            if self.depth + count > MAX_DEPTH:
+                raise ParseError(f"more than {MAX_DEPTH} transposes and levels of nesting", self.text,
+                                 self.toks[self.i][2])
             self.take()
             node = Transpose(node)
         return node
