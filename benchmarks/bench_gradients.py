@@ -176,7 +176,7 @@ def _argnum(p: dict) -> int:
 
 
 def competitors(p: dict, hessian: bool = False) -> dict:
-    vals, wrt, k = p["values"], p["wrt"], _argnum(p)
+    vals, k = p["values"], _argnum(p)
     args = list(vals.values())
     out: dict = {}
     if jax is not None:

@@ -179,12 +179,8 @@ def test_symmetric_steps_say_so():
     assert "symmetric" in text
 
 
-@pytest.mark.xfail(
-    reason="BUG: a 'diagonal' variable gets the symmetric part (A+A')/2, which is not diagonal; "
-    "by the same Riesz argument as for symmetric variables it should be the diagonal part",
-    strict=True,
-)
 def test_diagonal_variable_gradient_is_diagonal(rng):
+    """The Riesz representer on diagonal matrices is the diagonal part (once the symmetric part)."""
     n = 3
     A = rng.standard_normal((n, n))
     D = np.diag(rng.uniform(1, 2, n))
@@ -265,14 +261,6 @@ def test_inverse_multiplied_detector():
     assert not _inverse_multiplied("    t0 = _K.inv(A)\n    return _K.solve(A, y) @ x.T")
 
 
-BUG_SUM_INV = (
-    "BUG: the simplifier factors (inv(A) + inv(A)')*x and the generated code is "
-    "t0 = _K.inv(A); (t0 + t0.T) @ x: an inverse formed and multiplied instead of two solves"
-)
-BUG_POWER_INV = (
-    "BUG: A^-1 (Power with exponent -1) is not recognised as an inverse: the generated code "
-    "is matrix_power(_K.inv(A), 1) @ y (an inverse formed and multiplied), not solve(A, y)"
-)
 
 
 @pytest.mark.parametrize(
@@ -282,11 +270,9 @@ BUG_POWER_INV = (
         ("x'*inv(A)*y", "A"),
         ("x'*inv(A)*y", "y"),
         ("tr(inv(A)*B)", "A"),
-        pytest.param(
-            "logdet(A) + x'*inv(A)*x", "x", marks=pytest.mark.xfail(reason=BUG_SUM_INV, strict=True)
-        ),
-        pytest.param("x'*A^-1*y", "x", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
-        pytest.param("tr(A^-1*B*A^-1)", "B", marks=pytest.mark.xfail(reason=BUG_POWER_INV, strict=True)),
+        ("logdet(A) + x'*inv(A)*x", "x"),
+        ("x'*A^-1*y", "x"),  # once matrix_power(inv(A), 1) @ y
+        ("tr(A^-1*B*A^-1)", "B"),
     ],
 )
 def test_compiled_source_solves_instead_of_inverting(rng, expr, wrt):
@@ -377,18 +363,6 @@ def test_charpoly_derivative_at_an_eigenvalue():
 
 # ------------------------------------------------------------------ found by random expressions
 
-BUG_TR_BROADCAST = (
-    "BUG: the simplifier rewrites tr(B + c) (c scalar, added entrywise) as tr(B) + c instead of "
-    "tr(B) + n*c, so the gradient's coefficient is wrong"
-)
-BUG_ZERO_MATRIX = (
-    "BUG: a zero matrix (A - A, 0*A, eye - eye) is simplified to the scalar 0, so exp(A - A) "
-    "becomes exp(0) = 1 (not the matrix of ones) and (A - A + 1) the scalar 1: wrong gradients"
-)
-BUG_OUTER_COMPILE = (
-    "BUG: the compiled gradient of norm_fro(x*y') (wrt x or y) does x @ (y @ y) (matmul of a "
-    "vector by a 0-d scalar): MatdiffError 'evaluation failed: matmul ...' while r.evaluate works"
-)
 
 REGRESSIONS = [
     ("tr(X'')", "X", None),
@@ -397,17 +371,13 @@ REGRESSIONS = [
     ("tr(A*adj(X)')", "X", None),
     ("norm1(inv(X + 3*eye)')", "X", None),
     ("tr(X)^2 + tr(X'*X)^3", "X", None),
-    pytest.param("tr(B + 1)*tr(X)", "X", None, marks=pytest.mark.xfail(reason=BUG_TR_BROADCAST, strict=True)),
-    pytest.param("tr(X + a)^2", "X", None, marks=pytest.mark.xfail(reason=BUG_TR_BROADCAST, strict=True)),
-    pytest.param("sum(exp(0*A)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)),
-    pytest.param(
-        "sum((A - A + 1)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)
-    ),
-    pytest.param(
-        "sum(exp(X - X)*X)", "X", None, marks=pytest.mark.xfail(reason=BUG_ZERO_MATRIX, strict=True)
-    ),
-    pytest.param("norm_fro(x*y')", "x", None, marks=pytest.mark.xfail(reason=BUG_OUTER_COMPILE, strict=True)),
-    pytest.param("norm_fro(x*y')", "y", None, marks=pytest.mark.xfail(reason=BUG_OUTER_COMPILE, strict=True)),
+    ("tr(B + 1)*tr(X)", "X", None),
+    ("tr(X + a)^2", "X", None),
+    ("sum(exp(0*A)*X)", "X", None),
+    ("sum((A - A + 1)*X)", "X", None),
+    ("sum(exp(X - X)*X)", "X", None),
+    ("norm_fro(x*y')", "x", None),
+    ("norm_fro(x*y')", "y", None),
 ]
 
 

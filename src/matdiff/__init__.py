@@ -7,13 +7,14 @@
 
 from .api import GradientResult, MultiGradient, derivative, evaluate, grad, hessian, parse
 from .charpoly import CharPoly, charpoly
+from .errors import DomainError, LimitError, MatdiffError, ParseError, ShapeError
 from .numeric.compile import compile_function as compile
 from .numeric.verify import CheckReport, check, sweep
-from .errors import DomainError, LimitError, MatdiffError, ParseError, ShapeError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "grad", "compile", "check", "sweep", "CheckReport", "derivative", "hessian", "evaluate", "parse", "MultiGradient", "charpoly", "CharPoly", "GradientResult",
+    "grad", "compile", "check", "sweep", "CheckReport", "derivative", "hessian", "evaluate", "parse",
+    "MultiGradient", "charpoly", "CharPoly", "GradientResult",
     "MatdiffError", "ParseError", "ShapeError", "DomainError", "LimitError",
 ]

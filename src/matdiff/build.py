@@ -11,7 +11,6 @@ from fractions import Fraction
 from .syntax.ast import (
     Add,
     Call,
-    D,
     Diff,
     Div,
     EPower,
@@ -40,7 +39,18 @@ def num(v: Fraction | float | int) -> Num:
 
 
 def is_zero(e: Expr) -> bool:
-    return isinstance(e, Num) and e.value == 0
+    """0, or 0*ones(...) (a zero that keeps its shape)."""
+    if isinstance(e, Num):
+        return e.value == 0
+    return (isinstance(e, MatMul) and len(e.factors) == 2 and isinstance(e.factors[0], Num)
+            and e.factors[0].value == 0 and isinstance(e.factors[1], Ones))
+
+
+def zero_like(e: Expr) -> Expr:
+    """The zero of e's shape: 0 for a scalar, else 0*ones(e)."""
+    if e.shape is None or e.is_scalar:
+        return ZERO
+    return MatMul((ZERO, Ones(shape_like(e))))
 
 
 def is_one(e: Expr) -> bool:
@@ -49,11 +59,16 @@ def is_one(e: Expr) -> bool:
 
 def add(*terms: Expr) -> Expr:
     out: list[Expr] = []
+    shaped_zero: Expr | None = None
     for t in terms:
         if isinstance(t, Add):
             out.extend(t.terms)
         elif not is_zero(t):
             out.append(t)
+        elif not t.is_scalar:
+            shaped_zero = t
+    if shaped_zero is not None and all(t.is_scalar for t in out):
+        out.append(shaped_zero)  # dropping it would lose the sum's shape
     if not out:
         return ZERO
     return out[0] if len(out) == 1 else Add(tuple(out))
@@ -96,9 +111,11 @@ def mul(*factors: Expr) -> Expr:
                 flat.append(p.arg)
             else:
                 flat.append(p)
-    if coef == 0:
-        return ZERO
     chain = [f for f in flat if not f.is_scalar]
+    if coef == 0:
+        if not chain:
+            return ZERO
+        return zero_like(chain[0] if len(chain) == 1 else MatMul(tuple(chain)))
     if len(chain) > 1 and any(isinstance(f, Eye) for f in chain):
         keep = [f for f in chain if not isinstance(f, Eye)]
         if keep:
@@ -132,7 +149,7 @@ def div(a: Expr, b: Expr) -> Expr:
 
 def had(a: Expr, b: Expr) -> Expr:
     if is_zero(a) or is_zero(b):
-        return ZERO
+        return zero_like(b if a.is_scalar else a)
     if a.is_scalar or b.is_scalar:
         return mul(a, b)
     if isinstance(a, Ones):
@@ -144,7 +161,7 @@ def had(a: Expr, b: Expr) -> Expr:
 
 def hdiv(a: Expr, b: Expr) -> Expr:
     if is_zero(a):
-        return ZERO
+        return zero_like(b if a.is_scalar else a)
     if b.is_scalar:
         return div(a, b)
     return HDiv(a, b)
@@ -171,7 +188,7 @@ def call(fn: str, a: Expr) -> Expr:
         return a  # a scalar is its own trace
     if fn == "sum" and a.is_scalar:
         return a
-    if is_zero(a) and fn in ("tr", "sum", "diag"):
+    if is_zero(a) and fn in ("tr", "sum"):
         return ZERO
     return Call(fn, a)
 
@@ -234,6 +251,26 @@ def undiff(e: Expr) -> Expr:
     if not e.linear or not e.children:
         return e
     return e.rebuild(tuple(undiff(c) for c in e.children))
+
+
+def shape_like(e: Expr) -> Expr:
+    """A short expression with the shape of e (all that ones(...) and eye(...) use of it)."""
+    if isinstance(e, Ones):
+        return shape_like(e.like)
+    if isinstance(e, (Hadamard, HDiv, Add)):
+        for c in e.children:
+            if not c.is_scalar:
+                return shape_like(c)
+    if isinstance(e, (Neg, Div)) or (isinstance(e, Call) and e.fn in ELEMENTWISE_T):
+        return shape_like(e.children[0])
+    if isinstance(e, MatMul):
+        chain = [f for f in e.factors if not f.is_scalar]
+        if len(chain) == 1:
+            return shape_like(chain[0])
+        if len(chain) > 2:
+            return mul(shape_like(chain[0]), shape_like(chain[-1])) if \
+                chain[0].shape[1].find() is chain[-1].shape[0].find() else e
+    return e
 
 
 def inner(a: Expr, b: Expr) -> Expr:

@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, tr, undiff
+from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, shape_like, undiff
 from .errors import MatdiffError
 from .rules import rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
 from .syntax.ast import (
-    ELEMENTWISE,
     Add,
     Call,
     D,
@@ -210,24 +209,6 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
             e, c = e.arg, call("diag", c)
         else:  # pragma: no cover
             raise MatdiffError(f"internal: cannot identify the gradient through {e}")
-
-
-def shape_like(e: Expr) -> Expr:
-    """A short expression with the shape of e (all that ones(...) and eye(...) use of it)."""
-    if isinstance(e, (Hadamard, HDiv, Add)):
-        for c in e.children:
-            if not c.is_scalar:
-                return shape_like(c)
-    if isinstance(e, (Neg, Div)) or (isinstance(e, Call) and e.fn in ELEMENTWISE):
-        return shape_like(e.children[0])
-    if isinstance(e, MatMul):
-        chain = [f for f in e.factors if not f.is_scalar]
-        if len(chain) == 1:
-            return shape_like(chain[0])
-        if len(chain) > 2:
-            return mul(shape_like(chain[0]), shape_like(chain[-1])) if \
-                chain[0].shape[1].find() is chain[-1].shape[0].find() else e
-    return e
 
 
 def _pair(c: Expr, k: Expr) -> Expr:

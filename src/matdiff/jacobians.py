@@ -287,8 +287,7 @@ def jacobian_matrix(e: Expr, var: Var, S: Simplifier) -> Expr:
 
 
 def shape_of(e: Expr) -> Expr:
-    from .build import undiff
-    from .differential import shape_like
+    from .build import shape_like, undiff
 
     return shape_like(undiff(e))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .build import ONE, ZERO, T, add, mul
+from .build import ONE, ZERO, T, add, is_zero, mul, shape_like
 from .syntax.ast import (
     Add,
     Call,
@@ -61,6 +61,9 @@ class Simplifier:
         if got is not None:
             return got
         out = self._simp(e)
+        if out.is_scalar and e.shape is not None and not e.is_scalar:
+            # a matrix that folded to a number (0*A, A - A + 1) keeps its shape: c * ones(A)
+            out = MatMul((out, Ones(shape_like(e))))
         self.memo[e] = out
         return out
 
@@ -194,7 +197,7 @@ class Simplifier:
         if fn in ("tr", "det", "logdet", "norm_fro", "norm_nuc", "norm2") and isinstance(a, Transpose):
             return self.call(fn, a.arg)
         if fn == "tr":
-            if isinstance(a, Add):
+            if isinstance(a, Add) and not any(t.is_scalar for t in a.terms):
                 return self.sum([self.call("tr", t) for t in a.terms])
             if isinstance(a, MatMul):
                 scal = [f for f in a.factors if f.is_scalar]
@@ -242,8 +245,9 @@ class Simplifier:
         for f in factors:
             absorb(f)
         if coef == 0:
-            return ZERO
+            return ZERO  # run() gives it the shape of the product
         chain = self._clean_chain(chain)
+        chain = self._scalar_runs(chain, scal)
         out: list[Expr] = []
         if coef != 1:
             out.append(Num(coef))
@@ -254,6 +258,20 @@ class Simplifier:
         if not out:
             return ONE
         return out[0] if len(out) == 1 else MatMul(tuple(out))
+
+    def _scalar_runs(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
+        """A run of the chain whose product is a scalar comes out of it: x*y'*y = (y'*y)*x."""
+        if len(chain) < 3:
+            return chain
+        for i in range(len(chain)):
+            if chain[i].shape[0].size() != 1:
+                continue
+            for j in range(i + 1, len(chain)):
+                if chain[j].shape[1].size() == 1 and (i, j) != (0, len(chain) - 1):
+                    run = MatMul(tuple(chain[i:j + 1]))
+                    scal[run] = scal.get(run, 0) + 1
+                    return self._scalar_runs(chain[:i] + chain[j + 1:], scal)
+        return chain
 
     def _clean_chain(self, chain: list[Expr]) -> list[Expr]:
         if len(chain) > 1:
@@ -283,17 +301,35 @@ class Simplifier:
                 flat.extend(t.terms)
             elif not _is_zero(t):
                 flat.append(t)
-        coefs: dict[Expr, Fraction | float] = {}
+        coefs: dict[object, Fraction | float] = {}
+        first: dict[object, Expr] = {}
         for t in flat:
             c, rest = split_coefficient(t)
-            coefs[rest] = coefs.get(rest, 0) + c
-        parts = [self.product([Num(c), rest]) if c != 1 else rest for rest, c in coefs.items() if c != 0]
+            key = _term_key(rest)  # scalar factors in any order are the same term
+            coefs[key] = coefs.get(key, 0) + c
+            first.setdefault(key, rest)
+        parts = [self.product([Num(c), first[k]]) if c != 1 else first[k] for k, c in coefs.items() if c != 0]
         parts = self._merge_diagonals(parts)
         if not parts:
             return ZERO
         if len(parts) == 1:
             return parts[0]
         return _factor(parts, self)
+
+
+def _term_key(t: Expr) -> object:
+    """Like terms have equal keys: the multiset of scalar factors and the matrix chain."""
+    if isinstance(t, MatMul):
+        scal: dict[Expr, int] = {}
+        chain = []
+        for f in t.factors:
+            if f.is_scalar:
+                scal[f] = scal.get(f, 0) + 1
+            else:
+                chain.append(f)
+        if scal:
+            return (frozenset(scal.items()), tuple(chain))
+    return t
 
 
 def _diag_term(t: Expr) -> tuple[list[Expr], Expr] | None:
@@ -308,7 +344,7 @@ def _diag_term(t: Expr) -> tuple[list[Expr], Expr] | None:
 
 
 def _is_zero(e: Expr) -> bool:
-    return isinstance(e, Num) and e.value == 0
+    return is_zero(e)
 
 
 def _ratio(a: Fraction | float, b: Fraction | float) -> Fraction | float:

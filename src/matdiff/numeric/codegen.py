@@ -133,8 +133,9 @@ class Lowering:
                 for f in e.factors:
                     walk(f, len(chain) > 1 and not f.is_scalar)
                 return
-            if isinstance(e, Transpose):
-                walk(e.arg, in_chain)
+            if isinstance(e, Transpose) or (isinstance(e, Add) and in_chain):  # sums in a chain are distributed
+                for c in e.children:
+                    walk(c, in_chain)
                 return
             for c in e.children:
                 walk(c, False)
@@ -212,7 +213,7 @@ class Lowering:
 
             factors = group_scalar_runs(factors)
         chain = [f for f in factors if not f.is_scalar]
-        for k, f in enumerate(chain):  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
+        for f in chain:  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
             if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms):
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
@@ -405,7 +406,9 @@ class Lowering:
         if right_single is not None and right_single[0] == "diag":  # L*diag(v) scales the columns
             return self.emit(f"{self._materialize(ops, split, i, k)} * {right_single[1]}")
         left, right = self._materialize(ops, split, i, k), self._materialize(ops, split, k + 1, j)
-        if dims[k + 1] == 1 and dims[i] != 1 and dims[j + 1] != 1:  # a column times a row
+        if dims[k + 1] == 1 and (dims[i] == 1 or dims[j + 1] == 1):  # a scalar times a vector or matrix
+            return self.emit(f"{left} * {right}")
+        if dims[k + 1] == 1:  # a column times a row
             return self.emit(f"_np.outer({left}, {right})")
         return self.emit(f"{left} @ {right}")
 

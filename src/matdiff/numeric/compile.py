@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..errors import MatdiffError, ShapeError
 from ..simplify import Simplifier
 from ..syntax.ast import Expr, Ones

@@ -181,7 +181,9 @@ class Ones(Expr):
 
     def __init__(self, like: Expr):
         self.like = like
-        self._init(("ones", like), (), like.shape)
+        # equal when the shapes are (like is only a way to write the shape)
+        key = ("ones", _dim_key(like.shape[0]), _dim_key(like.shape[1])) if like.shape is not None else ("ones", like)
+        self._init(key, (), like.shape)
 
 
 class Add(Expr):
@@ -212,6 +214,8 @@ def _broadcast(op: str, operands: tuple[Expr, ...]) -> Shape:
             continue
         if shape is None:
             shape, first = t.shape, t
+            continue
+        if shape[0].find() is t.shape[0].find() and shape[1].find() is t.shape[1].find():
             continue
         a, b = first, t
         unify(shape[0], t.shape[0], lambda a=a, b=b: _mismatch(op, a, b))
@@ -255,10 +259,11 @@ class MatMul(Expr):
                 if left is None or (is_one(shape[0]) and is_one(shape[1])):
                     shape, left = f.shape, f
                     continue
-                a, b = left, f
-                unify(shape[1], f.shape[0], lambda a=a, b=b: (
-                    f"cannot multiply {_describe(a)} by {_describe(b)}: "
-                    f"{a.shape[1]} columns against {b.shape[0]} rows"))
+                if shape[1].find() is not f.shape[0].find():
+                    a, b = left, f
+                    unify(shape[1], f.shape[0], lambda a=a, b=b: (
+                        f"cannot multiply {_describe(a)} by {_describe(b)}: "
+                        f"{a.shape[1]} columns against {b.shape[0]} rows"))
                 shape = (shape[0], f.shape[1])
                 left = f
         self._init(("mul",) + factors, factors, shape)

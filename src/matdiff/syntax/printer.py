@@ -31,6 +31,7 @@ from .ast import (
 )
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
+SIZE_THROUGH = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "inv", "adj"})
 
 
 def format_number(v: Fraction | float) -> str:
@@ -207,7 +208,8 @@ class TextPrinter:
         return f"ones({self.p(e.like, True)})"
 
     def _print_Call(self, e: Call, sized: bool) -> str:
-        return f"{e.fn}({self.p(e.arg, sized and e.fn in ('exp', 'log', 'sin', 'cos', 'tanh', 'sqrt', 'abs', 'sign', 'inv', 'adj'))})"
+        # a same-shaped function passes the size its context gives on to its argument
+        return f"{e.fn}({self.p(e.arg, sized and e.fn in SIZE_THROUGH)})"
 
     # -- operators
     def _print_Add(self, e: Add, sized: bool) -> str:

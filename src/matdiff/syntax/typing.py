@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..shapes import Dim, TypeEnv
-from .ast import Eye, Expr, MatMul, Ones, Var
+from .ast import Expr, Eye, MatMul, Ones, Var
 
 
 def group_scalar_runs(factors: list[Expr]) -> list[Expr]:

@@ -1,0 +1,1 @@
+"""Reliability tests: differential fuzzing of random expressions, parser fuzzing, limits (issue 7)."""

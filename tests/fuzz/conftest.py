@@ -1,0 +1,51 @@
+"""Hypothesis profiles for the fuzz tests, and the count of expressions checked.
+
+Profiles (choose with ``HYPOTHESIS_PROFILE=...``; ``ci`` is the default):
+
+* ``ci``   -- derandomized (the same examples every run), about 10,000 expressions across the
+  properties, a few minutes on two cores;
+* ``dev``  -- a quick randomized run (about a tenth of ``ci``);
+* ``long`` -- randomized, ten times ``ci``: for local runs before a release.
+
+The profile's ``max_examples`` is the total over all the properties; each property takes its
+share (``fuzz_settings`` in strategies.py).  The profile is applied to the fuzz tests only (it is
+not loaded globally, so the other hypothesis tests keep their own settings).  The terminal summary
+prints how many expressions each property actually checked and how many examples it discarded,
+and why.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+from .strategies import CHECKED, DISCARDED
+
+_SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+         HealthCheck.large_base_example]
+
+settings.register_profile("ci", max_examples=10_800, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=_SLOW, print_blob=True)
+settings.register_profile("dev", max_examples=1_100, deadline=None, suppress_health_check=_SLOW,
+                          print_blob=True)
+settings.register_profile("long", max_examples=108_000, deadline=None, suppress_health_check=_SLOW,
+                          print_blob=True)
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+if PROFILE not in ("ci", "dev", "long"):
+    PROFILE = "ci"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not CHECKED and not DISCARDED:
+        return
+    tr = terminalreporter
+    tr.section(f"matdiff fuzz (hypothesis profile {PROFILE!r})")
+    total = sum(CHECKED.values())
+    tr.write_line(f"expressions checked: {total}  " +
+                  ", ".join(f"{k} {v}" for k, v in sorted(CHECKED.items())))
+    if DISCARDED:
+        tr.write_line(f"examples discarded: {sum(DISCARDED.values())}")
+        for reason, n in DISCARDED.most_common(12):
+            tr.write_line(f"  {n:7d}  {reason}")

@@ -1,0 +1,670 @@
+"""Hypothesis strategies: random well-typed expressions of the whole language, and points.
+
+An expression is built bottom-up by its target shape: scalar ``(1, 1)``, vector ``(n, 1)``, row
+vector ``(1, n)``, matrix ``(n, m)`` or square ``(n, n)``, from the dims ``1``, ``n`` and ``m``.
+Domains are respected by construction where a construction exists:
+
+* positive entries (for ``log``, ``sqrt``, fractional powers, ``./``): ``exp(E)``, ``E.^2 + c``,
+  ``cos(E) + 2``, sums, products and quotients of positives, ``det`` or ``tr`` of an SPD, ...;
+* SPD (for ``logdet``): the declared ``S``, ``M'*M + c*eye``, ``M*M' + c*eye``, ``diag(positive)``,
+  ``inv(SPD)``, ``SPD^2``, sums and positive multiples of SPDs;
+* nonsingular (for ``inv`` and negative powers): SPDs, the variables ``A`` and ``B`` at
+  well-conditioned points, ``eye + c*E``;
+
+and otherwise each node records a *guard* (a subexpression and what must hold there: nonzero, no
+entry near 0, a gap between the top singular values, full rank, well conditioned) that
+:func:`guards_hold` checks at the point, so that the test can discard points near a kink or a
+singularity (where finite differences say nothing) instead of reporting a false mismatch.
+
+The points (:func:`points`) are drawn with NumPy from a seed hypothesis picks: well-conditioned
+general matrices (singular values in [1, 2]), SPD matrices (eigenvalues in [1, 3]), symmetric ones,
+vectors and scalars of moderate size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+import matdiff
+
+from .known_bugs import present
+
+# ---------------------------------------------------------------- counters (printed at the end of the run)
+
+#: expressions fully checked, by property (a test bumps its entry only after every assertion passed)
+CHECKED: Counter[str] = Counter()
+#: examples discarded, by reason (domain error, guard failed, numerics unreliable, ...)
+DISCARDED: Counter[str] = Counter()
+
+# ---------------------------------------------------------------- the variables
+
+N, M = "n", "m"  # the two symbolic dims; a dim is 1, "n" or "m"
+
+#: name -> (kind, shape in dims).  Names follow the naming convention (a-g scalar, h-z vector, A-Z
+#: matrix), so that a printed gradient evaluates without ``types=``.
+VARIABLES: dict[str, tuple[str, tuple[Any, Any]]] = {
+    "a": ("scalar", (1, 1)),
+    "b": ("scalar", (1, 1)),
+    "x": ("vector", (N, 1)),
+    "y": ("vector", (N, 1)),
+    "u": ("vector", (M, 1)),
+    "A": ("matrix", (N, N)),
+    "B": ("matrix", (N, N)),
+    "S": ("spd", (N, N)),
+    "T": ("symmetric", (N, N)),
+    "X": ("matrix", (N, M)),
+    "C": ("matrix", (M, M)),
+}
+
+#: the leaves of each shape (a transposed leaf for row vectors and (m, n))
+LEAVES: dict[tuple[Any, Any], list[str]] = {
+    (1, 1): ["a", "b"],
+    (N, 1): ["x", "y"],
+    (M, 1): ["u"],
+    (1, N): ["x'", "y'"],
+    (1, M): ["u'"],
+    (N, N): ["A", "B", "S", "T"],
+    (N, M): ["X"],
+    (M, N): ["X'"],
+    (M, M): ["C"],
+}
+
+
+def types_for(sizes: dict[str, int], symbolic: bool) -> dict[str, str]:
+    """The ``types=`` of every variable: sizes written as the names n, m or as numbers."""
+    def dim(d: Any) -> str:
+        return d if symbolic else str(sizes[d])
+
+    out = {}
+    for name, (kind, (r, c)) in VARIABLES.items():
+        if kind == "scalar":
+            out[name] = "scalar"
+        elif kind == "vector":
+            out[name] = f"vector({dim(r)})"
+        elif kind == "matrix":
+            out[name] = f"matrix({dim(r)},{dim(c)})"
+        else:
+            out[name] = f"{kind}({dim(r)})"
+    return out
+
+
+def is_symmetric_kind(types: dict[str, str] | None, name: str) -> bool:
+    return (types or {}).get(name, "").split("(")[0].strip() in ("symmetric", "spd")
+
+
+# ---------------------------------------------------------------- generated expressions
+
+# precedence of the printed node: how tightly it binds (parenthesise an operand that binds looser)
+SUM, PROD, NEG, POW, POST, ATOM = range(6)
+
+
+@dataclass(frozen=True)
+class Gen:
+    """A generated expression: its text, shape (in dims), precedence, variables and guards."""
+
+    text: str
+    shape: tuple[Any, Any]
+    prec: int = ATOM
+    names: frozenset[str] = frozenset()
+    guards: tuple[tuple[str, str], ...] = ()
+    size: int = 1
+    ops: frozenset[str] = field(default=frozenset())
+
+    def wrap(self, at_least: int) -> str:
+        return self.text if self.prec >= at_least else f"({self.text})"
+
+
+def _join(text: str, shape: tuple[Any, Any], prec: int, parts: list[Gen], op: str,
+          guards: tuple[tuple[str, str], ...] = ()) -> Gen:
+    names: frozenset[str] = frozenset().union(*(p.names for p in parts)) if parts else frozenset()
+    gs = tuple(g for p in parts for g in p.guards) + guards
+    ops = frozenset().union(*(p.ops for p in parts)) | {op} if parts else frozenset({op})
+    return Gen(text, shape, prec, names, gs, 1 + sum(p.size for p in parts), ops)
+
+
+def guarded(g: Gen, kind: str) -> Gen:
+    """g with one more guard on itself."""
+    return replace(g, guards=g.guards + ((kind, g.text),))
+
+
+def leaf(name: str) -> Gen:
+    base = name.rstrip("'")
+    shape = VARIABLES[base][1]
+    if name.endswith("'"):
+        return Gen(name, (shape[1], shape[0]), POST, frozenset({base}))
+    return Gen(name, shape, ATOM, frozenset({base}))
+
+
+def num(text: str) -> Gen:
+    return Gen(text, (1, 1), ATOM, ops=frozenset({"number"}))
+
+
+def add(a: Gen, b: Gen, op: str = "+") -> Gen:
+    shape = a.shape if a.shape != (1, 1) else b.shape
+    return _join(f"{a.wrap(SUM)} {op} {b.wrap(PROD)}", shape, SUM, [a, b], op)
+
+
+def neg(a: Gen) -> Gen:
+    return _join(f"-{a.wrap(NEG)}", a.shape, NEG, [a], "neg")
+
+
+def times(a: Gen, b: Gen) -> Gen:
+    """The matrix product (or a scaling by a scalar)."""
+    if a.shape == (1, 1):
+        shape = b.shape
+    elif b.shape == (1, 1):
+        shape = a.shape
+    else:
+        assert a.shape[1] == b.shape[0], (a, b)
+        shape = (a.shape[0], b.shape[1])
+    return _join(f"{a.wrap(PROD)}*{b.wrap(NEG)}", shape, PROD, [a, b], "*")
+
+
+def binop(a: Gen, b: Gen, op: str, guards: tuple[tuple[str, str], ...] = ()) -> Gen:
+    """``/`` (by a scalar), ``.*``, ``./``."""
+    shape = a.shape if a.shape != (1, 1) else b.shape
+    return _join(f"{a.wrap(PROD)} {op} {b.wrap(NEG)}", shape, PROD, [a, b], op, guards)
+
+
+def power(a: Gen, p: Gen, op: str = "^", guards: tuple[tuple[str, str], ...] = ()) -> Gen:
+    return _join(f"{a.wrap(POST)}{op}{p.wrap(NEG)}", a.shape, POW, [a, p], op, guards)
+
+
+def transpose(a: Gen) -> Gen:
+    return _join(f"{a.wrap(POST)}'", (a.shape[1], a.shape[0]), POST, [a], "'")
+
+
+def call(fn: str, a: Gen, shape: tuple[Any, Any], guards: tuple[tuple[str, str], ...] = ()) -> Gen:
+    return _join(f"{fn}({a.text})", shape, ATOM, [a], fn, guards)
+
+
+def eye_plus(a: Gen, c: str) -> Gen:
+    """``a + c*eye`` (the identity sized by a)."""
+    e = Gen(f"{c}*eye" if c != "1" else "eye", a.shape, PROD if c != "1" else ATOM, ops=frozenset({"eye"}))
+    return add(a, e)
+
+
+POSITIVE_NUMBERS = ["1", "2", "0.5", "1.5", "3", "0.25"]
+NUMBERS = POSITIVE_NUMBERS + ["0.1", "4", "10"]
+
+
+class Builder:
+    """Recursive construction of expressions by target shape (draw: hypothesis's draw)."""
+
+    def __init__(self, draw: Any, budget: int):
+        self.draw = draw
+        self.budget = budget  # nodes left: keeps expressions small and the generation finite
+
+    def pick(self, options: list[Any]) -> Any:
+        return self.draw(st.sampled_from(options))
+
+    def spend(self, k: int = 1) -> bool:
+        if self.budget < k:
+            return False
+        self.budget -= k
+        return True
+
+    # -- any expression of a shape
+    def expr(self, shape: tuple[Any, Any], depth: int) -> Gen:
+        r, c = shape
+        if depth <= 0 or not self.spend():
+            return self.leaf(shape)
+        rules = ["leaf", "add", "sub", "scale", "matmul", "neg", "elementwise", "hadamard", "hdiv",
+                 "transpose", "broadcast", "epower", "divide"]
+        if r == c and r != 1:
+            rules += ["inv", "adj", "mpower", "diag_vec", "eye", "spd", "sq_chain"]
+        if c == 1 and r != 1:
+            rules += ["diag_mat", "matvec"]
+        if shape == (1, 1):
+            rules += ["tr", "det", "logdet", "norm", "sum", "quad", "spow", "positive"]
+            if not present("inv_of_scalar_compiled"):
+                rules.append("inv_scalar")
+        rule = self.pick(rules)
+        return getattr(self, "r_" + rule)(shape, depth - 1)
+
+    def leaf(self, shape: tuple[Any, Any]) -> Gen:
+        options: list[Any] = list(LEAVES.get(shape, []))
+        if shape == (1, 1):
+            options += ["#num"]
+        if not options:  # (1, 1) has leaves; the other shapes all do too
+            raise AssertionError(shape)
+        got = self.pick(options)
+        if got == "#num":
+            return num(self.pick(NUMBERS))
+        return leaf(got)
+
+    # -- rules (each returns a Gen of the shape asked)
+    def r_leaf(self, shape, d):
+        return self.leaf(shape)
+
+    def r_add(self, shape, d):
+        return add(self.expr(shape, d), self.expr(shape, d))
+
+    def r_sub(self, shape, d):
+        return add(self.expr(shape, d), self.expr(shape, d), "-")
+
+    def r_neg(self, shape, d):
+        return neg(self.expr(shape, d))
+
+    def r_scale(self, shape, d):
+        s = self.expr((1, 1), d)
+        e = self.expr(shape, d)
+        return times(s, e) if self.draw(st.booleans()) else times(e, s)
+
+    def r_divide(self, shape, d):
+        den = self.positive((1, 1), d) if self.draw(st.booleans()) else self.guarded_nonzero((1, 1), d)
+        return binop(self.expr(shape, d), den, "/")
+
+    def r_matmul(self, shape, d):
+        r, c = shape
+        k = self.pick([N, M, 1])
+        if k == 1 and (r == 1 or c == 1):
+            k = N  # an outer product needs vectors on both sides; a scaling is r_scale's
+        return times(self.expr((r, k), d), self.expr((k, c), d))
+
+    def r_matvec(self, shape, d):
+        r, _ = shape
+        k = self.pick([N, M])
+        return times(self.expr((r, k), d), self.expr((k, 1), d))
+
+    def r_sq_chain(self, shape, d):
+        return times(times(self.expr(shape, d), self.expr(shape, d)), self.expr(shape, d))
+
+    def r_transpose(self, shape, d):
+        return transpose(self.expr((shape[1], shape[0]), d))
+
+    def r_broadcast(self, shape, d):
+        if shape == (1, 1):
+            return self.r_add(shape, d)
+        s = self.expr((1, 1), d)
+        e = self.expr(shape, d)
+        return add(s, e) if self.draw(st.booleans()) else add(e, s, self.pick(["+", "-"]))
+
+    def r_hadamard(self, shape, d):
+        return binop(self.expr(shape, d), self.expr(shape, d), ".*")
+
+    def r_hdiv(self, shape, d):
+        return binop(self.expr(shape, d), self.positive(shape, d), "./")
+
+    def r_elementwise(self, shape, d):
+        fn = self.pick(["exp", "sin", "cos", "tanh", "log", "sqrt", "abs"])
+        if fn in ("log", "sqrt"):
+            return call(fn, self.positive(shape, d), shape)
+        a = self.expr(shape, d)
+        if fn == "abs":
+            return call(fn, a, shape, (("entries_away", a.text),))
+        if fn == "exp":
+            return call(fn, a, shape, (("not_huge", a.text),))
+        return call(fn, a, shape)
+
+    def r_epower(self, shape, d):
+        kind = self.pick(["int", "frac", "neg", "scalar"])
+        if kind == "int":
+            return power(self.expr(shape, d), num(self.pick(["2", "3", "1"])), ".^")
+        if kind == "neg":
+            a = self.expr(shape, d)
+            return power(a, neg(num(self.pick(["1", "2"]))), ".^", (("entries_away", a.text),))
+        p = num(self.pick(["0.5", "1.5", "2.5"])) if kind == "frac" else self.bounded_scalar(d)
+        return power(self.positive(shape, d), p, ".^")
+
+    # -- square
+    def r_inv(self, shape, d):
+        return call("inv", self.nonsingular(shape, d), shape)
+
+    def r_adj(self, shape, d):
+        return call("adj", self.expr(shape, d), shape)
+
+    def r_mpower(self, shape, d):
+        k = self.pick(["2", "3", "-1", "-2", "0", "1"])
+        if k.startswith("-"):
+            return power(self.nonsingular(shape, d), neg(num(k[1:])))
+        return power(self.expr(shape, d), num(k))
+
+    def r_diag_vec(self, shape, d):
+        return call("diag", self.expr((shape[0], 1), d), shape)
+
+    def r_eye(self, shape, d):
+        c = self.pick(["1", "2", "0.5", "-1"])
+        if c == "-1":
+            return add(self.expr(shape, d), Gen("eye", shape, ATOM, ops=frozenset({"eye"})), "-")
+        return eye_plus(self.expr(shape, d), c)
+
+    def r_spd(self, shape, d):
+        return self.spd(shape, d)
+
+    # -- vectors
+    def r_diag_mat(self, shape, d):
+        return call("diag", self.expr((shape[0], shape[0]), d), shape)
+
+    # -- scalars
+    def r_tr(self, shape, d):
+        return call("tr", self.expr(self.square(), d), shape)
+
+    def r_det(self, shape, d):
+        return call("det", self.expr(self.square(), d), shape, ())
+
+    def r_logdet(self, shape, d):
+        return call("logdet", self.spd(self.square(), d), shape)
+
+    def r_norm(self, shape, d):
+        fn = self.pick(["norm_fro", "norm2", "norm_nuc", "norm1"])
+        s = self.pick([(N, 1), (N, N), (N, M), (M, 1), (1, N), (M, N)])
+        a = self.expr(s, d)
+        vector = 1 in s
+        guard = {"norm_fro": "nonzero", "norm1": "entries_away",
+                 "norm2": "nonzero" if vector else "sv_gap",
+                 "norm_nuc": "nonzero" if vector else "full_rank"}[fn]
+        return call(fn, a, shape, ((guard, a.text),))
+
+    def r_sum(self, shape, d):
+        s = self.pick([(N, 1), (N, N), (N, M), (1, M), (M, M)])
+        return call("sum", self.expr(s, d), shape)
+
+    def r_quad(self, shape, d):
+        k = self.pick([N, M])
+        v = self.expr((k, 1), d)
+        w = self.expr((k, 1), d) if self.draw(st.booleans()) else v
+        return times(times(transpose(v), self.expr((k, k), d)), w)
+
+    def r_spow(self, shape, d):
+        kind = self.pick(["int", "frac", "neg", "var"])
+        if kind == "int":
+            return power(self.expr(shape, d), num(self.pick(["2", "3"])))
+        if kind == "neg":
+            a = self.expr(shape, d)
+            return power(a, neg(num(self.pick(["1", "2"]))), "^", (("entries_away", a.text),))
+        p = num(self.pick(["0.5", "1.5"])) if kind == "frac" else self.bounded_scalar(d)
+        return power(self.positive(shape, d), p)
+
+    def r_positive(self, shape, d):
+        return self.positive(shape, d)
+
+    def r_inv_scalar(self, shape, d):
+        return call("inv", self.positive(shape, d), shape)
+
+    # -- helpers for domains
+    def square(self) -> tuple[Any, Any]:
+        k = self.pick([N, M])
+        return (k, k)
+
+    def bounded_scalar(self, d: int) -> Gen:
+        """A scalar of moderate size (an exponent): tanh(.), sin(.), or a number."""
+        if d <= 0 or not self.spend():
+            return num(self.pick(["0.5", "2"]))
+        return call(self.pick(["tanh", "sin", "cos"]), self.expr((1, 1), d - 1), (1, 1))
+
+    def guarded_nonzero(self, shape, d) -> Gen:
+        return guarded(self.expr(shape, d), "entries_away")
+
+    def positive(self, shape, d) -> Gen:
+        """An expression whose entries are positive at every point."""
+        if d <= 0 or not self.spend():
+            if shape == (1, 1):
+                return num(self.pick(POSITIVE_NUMBERS))
+            return call("exp", self.leaf(shape), shape)
+        rule = self.pick(["exp", "square", "cos", "tanh", "add", "mul", "div", "sqrt", "scalar", "norm",
+                          "spdfun", "abs"])
+        if rule == "exp":
+            a = self.expr(shape, d - 1)
+            return call("exp", a, shape, (("not_huge", a.text),))
+        if rule == "square":
+            a = self.expr(shape, d - 1)
+            return add(power(a, num("2"), self.pick([".^", "^"]) if shape == (1, 1) else ".^"),
+                       num(self.pick(POSITIVE_NUMBERS)))
+        if rule == "cos":
+            return add(call("cos", self.expr(shape, d - 1), shape), num(self.pick(["2", "1.5"])))
+        if rule == "tanh":
+            return add(num("1.5"), call("tanh", self.expr(shape, d - 1), shape))
+        if rule == "add":
+            return add(self.positive(shape, d - 1), self.positive(shape, d - 1))
+        if rule == "mul":
+            if shape == (1, 1):
+                return times(self.positive(shape, d - 1), self.positive(shape, d - 1))
+            return binop(self.positive(shape, d - 1), self.positive(shape, d - 1), ".*")
+        if rule == "div":
+            return binop(self.positive(shape, d - 1), self.positive(shape, d - 1),
+                         "/" if shape == (1, 1) else "./")
+        if rule == "sqrt":
+            return call("sqrt", self.positive(shape, d - 1), shape)
+        if rule == "abs":
+            a = self.expr(shape, d - 1)
+            return add(call("abs", a, shape, (("entries_away", a.text),)), num("0.5"))
+        if shape != (1, 1):
+            if rule == "scalar":  # a positive scalar times a positive matrix
+                return times(self.positive((1, 1), d - 1), self.positive(shape, d - 1))
+            return add(self.positive((1, 1), d - 1), call("exp", self.expr(shape, d - 1), shape))
+        if rule == "norm":
+            a = self.expr(self.pick([(N, 1), (N, M), (N, N)]), d - 1)
+            return add(call("norm_fro", a, (1, 1), (("nonzero", a.text),)), num("0.5"))
+        if rule == "spdfun":
+            s = self.spd(self.square(), d - 1)
+            return call(self.pick(["det", "tr"]), s, (1, 1))
+        return num(self.pick(POSITIVE_NUMBERS))
+
+    def spd(self, shape, d) -> Gen:
+        """A symmetric positive definite expression (square shape)."""
+        k = shape[0]
+        if d <= 0 or not self.spend():
+            if k == N and self.draw(st.booleans()):
+                return leaf("S")
+            return eye_plus(times(transpose(self.leaf((k, k))), self.leaf((k, k))), "1")
+        rule = self.pick(["var", "gram", "gram_t", "diag", "add", "scale", "inv", "square"])
+        if rule == "var" and k == N:
+            return leaf("S")
+        if rule in ("gram", "var"):
+            j = self.pick([N, M, 1])
+            m = self.expr((j, k), d - 1)
+            return eye_plus(times(transpose(m), m), self.pick(["1", "0.5", "2"]))
+        if rule == "gram_t":
+            j = self.pick([N, M])
+            m = self.expr((k, j), d - 1)
+            return eye_plus(times(m, transpose(m)), self.pick(["1", "0.5"]))
+        if rule == "diag":
+            return call("diag", self.positive((k, 1), d - 1), shape)
+        if rule == "add":
+            return add(self.spd(shape, d - 1), self.spd(shape, d - 1))
+        if rule == "scale":
+            return times(self.positive((1, 1), d - 1), self.spd(shape, d - 1))
+        if rule == "inv":
+            return call("inv", self.spd(shape, d - 1), shape)
+        return power(self.spd(shape, d - 1), num("2"))
+
+    def nonsingular(self, shape, d) -> Gen:
+        """A square expression nonsingular at the points drawn (well conditioned: guarded)."""
+        k = shape[0]
+        options = ["spd", "var", "eye"]
+        rule = self.pick(options)
+        if rule == "spd" or (rule == "var" and k == M):
+            g = self.spd(shape, d)
+        elif rule == "var":
+            g = leaf(self.pick(["A", "B"]))
+        else:
+            g = eye_plus(times(num("0.1"), self.expr(shape, d - 1)), "1")
+        return guarded(g, "well_conditioned")
+
+
+@st.composite
+def expressions(draw: Any, shape: Any = "scalar", max_depth: int = 4, budget: int = 14) -> Gen:
+    """A random well-typed expression with at least one variable.
+
+    ``shape``: ``"scalar"``, ``"any"`` (scalar, vector, row vector, matrix or square) or a
+    shape in dims such as ``("n", 1)``.
+    """
+    if shape == "scalar":
+        target: tuple[Any, Any] = (1, 1)
+    elif shape == "any":
+        target = draw(st.sampled_from([(1, 1), (N, 1), (N, N), (N, M), (1, N), (M, 1), (M, N)]))
+    else:
+        target = shape
+    depth = draw(st.integers(1, max_depth))
+    g = Builder(draw, budget).expr(target, depth)
+    if not g.names:  # a constant: add a variable term so that there is something to differentiate
+        v = leaf(draw(st.sampled_from(LEAVES[target])))
+        g = add(g, v)
+    return g
+
+
+# ---------------------------------------------------------------- points
+
+
+class Problem:
+    """An expression, the declared types, the sizes, a point (values of its variables), and the
+    variable to differentiate by."""
+
+    def __init__(self, gen: Gen, types: dict[str, str], sizes: dict[str, int], values: dict[str, Any],
+                 rng: np.random.Generator, wrt: str = ""):
+        self.gen, self.types, self.sizes, self.values = gen, types, sizes, values
+        self.rng, self.wrt = rng, wrt
+
+    @property
+    def text(self) -> str:
+        return self.gen.text
+
+    def direction(self, name: str) -> Any:
+        """A random direction in the space of the variable (symmetric for a symmetric one)."""
+        return random_like(self.rng, self.values[name], is_symmetric_kind(self.types, name))
+
+    def __repr__(self) -> str:  # what hypothesis prints for a falsifying example
+        vals = {k: np.round(np.asarray(v), 4).tolist() for k, v in self.values.items()}
+        return f"Problem(expr={self.text!r}, wrt={self.wrt!r}, types={self.types!r}, values={vals!r})"
+
+
+def well_conditioned(rng: np.random.Generator, r: int, c: int, lo: float = 1.0,
+                     hi: float = 2.0) -> np.ndarray:
+    """An r x c matrix with singular values in [lo, hi] (random orthogonal factors)."""
+    k = min(r, c)
+    u, _ = np.linalg.qr(rng.standard_normal((r, k)))
+    v, _ = np.linalg.qr(rng.standard_normal((c, k)))
+    return u @ np.diag(rng.uniform(lo, hi, k)) @ v.T
+
+
+def spd_matrix(rng: np.random.Generator, n: int, lo: float = 1.0, hi: float = 3.0) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = q @ np.diag(rng.uniform(lo, hi, n)) @ q.T
+    return (a + a.T) / 2
+
+
+def value_of(rng: np.random.Generator, kind: str, shape: tuple[int, int]) -> Any:
+    """A random value of a variable of kind and concrete shape (a float for a scalar)."""
+    if kind == "scalar":
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.5))
+    if kind == "vector":
+        return rng.standard_normal(shape[0]) * 0.8
+    if kind == "spd":
+        return spd_matrix(rng, shape[0])
+    if kind == "symmetric":
+        a = rng.standard_normal(shape) * 0.7
+        return (a + a.T) / 2
+    a = well_conditioned(rng, *shape)
+    return a * rng.choice([-1.0, 1.0]) * 0.8
+
+
+def random_like(rng: np.random.Generator, value: Any, sym: bool = False) -> Any:
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 0:
+        return float(rng.standard_normal())
+    d = rng.standard_normal(a.shape)
+    return (d + d.T) / 2 if sym else d
+
+
+def concrete(shape: tuple[Any, Any], sizes: dict[str, int]) -> tuple[int, int]:
+    return tuple(d if d == 1 else sizes[d] for d in shape)  # type: ignore[return-value]
+
+
+@st.composite
+def environments(draw: Any) -> tuple[dict[str, int], dict[str, str]]:
+    """Sizes of n and m and the types (sizes given as names or as numbers)."""
+    sizes = {N: draw(st.sampled_from([3, 2, 4])), M: draw(st.sampled_from([2, 3]))}
+    return sizes, types_for(sizes, symbolic=draw(st.booleans()))
+
+
+def point_for(names: Any, sizes: dict[str, int], seed: int) -> tuple[dict[str, Any], np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    values = {}
+    for name in sorted(names):
+        kind, shape = VARIABLES[name]
+        values[name] = value_of(rng, kind, concrete(shape, sizes))
+    return values, rng
+
+
+@st.composite
+def points(draw: Any, names: Any, sizes: dict[str, int]) -> dict[str, Any]:
+    """Values of the variables ``names`` at a random point (the strategy the brief asks for)."""
+    return point_for(names, sizes, draw(st.integers(0, 2**32 - 1)))[0]
+
+
+@st.composite
+def problems(draw: Any, shape: Any = "scalar", max_depth: int = 4, budget: int = 14) -> Problem:
+    """An expression, its types, and a point."""
+    sizes, types = draw(environments())
+    gen = draw(expressions(shape, max_depth, budget))
+    values, rng = point_for(gen.names, sizes, draw(st.integers(0, 2**32 - 1)))
+    wrt = draw(st.sampled_from(sorted(gen.names)))
+    return Problem(gen, types, sizes, values, rng, wrt)
+
+
+# ---------------------------------------------------------------- guards at a point
+
+
+def guards_hold(problem: Problem) -> str | None:
+    """None if every guard of the expression holds at the point, else the reason it does not.
+
+    A guard whose subexpression itself cannot be evaluated there (a DomainError) fails too.
+    """
+    seen = set()
+    for kind, text in problem.gen.guards:
+        if (kind, text) in seen:
+            continue
+        seen.add((kind, text))
+        try:
+            v = np.asarray(matdiff.evaluate(text, problem.values, problem.types), dtype=float)
+        except matdiff.DomainError:
+            return "domain error in a guarded subexpression"
+        if not np.all(np.isfinite(v)):
+            return "a guarded subexpression is not finite"
+        scale = float(np.max(np.abs(v))) if v.size else 0.0
+        if kind == "nonzero":
+            if scale < 1e-2:
+                return f"{kind}: close to 0"
+        elif kind == "entries_away":
+            if v.size and float(np.min(np.abs(v))) < 2e-2 * max(1.0, scale):
+                return "an entry close to 0"
+        elif kind == "not_huge":
+            if scale > 30:
+                return "exp of something large"
+        elif kind in ("sv_gap", "full_rank", "well_conditioned"):
+            if v.ndim < 2:
+                continue
+            s = np.linalg.svd(v, compute_uv=False)
+            if s[0] < 1e-2:
+                return f"{kind}: close to 0"
+            if kind == "sv_gap" and len(s) > 1 and s[0] - s[1] < 2e-2 * s[0]:
+                return "top singular values close"
+            if kind == "full_rank" and s[-1] < 2e-2 * s[0]:
+                return "close to rank deficient"
+            if kind == "well_conditioned" and s[-1] < 1e-4 * s[0]:
+                return "badly conditioned"
+    return None
+
+
+# ---------------------------------------------------------------- settings
+
+
+def fuzz_settings(share: float, **overrides: Any) -> Any:
+    """Settings from the profile of HYPOTHESIS_PROFILE (ci by default; see conftest.py) with
+    ``share`` of its examples."""
+    import os
+
+    from hypothesis import settings
+
+    name = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    try:
+        base = settings.get_profile(name)
+    except Exception:  # not one of ours (or the conftest did not run): the ci profile
+        base = settings.get_profile("ci")
+    return settings(base, max_examples=max(1, round(base.max_examples * share)), **overrides)
