@@ -67,7 +67,7 @@ class GradientResult:
         self._differential = differential
         self._df: Expr | None = None
         self.steps = steps
-        self._fn: Callable[..., Any] | None = None
+        self._fns: dict[str, Callable[..., Any]] = {}
         self._sources: dict[str, str] = {}
 
     @property
@@ -115,10 +115,8 @@ class GradientResult:
         return ev.external(self.var, _as_shape(ev(self.gradient), self.var, ev))
 
     def source(self, backend: str = "numpy") -> str:
-        """The generated source of the compiled gradient function."""
-        if backend != "numpy":
-            raise MatdiffError(f"backend {backend!r} is not available; use 'numpy'")
-        src = self._sources.get(backend)
+        """The generated source of the compiled gradient function (the same text for every backend)."""
+        src = self._sources.get("source")
         if src is None:
             from .numeric.codegen import generate
 
@@ -130,18 +128,21 @@ class GradientResult:
 
                 g = mul(g, Ones(self.var))
             src = generate(f"grad_{self.wrt}", [g], self.variables, guard_of=self.expr, doc=doc)
-            self._sources[backend] = src
+            self._sources["source"] = src
         return src
 
     def compile(self, backend: str = "numpy") -> Callable[..., Any]:
-        """A function of the variables (keyword arguments) returning the gradient, from generated code."""
-        if self._fn is None:
+        """A function of the variables (keyword arguments) returning the gradient, from generated code.
+
+        ``backend`` is "numpy" or one of matdiff.backends (e.g. "jax", "torch") where installed."""
+        fn = self._fns.get(backend)
+        if fn is None:
             from .numeric.codegen import build, make_callable
 
-            fn = build(self.source(backend), f"grad_{self.wrt}")
-            self._fn = make_callable(fn, self.variables, list(self.variables),
-                                     f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.")
-        return self._fn
+            fn = make_callable(build(self.source(), f"grad_{self.wrt}", backend), self.variables,
+                               list(self.variables), f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.")
+            self._fns[backend] = fn
+        return fn
 
 
 def _as_shape(value: Any, var: Var, ev: Any) -> Any:
@@ -186,7 +187,7 @@ class MultiGradient:
         self.expr = first.expr
         self.variables = first.variables
         self.wrt = list(results)
-        self._fn: Callable[..., Any] | None = None
+        self._fns: dict[str, Callable[..., Any]] = {}
         self._src: str | None = None
 
     @property
@@ -222,8 +223,7 @@ class MultiGradient:
         return {k: ev.external(r.var, _as_shape(ev(r.gradient), r.var, ev)) for k, r in self.results.items()}
 
     def source(self, backend: str = "numpy") -> str:
-        if backend != "numpy":
-            raise MatdiffError(f"backend {backend!r} is not available; use 'numpy'")
+        """The generated source (the same text for every backend)."""
         if self._src is None:
             from .numeric.codegen import generate
 
@@ -242,17 +242,18 @@ class MultiGradient:
 
     def compile(self, backend: str = "numpy") -> Callable[..., dict[str, Any]]:
         """A function of the variables returning {name: gradient}, from one generated function."""
-        if self._fn is None:
+        got = self._fns.get(backend)
+        if got is None:
             from .numeric.codegen import build, make_callable
 
-            call = make_callable(build(self.source(backend), "gradients"), self.variables, list(self.variables))
+            call = make_callable(build(self.source(), "gradients", backend), self.variables, list(self.variables))
             wrt = self.wrt
 
             def gradients(**values: Any) -> dict[str, Any]:
                 out = call(**values)
                 return dict(zip(wrt, out if len(wrt) > 1 else (out,)))
-            self._fn = gradients
-        return self._fn
+            self._fns[backend] = got = gradients
+        return got
 
 
 _grad_one = grad

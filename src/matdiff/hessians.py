@@ -58,6 +58,7 @@ class Hessian:
         self.steps = all_steps
         self._vars = {**variables, self.direction.name: self.direction}
         self._fn: Callable[..., Any] | None = None
+        self._fn_backend = "numpy"
 
     # -- display
     @property
@@ -125,8 +126,6 @@ class Hessian:
         """Generated NumPy source: the Hessian matrix where symbolic, else the hvp."""
         from .numeric.codegen import generate
 
-        if backend != "numpy":
-            raise MatdiffError(f"backend {backend!r} is not available; use 'numpy'")
         if self.expr is not None:
             return generate(f"hessian_{self.wrt}", [self.expr], self.variables, guard_of=self.expr_f,
                             doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt}: {to_text(self.expr)}")
@@ -135,14 +134,14 @@ class Hessian:
 
     def compile(self, backend: str = "numpy") -> Callable[..., Any]:
         """A function of the variables (keywords) returning the dense Hessian, from generated code."""
-        if self._fn is not None:
+        if self._fn is not None and self._fn_backend == backend:
             return self._fn
         from .numeric.codegen import build, make_callable
 
-        src = self.source(backend)
+        src = self.source()
         names = list(self.variables)
         if self.expr is not None:
-            fn = make_callable(build(src, f"hessian_{self.wrt}"), self.variables, names)
+            fn = make_callable(build(src, f"hessian_{self.wrt}", backend), self.variables, names)
             var = self.var
 
             def hessian(**values: Any) -> Any:
@@ -152,7 +151,7 @@ class Hessian:
                 n = np.shape(values[var.name])[0]
                 return np.broadcast_to(h, (n, n)).copy() if np.shape(h) != (n, n) else h
         else:
-            fn = make_callable(build(src, f"hvp_{self.wrt}"), self._vars, names + [self.direction.name])
+            fn = make_callable(build(src, f"hvp_{self.wrt}", backend), self._vars, names + [self.direction.name])
             var, dname = self.var, self.direction.name
 
             def hessian(**values: Any) -> Any:
@@ -166,7 +165,7 @@ class Hessian:
                     out = fn(**vals)
                     cols.append(np.ravel(np.broadcast_to(out, x.shape), order="F"))
                 return np.stack(cols, axis=1)
-        self._fn = hessian
+        self._fn, self._fn_backend = hessian, backend
         return hessian
 
 

@@ -657,12 +657,31 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     return call
 
 
-def build(source: str, name: str) -> Callable[..., Any]:
-    """The function defined by generated source."""
-    namespace: dict[str, Any] = {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
-                                 "_check_positive": _check_positive, "_dot": _dot,
-                                 "_BadShapes": _BadShapes,
-                                 "_expit": _expit}
+def numpy_namespace() -> dict[str, Any]:
+    """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
+    return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
+            "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit}
+
+
+def namespace_for(backend: str) -> dict[str, Any]:
+    """The namespace that runs generated code on a backend (numpy, or a module of matdiff.backends)."""
+    if backend == "numpy":
+        return numpy_namespace()
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"matdiff.backends.{backend}")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("matdiff"):
+            raise MatdiffError(f"unknown backend {backend!r}") from None
+        raise MatdiffError(f"backend {backend!r} needs {err.name}, which is not installed") from None
+    return mod.namespace()
+
+
+def build(source: str, name: str, backend: str = "numpy") -> Callable[..., Any]:
+    """The function defined by generated source, run on the given backend."""
+    namespace = namespace_for(backend)
+    namespace["_BadShapes"] = _BadShapes
     try:
         exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     except SyntaxError as err:  # pragma: no cover

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import MatdiffError, ShapeError
+from ..errors import ShapeError
 from ..simplify import Simplifier
 from ..syntax.ast import Expr, Ones
 from ..syntax.printer import to_text
@@ -19,8 +19,6 @@ class CompiledFunction:
                  backend: str = "numpy"):
         from ..api import grad, typed
 
-        if backend != "numpy":
-            raise MatdiffError(f"backend {backend!r} is not available here; use 'numpy'")
         names = [wrt] if isinstance(wrt, str) else list(wrt)
         f, variables = typed(expr, types)
         if not f.is_scalar:
@@ -41,7 +39,8 @@ class CompiledFunction:
                                                for n, r, s in zip(names, results, summary)]
         doc = f"Value and gradients of {to_text(f)} with respect to {', '.join(names)}"
         self._source = generate("value_and_grad", outputs, variables, guard_of=f, doc=doc, comment=comment)
-        self._fn = make_callable(build(self._source, "value_and_grad"), variables, list(variables))
+        self.backend = backend
+        self._fn = make_callable(build(self._source, "value_and_grad", backend), variables, list(variables))
         self._names = names
         self.__doc__ = doc
 

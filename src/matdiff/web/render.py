@@ -15,6 +15,10 @@ from ..syntax.latex import to_latex
 # latex2mathml turns \mathrm{d} into a bare <mi>, which a browser draws in italics; the differential's
 # d is upright (ISO 80000-2), so mark it normal.
 _UPRIGHT_D = re.compile(r"<mi>&#x00064;</mi>")
+# \operatorname{tr} and \det come out as <mo>, which gets an operator's wide spacing ("tr  (X)"); a
+# function name is an <mi> (upright, being several letters), with a thin space between two of them.
+_NAMED_OPERATOR = re.compile(r"<mo(?: [^>]*)?>([A-Za-z]{2,})</mo>")
+_TWO_NAMES = re.compile(r"(<mi>[A-Za-z]{2,}</mi>)(?=<mi>[A-Za-z]{2,}</mi>)")
 
 
 def mathml(latex: str, display: bool = False) -> str:
@@ -27,7 +31,9 @@ def mathml(latex: str, display: bool = False) -> str:
         out = convert(latex, display="block" if display else "inline")
     except Exception:  # noqa: BLE001 - a converter gap must not lose the result: show the LaTeX
         return f'<code class="latex">{html.escape(latex)}</code>'
-    return _UPRIGHT_D.sub('<mi mathvariant="normal">d</mi>', out)
+    out = _UPRIGHT_D.sub('<mi mathvariant="normal">d</mi>', out)
+    out = _NAMED_OPERATOR.sub(r"<mi>\1</mi>", out)
+    return _TWO_NAMES.sub(r'\1<mspace width="0.1667em"/>', out)
 
 
 def step_latex(step: Any) -> tuple[str, str]:

@@ -111,11 +111,12 @@ function renderVariables(info) {
     const select = document.createElement("select");
     select.setAttribute("aria-label", "type of " + v.name);
     select.dataset.var = v.name;
+    select.title = "by its name, " + v.name + " is a " + v.default_kind;
     const base = (state.types[v.name] || v.kind).replace(/\(.*$/, "");
     for (const k of KINDS) {
       const opt = document.createElement("option");
       opt.value = k;
-      opt.textContent = k + (k === v.default_kind ? " ·" : "");
+      opt.textContent = k;
       opt.selected = k === base;
       select.append(opt);
     }
@@ -235,6 +236,10 @@ function renderJacobian(r) {
   setMath($("differential"), "");
   if (r.vec) {
     setMath($("vec-form"), r.vec.mathml);
+    const cap = document.createElement("div");
+    cap.className = "caption";
+    cap.textContent = "the Jacobian: vec(dF) = J vec(d" + r.wrt + "), with vec stacking columns";
+    $("vec-form").append(cap);
     $("vec-form").hidden = false;
   } else {
     $("vec-form").hidden = true;
