@@ -183,7 +183,7 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
                     _note(rules, SCALAR_OUT)
                 c = mul(c, rest) if rest.is_scalar else _pair(c, rest)
             else:
-                if right:
+                if right and not (isinstance(f, Transpose) and not left):  # tr(dX'*B) = tr(B'*dX) needs no cycle
                     _note(rules, CYCLIC)
                 c = mul(*scal, *(T(g) for g in reversed(left)), c, *(T(g) for g in reversed(right)))
             e = f
@@ -320,6 +320,8 @@ def _is_trace_form(t: Expr, var: Var) -> bool:
 
 
 def _is_trace(t: Expr) -> bool:
+    while isinstance(t, (Div, Neg)):
+        t = t.num if isinstance(t, Div) else t.arg
     if isinstance(t, MatMul):
         return any(isinstance(f, Call) and f.fn == "tr" and f.linear for f in t.factors)
     return isinstance(t, Call) and t.fn == "tr"

@@ -102,3 +102,18 @@ def vjp_refuses_row_vector_cotangent() -> None:
     v = {"x": np.ones(3), "A": np.eye(3)}
     assert np.shape(d.jvp(v, np.ones(3))) == (3,)
     assert np.allclose(d.vjp(v, np.ones(3)), np.ones(3))
+
+
+@bug
+def scalar_power_by_computed_scalar() -> None:
+    """A scalar to the power of a computed scalar such as x'*x escapes as a bare TypeError ("only
+    0-dimensional arrays can be converted to Python scalars", from numeric/evaluate.py
+    _scalar_power) from matdiff.evaluate, and from r.evaluate of gradients that contain one.
+
+    matdiff.evaluate("a^(x'*x)", {"a": 0.6, "x": np.array([0.5, 0.1, -0.4])})  -> TypeError
+    matdiff.grad("exp(a).^(x'*x)", "a").evaluate(...)                          -> TypeError
+    """
+    v = {"a": 0.6, "x": np.array([0.5, 0.1, -0.4])}
+    assert np.isclose(matdiff.evaluate("a^(x'*x)", v), 0.6 ** 0.42)
+    r = matdiff.grad("exp(a).^(x'*x)", "a")
+    assert np.isclose(r.evaluate(v), 0.42 * np.exp(0.6 * 0.42))
