@@ -127,7 +127,10 @@ class GradientResult:
                 from .syntax.ast import Ones
 
                 g = mul(g, Ones(self.var))
-            src = generate(f"grad_{self.wrt}", [g], self.variables, guard_of=self.expr, doc=doc)
+            form = "tr(M'*d" + self.wrt + ")" if not (self.var.is_scalar or self.var.is_vector) else "the form above"
+            comment = ["derivation (matdiff):", f"  df = {to_text(self.differential)}",
+                       f"  compare with {form}: M = {to_text(self.gradient)}"]
+            src = generate(f"grad_{self.wrt}", [g], self.variables, guard_of=self.expr, doc=doc, comment=comment)
             self._sources["source"] = src
         return src
 

@@ -217,15 +217,27 @@ class Lowering:
             if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms):
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
-        parts = [self(f) for f in factors if f.is_scalar]
+        scal = [f for f in factors if f.is_scalar]
+        parts = [self(f) for f in scal if not _negative_power(f)]
+        below = [self._denominator(f) for f in scal if _negative_power(f)]  # type: ignore[arg-type]
         if chain:
             parts.append(self.chain(chain))
+        if below:
+            den = below[0] if len(below) == 1 else "(" + " * ".join(below) + ")"
+            top = " * ".join(parts) if parts else "1"
+            return self.emit(f"{top} / {den}" if len(parts) <= 1 else f"({top}) / {den}")
         if len(parts) == 1:
             return parts[0]
         if parts[0] == "-1":
             rest = " * ".join(parts[1:])
             return self.emit(f"-{rest}" if len(parts) == 2 and _atomic(rest) else f"-({rest})")
         return self.emit(" * ".join(parts))
+
+    def _denominator(self, f: Power) -> str:
+        """c^k for a factor c^-k, with c checked to be nonzero."""
+        p = -f.exp.value  # type: ignore[attr-defined]
+        den = self.divisor(f.base)
+        return den if p == 1 else self.emit(f"{den} ** {_num(p)}")
 
     def _has_solve(self, t: Expr) -> bool:
         """t is, or is a product holding, an inverse that is not formed anyway."""
@@ -237,7 +249,14 @@ class Lowering:
         return False
 
     def _l_Div(self, e: Div) -> str:
-        return self.emit(f"{self(e.num)} / {self(e.den)}")
+        return self.emit(f"{self(e.num)} / {self.divisor(e.den)}")
+
+    def divisor(self, den: Expr) -> str:
+        """A scalar divisor, checked where it may be 0 (a norm at 0: not differentiable there)."""
+        code = self(den)
+        if den.free and not positive(den):
+            return self.emit(f"_nonzero({code}, {to_text(den)!r})")
+        return code
 
     def _l_Hadamard(self, e: Hadamard) -> str:
         return self.emit(f"{self(e.a)} * {self(e.b)}")
@@ -433,6 +452,19 @@ def _t(code: str) -> str:
 def _size(d: Dim) -> int:
     v = d.find().value
     return v if v is not None else UNKNOWN
+
+
+def _negative_power(f: Expr) -> bool:
+    return isinstance(f, Power) and f.base.is_scalar and isinstance(f.exp, Num) and f.exp.value < 0
+
+
+def _nonzero(v: Any, what: str) -> Any:
+    if v == 0:
+        from ..errors import DomainError
+
+        raise DomainError(f"division by zero: {what} = 0 at this point (the expression is not differentiable, "
+                          "or not defined, there)")
+    return v
 
 
 def _one_plus_exp(e: Expr) -> Expr | None:
@@ -660,7 +692,8 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
 def numpy_namespace() -> dict[str, Any]:
     """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
     return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
-            "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit}
+            "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit,
+            "_nonzero": _nonzero}
 
 
 def namespace_for(backend: str) -> dict[str, Any]:

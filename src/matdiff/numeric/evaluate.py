@@ -231,7 +231,8 @@ class Evaluator:
     def _ev_Div(self, e: Div) -> Value:
         den = self(e.den)
         if den == 0:
-            raise DomainError(f"division by zero: {to_text(e.den)} = 0 at this point")
+            raise DomainError(f"division by zero: {to_text(e.den)} = 0 at this point (the expression is not "
+                              "differentiable, or not defined, there)")
         return self(e.num) / den
 
     def _ev_Hadamard(self, e: Hadamard) -> Value:
@@ -439,15 +440,9 @@ def guards(f: Expr) -> list[tuple[str, Expr, str]]:
         stack.extend(e.children)
         if isinstance(e, Call):
             a = e.arg
-            if e.fn in ("norm_fro",) or (e.fn in ("norm2", "norm_nuc") and (a.is_vector or a.is_scalar)):
-                out.append(("nonzero_norm", a, f"{e.fn}({to_text(a)})"))
-            elif e.fn == "norm2":
-                out.append(("top_sv", a, f"norm2({to_text(a)})"))
-            elif e.fn == "norm_nuc":
-                out.append(("polar", a, f"norm_nuc({to_text(a)})"))
-            elif e.fn in ("abs", "norm1"):
-                out.append(("no_zero_entry", a, f"{e.fn}({to_text(a)})"))
-            elif e.fn == "logdet":
+            # norms and abs need no guard: their gradients divide by the norm or take a sign,
+            # which refuse at the points where they do not exist (and only there: norm^2 is fine at 0)
+            if e.fn == "logdet":
                 out.append(("logdet", e, f"logdet({to_text(a)})"))
             elif e.fn in ("log", "sqrt"):
                 out.append(("positive", a, f"{e.fn}({to_text(a)})"))
