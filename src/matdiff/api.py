@@ -28,6 +28,10 @@ def parse(text: str) -> Expr:
 def typed(expr: str | Expr, types: Types = None) -> tuple[Expr, dict[str, Var]]:
     """The typed tree of expr and its variables (ShapeError where the sizes do not fit)."""
     tree = parse(expr) if isinstance(expr, str) else expr
+    if not isinstance(tree, Expr):
+        raise MatdiffError(f"an expression must be text or a matdiff expression, not {type(expr).__name__}")
+    if tree.typed:  # typed already: keep its variables and sizes (re-typing would make new ones)
+        return tree, variables(tree)
     env = TypeEnv(types)
     for name in (types or {}):
         env.shape(name)  # named sizes are shared even by variables that do not occur
@@ -100,6 +104,11 @@ class GradientResult:
     def _repr_latex_(self) -> str:
         return rf"$\nabla_{{{latex_name(self.wrt)}}}\, {to_latex(self.expr)} = {self.latex}$"
 
+    def _repr_html_(self) -> str | None:
+        from .web.notebook import gradient_html
+
+        return gradient_html(self)
+
     # -- numbers
     def _needed(self) -> dict[str, Var]:
         out = dict(self.variables)
@@ -114,8 +123,13 @@ class GradientResult:
         check_domain(ev, self.expr)
         return ev.external(self.var, _as_shape(ev(self.gradient), self.var, ev))
 
-    def source(self, backend: str = "numpy") -> str:
-        """The generated source of the compiled gradient function (the same text for every backend)."""
+    def source(self, backend: str = "numpy", standalone: bool = False) -> str:
+        """The generated source of the compiled gradient function (the same text for every backend);
+        ``standalone=True`` adds the imports it needs, to paste into a module."""
+        if standalone:
+            from .numeric.codegen import standalone as _standalone
+
+            return _standalone(self.source(backend))
         src = self._sources.get("source")
         if src is None:
             from .numeric.codegen import generate
@@ -217,6 +231,11 @@ class MultiGradient:
         rows = [rf"\nabla_{{{latex_name(k)}}} f &= {r.latex}" for k, r in self.results.items()]
         return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
 
+    def _repr_html_(self) -> str | None:
+        from .web.notebook import multigradient_html
+
+        return multigradient_html(self)
+
     def evaluate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Each gradient at ``values``, by name (one evaluation: shared subexpressions once)."""
         from .numeric.evaluate import Evaluator, check_domain
@@ -225,8 +244,12 @@ class MultiGradient:
         check_domain(ev, self.expr)
         return {k: ev.external(r.var, _as_shape(ev(r.gradient), r.var, ev)) for k, r in self.results.items()}
 
-    def source(self, backend: str = "numpy") -> str:
-        """The generated source (the same text for every backend)."""
+    def source(self, backend: str = "numpy", standalone: bool = False) -> str:
+        """The generated source (the same text for every backend); standalone=True adds its imports."""
+        if standalone:
+            from .numeric.codegen import standalone as _standalone
+
+            return _standalone(self.source(backend))
         if self._src is None:
             from .numeric.codegen import generate
 

@@ -23,6 +23,7 @@ examples:
   matdiff jacobian "X*A*X" --wrt X
   matdiff hessian "x'*A*x + log(sum(exp(x)))" --wrt x
   matdiff tour
+  matdiff serve --open
 
 the language: + - * / .* ./ ^ .^ ' ( ), numbers, eye, and the functions
   tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs
@@ -223,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tour", help="the textbook page: four derivations, checks and the p'(x) experiment")
     t.add_argument("--latex", action="store_true", help="also print each derivation in LaTeX")
     t.set_defaults(run=cmd_tour)
+
+    from .web.cli_serve import add_serve_parser
+
+    add_serve_parser(sub)
     return ap
 
 

@@ -32,8 +32,8 @@ class Hessian:
         n = var.name
         dg, steps = expand(gradient, var, lhs=f"d(grad_{n} f)",
                            lhs_latex=rf"\mathrm{{d}}\left(\nabla_{{{latex_name(n)}}} f\right)")
-        self.second_differential = dg
         S = Simplifier()
+        self.second_differential = S.run(dg) if dg.linear else dg
         self.direction = Var("_d" + n, var.kind, var.shape)
         self.hvp_expr = S.run(substitute(dg, {Diff(var): self.direction})) if dg.linear else dg
         self.expr: Expr | None = None
@@ -53,8 +53,9 @@ class Hessian:
             kron = kronecker_form(dg, var)
             self.kronecker = kron
             if kron is not None:
+                lhs = r"\operatorname{vec}\left(\mathrm{d}\nabla_{" + latex_name(n) + r"} f\right)"
                 all_steps.append(Step("vec(A*dX*B) = (B' ⊗ A) vec(dX)", f"vec(d(grad_{n} f))", None,
-                                      rhs_text=kron[0], rhs_latex=kron[1]))
+                                      rhs_text=kron[0], rhs_latex=kron[1], lhs_latex=lhs))
         self.steps = all_steps
         self._vars = {**variables, self.direction.name: self.direction}
         self._fn: Callable[..., Any] | None = None
@@ -82,6 +83,11 @@ class Hessian:
 
     def _repr_latex_(self) -> str:
         return rf"$\nabla^2_{{{latex_name(self.wrt)}}}\, {to_latex(self.expr_f)} = {self.latex}$"
+
+    def _repr_html_(self) -> str | None:
+        from .web.notebook import hessian_html
+
+        return hessian_html(self)
 
     # -- numbers
     def hvp(self, values: Mapping[str, Any], direction: Any) -> Any:
@@ -122,9 +128,13 @@ class Hessian:
             cols.append(np.ravel(np.asarray(_full(ev(self.hvp_expr), self.var, ev)), order="F"))
         return np.stack(cols, axis=1)
 
-    def source(self, backend: str = "numpy") -> str:
+    def source(self, backend: str = "numpy", standalone: bool = False) -> str:
         """Generated NumPy source: the Hessian matrix where symbolic, else the hvp."""
         from .numeric.codegen import generate
+        from .numeric.codegen import standalone as _standalone
+
+        if standalone:
+            return _standalone(self.source(backend))
 
         if self.expr is not None:
             return generate(f"hessian_{self.wrt}", [self.expr], self.variables, guard_of=self.expr_f,

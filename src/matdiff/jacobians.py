@@ -118,6 +118,11 @@ class Derivative:
     def _repr_latex_(self) -> str:
         return rf"$\mathrm{{d}}\left({to_latex(self.expr)}\right) = {self.latex}$"
 
+    def _repr_html_(self) -> str | None:
+        from .web.notebook import derivative_html
+
+        return derivative_html(self)
+
     # -- numbers
     def _eval(self, expr: Expr, names: dict[str, Var], values: Mapping[str, Any], extra: dict[str, Any]) -> Any:
         from .numeric.evaluate import Evaluator, check_domain

@@ -197,6 +197,10 @@ class Simplifier:
         if fn in ("tr", "det", "logdet", "norm_fro", "norm_nuc", "norm2") and isinstance(a, Transpose):
             return self.call(fn, a.arg)
         if fn == "tr":
+            if a.linear and _transposed_diff(a):  # tr(B) = tr(B'): write dX untransposed, tr(M'*dX)
+                t = self.run(self.T(a))
+                if not _transposed_diff(t):
+                    a = t
             if isinstance(a, Add) and not any(t.is_scalar for t in a.terms):
                 return self.sum([self.call("tr", t) for t in a.terms])
             if isinstance(a, MatMul):
@@ -315,6 +319,12 @@ class Simplifier:
         if len(parts) == 1:
             return parts[0]
         return _factor(parts, self)
+
+
+def _transposed_diff(e: Expr) -> bool:
+    if isinstance(e, Transpose):
+        return isinstance(e.arg, Diff) or _transposed_diff(e.arg)
+    return any(_transposed_diff(c) for c in e.children if c.linear)
 
 
 def _term_key(t: Expr) -> object:

@@ -59,6 +59,11 @@ class Step:
     def _repr_latex_(self) -> str:
         return f"$${self.latex}$$"
 
+    def _repr_html_(self) -> str | None:
+        from .web.notebook import steps_html
+
+        return steps_html([self])
+
 
 def render_text(steps: list[Step]) -> str:
     return "\n".join(s.text for s in steps)

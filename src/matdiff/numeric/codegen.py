@@ -689,6 +689,21 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     return call
 
 
+STANDALONE_HEADER = """\
+import numpy as _np
+from scipy.special import expit as _expit
+from matdiff.numeric import factor as _F, kernels as _K
+from matdiff.numeric.codegen import _BadShapes, _check_positive, _dot, _nonzero, _scalar
+from matdiff.numeric.evaluate import check as _check
+
+"""
+
+
+def standalone(source: str) -> str:
+    """The source with the imports it needs, to paste into a module (matdiff installed)."""
+    return STANDALONE_HEADER + source
+
+
 def numpy_namespace() -> dict[str, Any]:
     """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
     return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,

@@ -48,9 +48,11 @@ class CompiledFunction:
         out = self._fn(**values)
         return out[0], dict(zip(self._names, out[1:]))
 
-    def source(self) -> str:
-        """The generated Python/NumPy source."""
-        return self._source
+    def source(self, standalone: bool = False) -> str:
+        """The generated Python/NumPy source; ``standalone=True`` adds the imports it needs."""
+        from .codegen import standalone as _standalone
+
+        return _standalone(self._source) if standalone else self._source
 
     def __repr__(self) -> str:
         return f"<matdiff compiled value_and_grad of {to_text(self.expr)} w.r.t. {', '.join(self.wrt)}>"

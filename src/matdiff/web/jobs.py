@@ -82,7 +82,7 @@ def grad_job(p: Payload) -> Payload:
     name = latex_name(wrt)
     headline = rf"\nabla_{{{name}}}\, {to_latex(r.expr)} = {r.latex}"
     df = r.differential
-    code = matdiff.compile(p["expr"], wrt=[wrt], types=types).source()
+    code, code_note = _code(p, r, wrt)
     return {
         "expr": to_text(r.expr), "wrt": wrt, "kind": r.var.kind,
         "output": _output(tree), "variables": _variables(vs, p["types"]),
@@ -90,8 +90,22 @@ def grad_job(p: Payload) -> Payload:
         "equation": _math(headline, f"grad_{wrt} {to_text(r.expr)} = {r.gradient}"),
         "differential": _math(rf"\mathrm{{d}}f = {to_latex(df)}", f"df = {to_text(df)}"),
         "steps": step_rows(r.steps), "steps_text": r.steps_text, "steps_latex": r.steps_latex,
-        "code": code, "usage": _usage(p, wrt, list(vs)),
+        "code": code, "code_note": code_note, "usage": _usage(p, wrt, list(vs)),
     }
+
+
+def _code(p: Payload, r: Any, wrt: str) -> tuple[str | None, str]:
+    """The value-and-gradient source; else the gradient's own source; else None and why."""
+    import matdiff
+
+    try:
+        return matdiff.compile(p["expr"], wrt=[wrt], types=p["types"] or None).source(), ""
+    except MatdiffError as err:
+        first = str(err)
+    try:
+        return r.source(), f"value-and-gradient code could not be generated ({first}); this is the gradient alone"
+    except MatdiffError as err:
+        return None, f"no code could be generated: {err}"
 
 
 def hessian_job(p: Payload) -> Payload:

@@ -49,14 +49,20 @@ def step_latex(step: Any) -> tuple[str, str]:
     return lhs, rhs_latex
 
 
+_LHS_RULES = [
+    (re.compile(r"grad_(\w+) f"), r"\\nabla_{\1} f"),
+    (re.compile(r"\bH_(\w+)"), r"H_{\1}"),
+    (re.compile(r"\b(vec|vjp|jvp|sym)\("), r"\\operatorname{\1}("),
+    (re.compile(r"\bd\("), r"\\mathrm{d}("),
+    (re.compile(r"\bd([A-Za-z]\w*)"), r"\\mathrm{d}\1"),
+]
+
+
 def _lhs_latex(plain: str) -> str:
-    """A plain-text left side (``df``, ``grad_X f``, ``H_x``) as LaTeX."""
-    if not plain:
-        return ""
-    m = re.fullmatch(r"d([A-Za-z]\w*)", plain)
-    if m:
-        return r"\mathrm{d}" + m.group(1)
-    return r"\text{" + plain.replace("_", r"\_") + "}"
+    """A plain-text left side (``df``, ``grad_X f``, ``vec(d(grad_X f))``, ``H_x``) as LaTeX."""
+    for pattern, repl in _LHS_RULES:
+        plain = pattern.sub(repl, plain)
+    return plain
 
 
 def step_rows(steps: list[Any]) -> list[dict[str, str]]:

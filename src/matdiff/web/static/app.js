@@ -49,6 +49,7 @@ const sameRequest = (a, b) => a && b && JSON.stringify(a) === JSON.stringify(b);
 // ---------------------------------------------------------------- errors
 function showError(err, box) {
   box = box || $("error");
+  $("result").classList.add("stale");
   const kind = err.kind || "Error";
   box.hidden = false;
   box.querySelector(".error-kind").textContent = kind;
@@ -71,8 +72,18 @@ function showError(err, box) {
   }
 }
 
+function selectAt(err) {
+  // after a press of the button, put the cursor on the offending character
+  if (!err || typeof err.position !== "number" || err.field === "types") return;
+  const box = $("expr");
+  const p = Math.max(0, Math.min(err.position, box.value.length));
+  box.focus();
+  box.setSelectionRange(p, Math.min(p + 1, box.value.length));
+}
+
 function clearError() {
   $("error").hidden = true;
+  if (sameRequest(request(), state.shown)) $("result").classList.remove("stale");
   $("expr").classList.remove("invalid");
 }
 
@@ -225,7 +236,10 @@ function renderGradient(r) {
   renderSteps($("steps-body"), r.steps);
   $("steps-count").textContent = "· " + r.steps.length + " steps";
   $("usage").textContent = r.usage;
-  $("code").textContent = r.code;
+  $("code").textContent = r.code || "";
+  $("code").hidden = !r.code;
+  $("code-note").textContent = r.code_note || "";
+  $("code-note").hidden = !r.code_note;
   $("code-box").hidden = false;
   $("actions").hidden = false;
 }
@@ -263,6 +277,7 @@ async function run() {
   try {
     info = await refreshVariables();
   } catch (err) {
+    selectAt(err);
     return;
   }
   if (!info) return;
@@ -275,11 +290,13 @@ async function run() {
     resetPanels();
     if (scalar) renderGradient(r); else renderJacobian(r);
     $("result").hidden = false;
+    $("result").classList.remove("stale");
     state.shown = body;
     clearError();
     saveUrl(body);
   } catch (err) {
     showError(err);
+    selectAt(err);
   } finally {
     setBusy(false);
   }
@@ -386,10 +403,10 @@ function typesToParam(types) {
 }
 
 function typesFromParam(text) {
+  // "S:spd,X:matrix(3,4)": commas inside a type's parentheses belong to it
   const out = {};
-  for (const part of (text || "").split(",")) {
-    const i = part.indexOf(":");
-    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  for (const m of (text || "").matchAll(/([A-Za-z][A-Za-z0-9_]*)\s*:\s*([A-Za-z]+(?:\([^)]*\))?)/g)) {
+    out[m[1]] = m[2];
   }
   return out;
 }
