@@ -139,7 +139,7 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
     print(f"dF = {d.differential}" if not args.latex else d.latex)
     if d.kronecker is not None:
         print(f"vec(dF) = {d.kronecker[1] if args.latex else d.kronecker[0]}")
-    print(f"vjp(C) = {d.steps[-1].text.split(' = ', 1)[1].split('    [')[0]}")
+    print(d.steps[-1].text.split("    [")[0])
     return 0
 
 
@@ -233,7 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = build_parser()
-    args = ap.parse_args(argv)
+    args, extra = ap.parse_known_args(argv)
+    if extra:  # NAME=VALUE given after the options
+        if hasattr(args, "values") and all("=" in a and not a.startswith("-") for a in extra):
+            args.values = list(args.values or []) + extra
+        else:
+            ap.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         ap.print_help()
         return 2

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .build import add
+from .build import ZERO, add, zero_like
 from .differential import expand, expand_terms
 from .errors import MatdiffError
-from .jacobians import NotExpressible, _full, jacobian_matrix, kronecker_form, substitute
+from .jacobians import NotExpressible, _full, jacobian_matrix, kronecker_form, project, substitute
 from .simplify import Simplifier
 from .steps import Step, render_latex, render_text
-from .syntax.ast import Diff, Expr, Var
+from .syntax.ast import Diff, Expr, Eye, Var
 from .syntax.latex import latex_name, to_latex
 from .syntax.printer import to_text
 
@@ -41,7 +41,8 @@ class Hessian:
         if var.is_scalar or var.is_vector:
             try:
                 terms = expand_terms(dg) if dg.linear else []
-                h = S.run(add(*(jacobian_matrix(t, var, S) for t in terms))) if terms else None
+                zero = ZERO if var.is_scalar else zero_like(Eye(like=var))  # f is linear in the variable
+                h = S.run(add(*(jacobian_matrix(t, var, S) for t in terms))) if terms else zero
                 if h is not None:
                     self.expr = h
                     form = f"d(grad_{n} f) = H*d{n}"
@@ -107,7 +108,7 @@ class Hessian:
             check_domain(ev, self.expr_f)
             h = ev(self.expr)
             if self.var.is_scalar:
-                return float(np.real_if_close(h)) if np.ndim(h) == 0 else h
+                return ev.external(self.expr, h) if np.ndim(h) == 0 else float(np.asarray(h).reshape(-1)[0])
             n = ev.bind.size(self.var.shape[0])
             return np.broadcast_to(h, (n, n)).copy() if np.shape(h) != (n, n) else h
         x = values.get(self.wrt) if isinstance(values, Mapping) else None
@@ -122,7 +123,7 @@ class Hessian:
         for j in range(size):
             e = np.zeros(size)
             e[j] = 1.0
-            v = e.reshape(shape, order="F") if shape else 1.0
+            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
             ev.bind.values[name] = v.reshape(-1, 1) if self.var.is_vector else v
             ev.forget(name)
             cols.append(np.ravel(np.asarray(_full(ev(self.hvp_expr), self.var, ev)), order="F"))
@@ -171,7 +172,7 @@ class Hessian:
                 for j in range(size):
                     e = np.zeros(size)
                     e[j] = 1.0
-                    vals = {**values, dname: e.reshape(x.shape, order="F")}
+                    vals = {**values, dname: project(e.reshape(x.shape, order="F"), var.kind)}
                     out = fn(**vals)
                     cols.append(np.ravel(np.broadcast_to(out, x.shape), order="F"))
                 return np.stack(cols, axis=1)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .build import ONE, ZERO, T, add, call, hdiv, mul, neg
 from .differential import adjoint, expand, expand_terms
-from .errors import MatdiffError
+from .errors import MatdiffError, ShapeError
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step, render_latex, render_text
 from .syntax.ast import (
@@ -83,7 +83,9 @@ class Derivative:
         self.cotangent = Var("_c", _kind_of(f), f.shape)
         terms = expand_terms(df) if df.linear else []
         m = S.run(add(*(adjoint(t, self.cotangent, []) for t in terms))) if terms else ZERO
-        if var.symmetric and not var.is_scalar:
+        if var.kind == "diagonal" and not var.is_scalar:
+            m = S.run(call("diag", call("diag", m)))
+        elif var.symmetric and not var.is_scalar:
             m = symmetric_part(m, S)
         self.vjp_expr = m
         shown = Var(fresh_name("C", variables), _kind_of(f), f.shape)
@@ -133,12 +135,20 @@ class Derivative:
 
     def jvp(self, values: Mapping[str, Any], direction: Any) -> Any:
         """dF for dX = direction, shaped like F."""
-        ev, out = self._eval(self.jvp_expr, self._jvp_vars, values, {self.direction.name: direction})
+        try:
+            ev, out = self._eval(self.jvp_expr, self._jvp_vars, values, {self.direction.name: direction})
+        except ShapeError as err:
+            raise ShapeError(str(err).replace(self.direction.name, f"the direction d{self.wrt}")) from None
         return ev.external(self.expr, _full(out, self.expr, ev))
 
     def vjp(self, values: Mapping[str, Any], cotangent: Any) -> Any:
         """The adjoint applied to a cotangent C shaped like F: M with tr(C' dF) = tr(M' dX), shaped like X."""
-        ev, out = self._eval(self.vjp_expr, self._vjp_vars, values, {self.cotangent.name: cotangent})
+        if not self.expr.is_scalar and self.expr.shape[0].find().value == 1 and np.ndim(cotangent) == 1:
+            cotangent = np.reshape(cotangent, (1, -1))  # F is a row vector, given 1-D as evaluate gives it
+        try:
+            ev, out = self._eval(self.vjp_expr, self._vjp_vars, values, {self.cotangent.name: cotangent})
+        except ShapeError as err:
+            raise ShapeError(str(err).replace(self.cotangent.name, "the cotangent (shaped like F)")) from None
         return ev.external(self.var, _full(out, self.var, ev))
 
     def jacobian(self, values: Mapping[str, Any]) -> np.ndarray:
@@ -158,12 +168,21 @@ class Derivative:
         for j in range(n_in):
             e = np.zeros(n_in)
             e[j] = 1.0
-            v = e.reshape(shape, order="F") if shape else 1.0
+            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
             ev.bind.values[dname] = v.reshape(-1, 1) if self.var.is_vector else v
             ev.forget(dname)
             out = _full(ev(self.jvp_expr), self.expr, ev)
             cols.append(np.ravel(np.asarray(out), order="F"))
         return np.stack(cols, axis=1)
+
+
+def project(v: np.ndarray, kind: str) -> np.ndarray:
+    """A direction projected on the variable's space: symmetric part, or diagonal part."""
+    if kind in ("symmetric", "spd"):
+        return (v + v.T) / 2
+    if kind == "diagonal":
+        return np.diag(np.diag(v))
+    return v
 
 
 def _full(value: Any, like: Expr, ev: Any) -> Any:
@@ -220,8 +239,8 @@ def _kron_term(t: Expr, var: Var, S: Simplifier) -> tuple[str, str] | None:
     c = S.run(mul(coef_num(coef), *scal)) if (scal or coef != 1) else None
     a_t = _wrap(to_text(left)) if left is not None else "I"
     b_t = _wrap(to_text(S.run(T(right)))) if right is not None else "I"
-    a_l = to_latex(left) if left is not None else "I"
-    b_l = to_latex(S.run(T(right))) if right is not None else "I"
+    a_l = _wrap_latex(left) if left is not None else "I"
+    b_l = _wrap_latex(S.run(T(right))) if right is not None else "I"
     text = f"({b_t} ⊗ {a_t})" + (" K" if transposed else "")
     latex = rf"\left({b_l} \otimes {a_l}\right)" + (" K" if transposed else "")
     if c is not None:
@@ -239,6 +258,10 @@ def _wrap(text: str) -> str:
         if depth == 0 and ch in "+-" and text.strip()[0] != ch:
             return f"({text})"
     return text
+
+
+def _wrap_latex(e: Expr) -> str:
+    return rf"\left({to_latex(e)}\right)" if isinstance(e, Add) else to_latex(e)
 
 
 def coef_num(c: Any) -> Expr:

@@ -50,6 +50,7 @@ from ..syntax.printer import to_text
 from . import evaluate as _ev
 from . import factor as _F
 from . import kernels as _K
+from .patterns import logistic, one_plus_exp
 
 UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
 
@@ -269,23 +270,10 @@ class Lowering:
 
     def _logistic(self, e: HDiv) -> str | None:
         """exp(u)^j ./ (1 + exp(u))^k = s^j .* (1 - s)^(k-j), s = expit(u): no overflow for large u."""
-        den, k = e.b, 1
-        if isinstance(den, EPower) and isinstance(integer_value(den.b), int) and integer_value(den.b) > 0:
-            den, k = den.a, integer_value(den.b)
-        u = _one_plus_exp(den)
-        if u is None:
+        got = logistic(e)
+        if got is None:
             return None
-        factors, j, rest = _hadamard_factors(e.a), 0, []
-        for f in factors:
-            if isinstance(f, Call) and f.fn == "exp" and f.arg == u:
-                j += 1
-            elif (isinstance(f, EPower) and isinstance(f.a, Call) and f.a.fn == "exp" and f.a.arg == u
-                  and isinstance(integer_value(f.b), int) and integer_value(f.b) > 0):
-                j += integer_value(f.b)
-            else:
-                rest.append(f)
-        if j > k:
-            return None
+        u, j, k, rest = got
         uu = self(u)
         parts = []
         if j:
@@ -339,8 +327,8 @@ class Lowering:
             return self.emit(f"_K.{fn}({self(arg)})")
         if fn == "norm1":
             return self.emit(f"_np.abs({self(arg)}).sum()")
-        if fn == "log" and _one_plus_exp(arg) is not None:  # log(1 + exp(u)) without overflow
-            return self.emit(f"_np.logaddexp(0, {self(_one_plus_exp(arg))})")
+        if fn == "log" and one_plus_exp(arg) is not None:  # log(1 + exp(u)) without overflow
+            return self.emit(f"_np.logaddexp(0, {self(one_plus_exp(arg))})")
         return self.emit(f"{_ELEMENTWISE[fn]}({self(arg)})")
 
     def trace(self, arg: Expr) -> str:
@@ -416,6 +404,8 @@ class Lowering:
         if right_single is not None and right_single[0] == "inv":
             left = self._materialize(ops, split, i, k)
             f, t = right_single[1]  # L*inv(A) = (A'^-1 L')'
+            if self._dims[i] == 1:  # a row vector is 1-D: no transposes
+                return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {left})")
             return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {_t(left)}).T")
         dims = self._dims
         if left_single is not None and left_single[0] == "diag":  # diag(v)*R scales the rows of R
@@ -465,23 +455,6 @@ def _nonzero(v: Any, what: str) -> Any:
         raise DomainError(f"division by zero: {what} = 0 at this point (the expression is not differentiable, "
                           "or not defined, there)")
     return v
-
-
-def _one_plus_exp(e: Expr) -> Expr | None:
-    """u where e is 1 + exp(u)."""
-    if isinstance(e, Add) and len(e.terms) == 2:
-        a, b = e.terms
-        if isinstance(b, Num):
-            a, b = b, a
-        if isinstance(a, Num) and a.value == 1 and isinstance(b, Call) and b.fn == "exp":
-            return b.arg
-    return None
-
-
-def _hadamard_factors(e: Expr) -> list[Expr]:
-    if isinstance(e, Hadamard):
-        return _hadamard_factors(e.a) + _hadamard_factors(e.b)
-    return [e]
 
 
 def positive(e: Expr) -> bool:
@@ -680,9 +653,14 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             from .evaluate import Bindings
 
             b = Bindings({k: v for k, v in variables.items() if k in values}, values)  # raises a ShapeError
-            if isinstance(err, _BadShapes):  # shapes fine after conversion: vectors given as columns
-                return fn(*[b.values[n][:, 0] if variables[n].is_vector else b.values[n]
-                            if not variables[n].is_scalar else values[n] for n in names])
+            if isinstance(err, (_BadShapes, AttributeError, TypeError)):
+                # the sizes fit once converted (lists, vectors given as columns): run on the arrays
+                try:
+                    return fn(*[b.values[n][:, 0] if variables[n].is_vector else b.values[n] for n in names])
+                except MatdiffError:
+                    raise
+                except Exception as again:  # noqa: BLE001 - reported below as a MatdiffError
+                    err = again
             raise MatdiffError(f"evaluation failed: {type(err).__name__}: {err}") from None
 
     call.__doc__ = doc

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from ..errors import DomainError, MatdiffError, ShapeError
 from ..shapes import Dim
@@ -36,6 +37,7 @@ from ..syntax.ast import (
 )
 from ..syntax.printer import to_text
 from . import kernels as K
+from .patterns import logistic, one_plus_exp
 
 Value = Any
 
@@ -239,6 +241,15 @@ class Evaluator:
         return self(e.a) * self(e.b)
 
     def _ev_HDiv(self, e: HDiv) -> Value:
+        form = logistic(e)
+        if form is not None:  # exp(u)^j ./ (1 + exp(u))^k by the sigmoid: no overflow
+            u, j, k, rest = form
+            uv = self(u)
+            if not np.iscomplexobj(uv):
+                out = expit(uv) ** j * expit(-uv) ** (k - j)
+                for f in rest:
+                    out = out * self(f)
+                return out
         b = self(e.b)
         if np.any(b == 0):
             raise DomainError(f"division by zero: {to_text(e.b)} has zero entries at this point")
@@ -271,6 +282,12 @@ class Evaluator:
         return v if e.arg.is_scalar else v.T
 
     def _ev_Call(self, e: Call) -> Value:
+        if e.fn == "log":
+            u = one_plus_exp(e.arg)
+            if u is not None:  # log(1 + exp(u)) = logaddexp(0, u): no overflow
+                uv = self(u)
+                if not np.iscomplexobj(uv):
+                    return np.logaddexp(0, uv)
         return FUNCTIONS[e.fn](self(e.arg), e)
 
 
