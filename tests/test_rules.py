@@ -125,6 +125,7 @@ CASES = [
     Case("sin", "x'*sin(X)*y", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="sin"),
     Case("cos", "x'*cos(X)*y", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="cos"),
     Case("tanh", "x'*tanh(X)*y", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="tanh"),
+    Case("sigmoid", "x'*sigmoid(X)*y", "X", V(x=gauss(N), y=gauss(N), X=gauss(N, N)), rule="sigmoid"),
     Case("sqrt-matrix", "sum(sqrt(X))", "X", V(X=pos(N, M)), rule="sqrt"),
     Case("sqrt-scalar", "sqrt(x'*A*x)", "x", V(x=gauss(N), A=lambda rng: spd(rng, N)), rule="sqrt"),
     Case("abs", "sum(A .* abs(X))", "X", V(A=gauss(N, M), X=nonzero(N, M)), rule="abs"),

@@ -31,7 +31,7 @@ from .syntax.ast import (
 ZERO = Num(0)
 ONE = Num(1)
 TWO = Num(2)
-ELEMENTWISE_T = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"})
+ELEMENTWISE_T = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid"})
 
 
 def num(v: Fraction | float | int) -> Num:

@@ -77,6 +77,8 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
     "sqrt":     ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
     "abs":      ("d abs(X) = sign(X) .* dX", lambda e, d: _emul(call("sign", e.arg), d(e.arg))),
     "sign":     ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO),
+    "sigmoid":  ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
+                 lambda e, d: _emul(_emul(e, sub(Num(1), e)), d(e.arg))),
     "polar":    ("", _no_rule("polar")),
     "top_sv":   ("", _no_rule("top_sv")),
 }

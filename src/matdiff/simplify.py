@@ -16,6 +16,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .build import ONE, ZERO, T, add, is_zero, mul, shape_like
+from .numeric.patterns import one_plus_exp
 from .syntax.ast import (
     Add,
     Call,
@@ -34,6 +35,7 @@ from .syntax.ast import (
     Power,
     Transpose,
     Var,
+    integer_value,
     is_symmetric,
 )
 
@@ -147,6 +149,7 @@ class Simplifier:
         walk(self.run(e.b), isinstance(e, HDiv))
         if coef == 0 or any(_is_zero(x) for x in num):
             return ZERO
+        self._sigmoids(num, den)
         for x in list(den):  # x ./ x = 1
             if x in num:
                 num.remove(x)
@@ -163,6 +166,31 @@ class Simplifier:
             return self.product([Num(coef), *scal]) if not e.is_scalar else self.product([Num(coef), *scal])
         return self.product([Num(coef), *scal, core])
 
+
+    def _sigmoids(self, num: list[Expr], den: list[Expr]) -> None:
+        """exp(u)^j ./ (1 + exp(u))^k = sigmoid(u)^j .* (1 - sigmoid(u))^(k-j), in place (stable too)."""
+        for d in list(den):
+            base, k = (d.a, integer_value(d.b)) if isinstance(d, EPower) else (d, 1)
+            u = one_plus_exp(base)
+            if u is None or not k or k < 0 or d not in den:
+                continue
+            e = Call("exp", u)
+            j = 0
+            while j < k and e in num:
+                num.remove(e)
+                j += 1
+            den.remove(d)
+            s = Call("sigmoid", u)
+            num.extend([s] * j + [self.sum([ONE, self.product([Num(-1), s])])] * (k - j))
+        # exp(u) .* (1 - sigmoid(u)) = sigmoid(u)
+        for f in list(num):
+            if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == ONE:
+                c, rest = split_coefficient(f.terms[1])
+                if c == -1 and isinstance(rest, Call) and rest.fn == "sigmoid":
+                    e = Call("exp", rest.arg)
+                    if e in num and f in num:
+                        num.remove(e)
+                        num[num.index(f)] = rest
 
     def _reciprocal(self, s: Expr) -> Expr:
         if isinstance(s, Num):

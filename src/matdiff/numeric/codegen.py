@@ -68,13 +68,13 @@ def _num(v: Fraction | float | int) -> str:
 
 _ELEMENTWISE = {"exp": "_np.exp", "log": "_np.log", "sin": "_np.sin", "cos": "_np.cos", "tanh": "_np.tanh",
                 "sqrt": "_np.sqrt", "abs": "_np.abs", "sign": "_K.sign", "polar": "_K.polar",
-                "top_sv": "_K.top_sv"}
+                "top_sv": "_K.top_sv", "sigmoid": "_expit"}
 _SCALAR_CALLS = {"tr": "{a}", "det": "{a}", "sum": "{a}", "diag": "{a}", "adj": "1.0", "inv": "1.0 / {a}",
                  "norm_fro": "abs({a})", "norm2": "abs({a})", "norm_nuc": "abs({a})", "norm1": "abs({a})",
                  "sign": "_np.sign({a})", "polar": "_np.sign({a})", "top_sv": "_np.sign({a})",
                  "logdet": "_K_log_positive({a})", "exp": "_np.exp({a})", "log": "_np.log({a})",
                  "sin": "_np.sin({a})", "cos": "_np.cos({a})", "tanh": "_np.tanh({a})",
-                 "sqrt": "_np.sqrt({a})", "abs": "abs({a})"}
+                 "sqrt": "_np.sqrt({a})", "abs": "abs({a})", "sigmoid": "_expit({a})"}
 
 
 def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:

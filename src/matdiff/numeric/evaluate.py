@@ -438,6 +438,7 @@ FUNCTIONS: dict[str, Any] = {
     "sqrt": _sqrt,
     "abs": _abs,
     "sign": _sign,
+    "sigmoid": lambda v, e: expit(v) if not np.iscomplexobj(v) else 1 / (1 + np.exp(-v)),
     "polar": _wrap(K.polar, "polar"),
     "top_sv": _wrap(K.top_sv, "top_sv"),
 }

@@ -20,13 +20,13 @@ from ..shapes import ONE, SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str,
 Shape = tuple[Dim, Dim]
 
 # functions of the language, and the extra ones the printed results need
-ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"})
+ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid"})
 SCALAR_VALUED = frozenset({"tr", "det", "logdet", "norm_fro", "norm2", "norm_nuc", "norm1", "sum"})
 SQUARE_TO_SQUARE = frozenset({"inv", "adj"})
 SAME_SHAPE = frozenset({"polar", "top_sv"}) | ELEMENTWISE
 USER_FUNCTIONS = frozenset("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag "
                            "exp log sin cos tanh sqrt abs".split())
-RESULT_FUNCTIONS = frozenset({"sign", "polar", "top_sv"})
+RESULT_FUNCTIONS = frozenset({"sign", "polar", "top_sv", "sigmoid"})
 FUNCTIONS = USER_FUNCTIONS | RESULT_FUNCTIONS
 RESERVED = FUNCTIONS | {"eye", "ones"}
 

@@ -33,7 +33,7 @@ _NORMS = {"norm_fro": "F", "norm2": "2", "norm_nuc": "*", "norm1": "1"}
 _OPERATORS = {"tr": r"\operatorname{tr}", "det": r"\det", "logdet": r"\log\det", "adj": r"\operatorname{adj}",
               "sum": r"\operatorname{sum}", "diag": r"\operatorname{diag}", "exp": r"\exp", "log": r"\log",
               "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh", "sign": r"\operatorname{sign}",
-              "polar": r"\operatorname{polar}", "top_sv": r"\operatorname{top}_{\sigma}"}
+              "polar": r"\operatorname{polar}", "top_sv": r"\operatorname{top}_{\sigma}", "sigmoid": r"\sigma"}
 
 
 def latex_name(name: str) -> str:

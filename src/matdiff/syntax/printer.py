@@ -31,7 +31,7 @@ from .ast import (
 )
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
-SIZE_THROUGH = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "inv", "adj"})
+SIZE_THROUGH = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid", "inv", "adj"})
 
 
 def format_number(v: Fraction | float) -> str:
