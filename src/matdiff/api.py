@@ -157,7 +157,8 @@ class GradientResult:
             from .numeric.codegen import build, make_callable
 
             fn = make_callable(build(self.source(), f"grad_{self.wrt}", backend), self.variables,
-                               list(self.variables), f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.")
+                               list(self.variables), f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.",
+                               where=to_text(self.expr))
             self._fns[backend] = fn
         return fn
 
@@ -272,7 +273,8 @@ class MultiGradient:
         if got is None:
             from .numeric.codegen import build, make_callable
 
-            call = make_callable(build(self.source(), "gradients", backend), self.variables, list(self.variables))
+            call = make_callable(build(self.source(), "gradients", backend), self.variables, list(self.variables),
+                                 where=to_text(self.expr))
             wrt = self.wrt
 
             def gradients(**values: Any) -> dict[str, Any]:

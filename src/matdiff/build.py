@@ -60,13 +60,18 @@ def is_one(e: Expr) -> bool:
 def add(*terms: Expr) -> Expr:
     out: list[Expr] = []
     shaped_zero: Expr | None = None
+    number: Fraction | float = 0
     for t in terms:
         if isinstance(t, Add):
             out.extend(t.terms)
+        elif isinstance(t, Num):
+            number = number + t.value  # numbers fold: 2 - 1 = 1
         elif not is_zero(t):
             out.append(t)
         elif not t.is_scalar:
             shaped_zero = t
+    if number != 0:
+        out.append(Num(number))
     if shaped_zero is not None and all(t.is_scalar for t in out):
         out.append(shaped_zero)  # dropping it would lose the sum's shape
     if not out:

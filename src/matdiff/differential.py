@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, shape_like, undiff
-from .errors import MatdiffError
+from .errors import LimitError, MatdiffError
 from .rules import rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
@@ -73,31 +73,43 @@ class _Expander:
             return self.dvar
         return D(e)
 
-    def rule(self, e: Expr) -> tuple[Expr, str]:
-        name, rule = rule_for(e)
+    def name(self, e: Expr) -> str:
+        """The name of the rule that gives d(e)."""
         if isinstance(e, MatMul):
             varying = sum(1 for f in e.factors if self.var.name in f.free)
-            name = "product rule" if varying > 1 else "linearity: d(A*U*B) = A*dU*B for constant A, B"
-        out = rule(e, self.d)
+            return "product rule" if varying > 1 else "linearity: d(A*U*B) = A*dU*B for constant A, B"
+        return rule_for(e)[0]
+
+    def rule(self, e: Expr) -> Expr:
+        out = rule_for(e)[1](e, self.d)
         if isinstance(e, Add) and not e.is_scalar:
             # a scalar term added to a matrix adds entrywise: its differential is ds * ones
             out = add(*(mul(self.d(t), Ones(e)) if t.is_scalar and t.free else self.d(t) for t in e.terms))
-        return out, name
+        return out
 
-    def step(self, e: Expr) -> tuple[Expr, str] | None:
-        """Expand the first pending d(...) of e (pre-order)."""
+    def first(self, e: Expr) -> str | None:
+        """The rule name of the first pending d(...) of e (pre-order)."""
         if isinstance(e, D):
-            return self.rule(e.arg)
+            return self.name(e.arg)
         if not e.pending:
             return None
-        kids = e.children
-        for i, c in enumerate(kids):
+        for c in e.children:
             if c.pending:
-                got = self.step(c)
+                got = self.first(c)
                 if got is not None:
-                    new = kids[:i] + (got[0],) + kids[i + 1:]
-                    return _rebuild(e, new), got[1]
+                    return got
         return None
+
+    def step(self, e: Expr, name: str) -> Expr:
+        """Every pending d(...) of e whose rule is ``name`` expanded: one rule, one step, as a textbook does."""
+        if isinstance(e, D):
+            return self.rule(e.arg) if self.name(e.arg) == name else e
+        if not e.pending:
+            return e
+        kids = tuple(self.step(c, name) if c.pending else c for c in e.children)
+        if all(a is b for a, b in zip(kids, e.children)):
+            return e
+        return _rebuild(e, kids)
 
 
 def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") -> tuple[Expr, list[Step]]:
@@ -107,11 +119,11 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
     steps = [Step("", lhs, df, lhs_latex=lhs_latex)]
     while df.pending:
         if len(steps) > MAX_STEPS:
-            raise MatdiffError(f"the derivation took more than {MAX_STEPS} steps; the expression is too large")
-        got = ex.step(df)
-        if got is None:  # pragma: no cover - pending implies a D node
+            raise LimitError(f"the derivation took more than {MAX_STEPS} steps; the expression is too large")
+        name = ex.first(df)
+        if name is None:  # pragma: no cover - pending implies a D node
             break
-        df, name = got
+        df = ex.step(df, name)
         steps.append(Step(name, " " * (len(lhs) - 1), df, lhs_latex=""))
     return df, steps
 

@@ -84,7 +84,8 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
 }
 
 
-MAX_PRODUCT_WORK = 200_000
+MAX_PRODUCT_WORK = 10_000
+MAX_MATRIX_POWER = 500
 
 
 def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
@@ -109,6 +110,11 @@ def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
         raise MatdiffError("a matrix power needs an integer exponent")
     if k < 0:  # A^-k = inv(A)^k
         return d(power(call("inv", a), Num(-k)))
+    if k > MAX_MATRIX_POWER:
+        from .errors import LimitError
+
+        raise LimitError(f"d(A^{k}) has {k} terms A^i dA A^({k}-1-i) (A and dA need not commute); "
+                         f"powers above {MAX_MATRIX_POWER} are refused")
     # d(A^k) = sum_i A^i dA A^(k-1-i)
     return add(*(mul(power(a, Num(i)) if i else Num(1), d(a), power(a, Num(k - 1 - i)) if k - 1 - i else Num(1))
                  for i in range(k)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .build import ONE, ZERO, T, add, is_zero, mul, shape_like
+from .errors import DomainError
 from .numeric.patterns import one_plus_exp
 from .syntax.ast import (
     Add,
@@ -193,6 +194,8 @@ class Simplifier:
                         num[num.index(f)] = rest
 
     def _reciprocal(self, s: Expr) -> Expr:
+        if isinstance(s, Num) and s.value == 0:
+            raise DomainError("division by the constant 0: the expression is undefined everywhere")
         if isinstance(s, Num):
             return Num(Fraction(1) / s.value) if isinstance(s.value, (int, Fraction)) else Num(1.0 / s.value)
         return self.power(s, Num(-1))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit as _expit
 
-from ..errors import MatdiffError, ShapeError
+from ..errors import DomainError, MatdiffError, ShapeError
 from ..shapes import Dim
 from ..syntax.ast import (
     Add,
@@ -215,7 +215,8 @@ class Lowering:
             factors = group_scalar_runs(factors)
         chain = [f for f in factors if not f.is_scalar]
         for f in chain:  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
-            if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms):
+            if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms) \
+                    and not any(t.is_scalar for t in f.terms):  # a scalar term adds entrywise: keep the sum
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
         scal = [f for f in factors if f.is_scalar]
@@ -309,6 +310,11 @@ class Lowering:
         if arg.is_scalar:
             if fn == "logdet":
                 return self.emit(f"_np.log(_check_positive({self(arg)}, 'logdet'))")
+            if fn == "inv":
+                return self.emit(f"1 / {self.divisor(arg)}")
+            if fn in ("sign", "polar", "top_sv"):  # the derivative of abs/norm1 at a scalar: not at 0
+                what = f"{to_text(arg)} (abs and norm1 are not differentiable at 0)"
+                return self.emit(f"_np.sign(_nonzero({self(arg)}, {what!r}))")
             return self.emit(_SCALAR_CALLS[fn].format(a=self(arg)))
         if fn == "inv":
             return self.inverse(arg)
@@ -472,6 +478,13 @@ def positive(e: Expr) -> bool:
     return False
 
 
+def _finite_inputs(**values: Any) -> None:
+    """DomainError naming the first argument with a NaN or infinite entry (one fast sum per array)."""
+    for name, v in values.items():
+        if not np.isfinite(np.sum(v)) and not np.all(np.isfinite(v)):  # the sum may overflow: then look
+            raise DomainError(f"the value of {name} has NaN or infinite entries")
+
+
 def _one(d: Dim) -> bool:
     return d.find().value == 1
 
@@ -563,6 +576,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     for kind, e, what in checks:
         if kind == "logdet":
             low(e)
+        elif kind == "invertible" and e.arg.is_scalar:
+            guard_lines.append(f"_nonzero({low(e.arg)}, {to_text(e.arg)!r})")
         elif kind == "invertible":
             guard_lines.append(f"_F.LU.check({low.factor(e.arg)}, 'inv')" if not (
                 isinstance(e.arg, Var) and e.arg.kind == "spd") else "")
@@ -587,6 +602,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
+    if variables:
+        lines.append(f"    _finite_inputs({', '.join(f'{pyname(n)}={pyname(n)}' for n in variables)})")
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]
     for g in list(guard_at):  # checks that need no temporaries come first
@@ -635,8 +652,9 @@ def _shape_condition(variables: Mapping[str, Var]) -> str:
 
 
 def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str],
-                  doc: str = "") -> Callable[..., Any]:
-    """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes."""
+                  doc: str = "", where: str = "") -> Callable[..., Any]:
+    """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes,
+    a DomainError that says where (``where``: the expression)."""
     names = list(params)
 
     def call(**values: Any) -> Any:
@@ -647,6 +665,10 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             raise MatdiffError(f"no value given for {', '.join(missing)}") from None
         try:
             return fn(*args)
+        except DomainError as err:
+            if where and where not in str(err):
+                raise DomainError(f"{err} (in {where})") from None
+            raise
         except MatdiffError:
             raise
         except (ValueError, TypeError, IndexError, AttributeError, np.linalg.LinAlgError) as err:
@@ -671,7 +693,7 @@ STANDALONE_HEADER = """\
 import numpy as _np
 from scipy.special import expit as _expit
 from matdiff.numeric import factor as _F, kernels as _K
-from matdiff.numeric.codegen import _BadShapes, _check_positive, _dot, _nonzero, _scalar
+from matdiff.numeric.codegen import _BadShapes, _check_positive, _dot, _finite_inputs, _nonzero, _scalar
 from matdiff.numeric.evaluate import check as _check
 
 """
@@ -686,7 +708,7 @@ def numpy_namespace() -> dict[str, Any]:
     """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
     return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
             "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit,
-            "_nonzero": _nonzero}
+            "_nonzero": _nonzero, "_finite_inputs": _finite_inputs}
 
 
 def namespace_for(backend: str) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class CompiledFunction:
         doc = f"Value and gradients of {to_text(f)} with respect to {', '.join(names)}"
         self._source = generate("value_and_grad", outputs, variables, guard_of=f, doc=doc, comment=comment)
         self.backend = backend
-        self._fn = make_callable(build(self._source, "value_and_grad", backend), variables, list(variables))
+        self._fn = make_callable(build(self._source, "value_and_grad", backend), variables, list(variables),
+                                 where=to_text(f))
         self._names = names
         self.__doc__ = doc
 

@@ -140,6 +140,8 @@ class Evaluator:
         got = self.memo.get(e)
         if got is None:
             got = getattr(self, "_ev_" + type(e).__name__)(e)
+            if e.is_scalar and isinstance(got, np.ndarray):
+                got = got.reshape(())[()]  # a 1x1 product is a scalar
             self.memo[e] = got
         return got
 
@@ -391,7 +393,8 @@ def _abs(v: Value, e: Call) -> Value:
 def _sign(v: Value, e: Call) -> Value:
     if e.arg.is_scalar:
         if np.real(v) == 0:
-            raise DomainError(f"sign({to_text(e.arg)}) at 0: not differentiable there")
+            raise DomainError(f"{to_text(e.arg)} = 0: abs (and norm1) of it is not differentiable there "
+                              f"(its derivative sign({to_text(e.arg)}) does not exist)")
         return np.sign(np.real(v))
     try:
         return K.sign(np.real(v))

@@ -240,15 +240,15 @@ def top_sv(X: np.ndarray) -> np.ndarray:
     if _is_vector(X):
         nrm = np.linalg.norm(X)
         if nrm == 0:
-            raise DomainError("top_sv: X = 0, where the norm is not differentiable")
+            raise DomainError("norm2 (top_sv): X = 0, where the norm is not differentiable")
         return X / nrm
     U, s, Vh = np.linalg.svd(X, full_matrices=False)
     if s[0] == 0:
-        raise DomainError("top_sv: X = 0, where the spectral norm is not differentiable")
+        raise DomainError("norm2 (top_sv): X = 0, where the spectral norm is not differentiable")
     if s[0] - s[1] <= _TOP_SV_GAP * s[0]:
         raise DomainError(
-            f"top_sv: the largest singular value is repeated (s1 = {s[0]:.6g}, s2 = {s[1]:.6g}), "
-            "so the spectral norm is not differentiable there"
+            f"norm2 (top_sv): the largest singular value is repeated (s1 = {s[0]:.6g}, s2 = {s[1]:.6g}), "
+            "so the spectral norm norm2 is not differentiable there"
         )
     return np.outer(U[:, 0], Vh[0])
 
@@ -263,13 +263,13 @@ def polar(X: np.ndarray) -> np.ndarray:
     if _is_vector(X):
         nrm = np.linalg.norm(X)
         if nrm == 0:
-            raise DomainError("polar: X = 0, where the nuclear norm is not differentiable")
+            raise DomainError("norm_nuc (polar): X = 0, where the nuclear norm is not differentiable")
         return X / nrm
     U, s, Vh = np.linalg.svd(X, full_matrices=False)
     if not s[-1] > _POLAR_RANK * s[0]:
         raise DomainError(
-            f"polar: the matrix is rank deficient (smallest singular value {s[-1]:.3g}, largest {s[0]:.3g}), "
-            "so the nuclear norm is not differentiable there"
+            f"norm_nuc (polar): the matrix is rank deficient (smallest singular value {s[-1]:.3g}, "
+            f"largest {s[0]:.3g}), so the nuclear norm norm_nuc is not differentiable there"
         )
     return U @ Vh
 
@@ -297,7 +297,7 @@ def sign(X: np.ndarray) -> np.ndarray:
         zero = X == 0
         raise DomainError(
             f"sign: {np.count_nonzero(zero)} entr{'y is' if np.count_nonzero(zero) == 1 else 'ies are'} "
-            f"exactly 0 (first at index {_first_bad(zero)}), where |x| is not differentiable"
+            f"exactly 0 (first at index {_first_bad(zero)}), where abs and norm1 are not differentiable"
         )
     return np.sign(X)
 

@@ -14,6 +14,7 @@ text longer than MAX_LENGTH are refused with a ParseError (no RecursionError, no
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -46,11 +47,14 @@ _TOKEN = re.compile(r"""(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?
 _SPACE = re.compile(r"\s*")
 
 
-def number(text: str) -> Fraction | float:
-    """A literal as an exact Fraction, or a float where its exponent is huge."""
+def number(text: str, source: str = "", position: int = 0) -> Fraction | float:
+    """A literal as an exact Fraction, or a float where it is huge; ParseError past the floats."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ParseError(f"the number {text[:30]}{'...' if len(text) > 30 else ''} is too large", source, position)
     m = re.search(r"[eE]([-+]?\d+)$", text)
-    if m and abs(int(m.group(1))) > 40:
-        return float(text)
+    if (m and abs(int(m.group(1))) > 40) or len(text) > 60:
+        return value
     return Fraction(text)
 
 
@@ -190,7 +194,7 @@ class _Parser:
         kind, val, pos = self.peek()
         if kind == "num":
             self.take()
-            return Num(number(val))
+            return Num(number(val, self.text, pos))
         if kind == "name":
             self.take()
             if val in FUNCTIONS:

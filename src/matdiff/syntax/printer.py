@@ -184,8 +184,10 @@ class TextPrinter:
         return f"d{inner}" if isinstance(e.arg, Var) else f"d({inner})"
 
     def _print_Eye(self, e: Eye, sized: bool) -> str:
-        if sized or not e.typed:
+        if not e.typed:  # as parsed: keep what was written
             return "eye" if e.like is None else f"eye({self.doprint(e.like)})"
+        if sized:
+            return "eye"
         like = rows_like(e.like) if e.like is not None else self._var_with_rows(e.dim)
         return "eye" if like is None else f"eye({self.p(like, True)})"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..shapes import Dim, TypeEnv
-from .ast import Expr, Eye, MatMul, Ones, Var
+from .ast import Expr, Eye, MatMul, Ones, Transpose, Var
 
 
 def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
@@ -20,8 +20,14 @@ def typecheck(tree: Expr, env: TypeEnv | Mapping[str, str] | None = None) -> Exp
         env = TypeEnv(env)
     typed = _type(tree, env, {})
     if _has_bare_eye(tree):
-        # an identity's key is its size, known only once the whole tree is unified
-        typed = _rekey(typed, {})
+        # an identity's key is its size, known only once the whole tree is unified; it also gets a
+        # variable with as many rows, to write its size by (eye(A)) where nothing beside it does
+        sizes = {}
+        for v in variables(typed).values():
+            if not v.is_scalar:
+                sizes.setdefault(v.shape[1].find(), Transpose(v))
+                sizes[v.shape[0].find()] = v
+        typed = _rekey(typed, {}, sizes)
     return typed
 
 
@@ -56,14 +62,15 @@ def _has_bare_eye(e: Expr) -> bool:
     return any(_has_bare_eye(c) for c in e.children)
 
 
-def _rekey(e: Expr, memo: dict[int, Expr]) -> Expr:
+def _rekey(e: Expr, memo: dict[int, Expr], sizes: dict) -> Expr:
     got = memo.get(id(e))
     if got is not None:
         return got
     if isinstance(e, Eye) and e.like is None:
-        out: Expr = Eye(dim=e.dim)
+        like = sizes.get(e.dim.find()) if e.dim is not None else None
+        out: Expr = Eye(like=like) if like is not None else Eye(dim=e.dim)
     elif e.children:
-        out = e.rebuild(tuple(_rekey(c, memo) for c in e.children))
+        out = e.rebuild(tuple(_rekey(c, memo, sizes) for c in e.children))
     else:
         out = e
     memo[id(e)] = out
