@@ -10,7 +10,7 @@ import numpy as np
 from .differential import expand, identify
 from .errors import MatdiffError, ShapeError
 from .shapes import TypeEnv
-from .steps import Step, render_latex, render_text
+from .steps import Derived, Step
 from .syntax.ast import Expr, Var
 from .syntax.latex import latex_name, to_latex
 from .syntax.parser import parse as _parse
@@ -58,7 +58,7 @@ def _wrt_var(f: Expr, vs: Mapping[str, Var], wrt: str) -> Var:
     return var
 
 
-class GradientResult:
+class GradientResult(Derived):
     """The gradient of a scalar expression with respect to one variable, with its derivation."""
 
     def __init__(self, f: Expr, var: Var, variables: dict[str, Var], gradient: Expr,
@@ -86,14 +86,6 @@ class GradientResult:
     def latex(self) -> str:
         """LaTeX of the gradient."""
         return to_latex(self.gradient)
-
-    @property
-    def steps_text(self) -> str:
-        return render_text(self.steps)
-
-    @property
-    def steps_latex(self) -> str:
-        return render_latex(self.steps)
 
     def __str__(self) -> str:
         return f"grad_{self.wrt} {to_text(self.expr)} = {to_text(self.gradient)}"

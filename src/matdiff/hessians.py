@@ -17,13 +17,13 @@ from .differential import expand, expand_terms
 from .errors import MatdiffError
 from .jacobians import NotExpressible, _full, jacobian_matrix, kronecker_form, project, substitute
 from .simplify import Simplifier
-from .steps import Step, render_latex, render_text
+from .steps import Derived, Step
 from .syntax.ast import Diff, Expr, Eye, Var
 from .syntax.latex import latex_name, to_latex
 from .syntax.printer import to_text
 
 
-class Hessian:
+class Hessian(Derived):
     """The Hessian of a scalar expression with respect to one variable."""
 
     def __init__(self, f: Expr, var: Var, variables: dict[str, Var], gradient: Expr, grad_steps: list[Step]):
@@ -63,14 +63,6 @@ class Hessian:
         self._fn_backend = "numpy"
 
     # -- display
-    @property
-    def steps_text(self) -> str:
-        return render_text(self.steps)
-
-    @property
-    def steps_latex(self) -> str:
-        return render_latex(self.steps)
-
     @property
     def latex(self) -> str:
         if self.expr is not None:

@@ -18,7 +18,7 @@ from .build import ONE, ZERO, T, add, call, hdiv, mul, neg
 from .differential import adjoint, expand, expand_terms
 from .errors import MatdiffError, ShapeError
 from .simplify import Simplifier, split_coefficient, symmetric_part
-from .steps import Step, render_latex, render_text
+from .steps import Derived, Step
 from .syntax.ast import (
     Add,
     Call,
@@ -70,7 +70,7 @@ def fresh_name(base: str, taken: Mapping[str, Any]) -> str:
     return name
 
 
-class Derivative:
+class Derivative(Derived):
     """The derivative of F (any shape) with respect to X: dF, jvp, vjp, the dense Jacobian."""
 
     def __init__(self, f: Expr, var: Var, variables: dict[str, Var], df: Expr, steps: list[Step]):
@@ -102,14 +102,6 @@ class Derivative:
         self._vjp_vars = {**variables, self.cotangent.name: self.cotangent}
 
     # -- display
-    @property
-    def steps_text(self) -> str:
-        return render_text(self.steps)
-
-    @property
-    def steps_latex(self) -> str:
-        return render_latex(self.steps)
-
     @property
     def latex(self) -> str:
         return to_latex(self.differential)

@@ -79,3 +79,19 @@ def render_latex(steps: list[Step]) -> str:
         rule = rf" && \text{{{_latex_rule(s.rule)}}}" if s.rule else ""
         lines.append(f"{lhs} &= {rhs}{rule}" if rhs else lhs + rule)
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+
+
+class Derived:
+    """A result with a recorded derivation: ``steps``, shown as text or LaTeX."""
+
+    steps: list[Step]
+
+    @property
+    def steps_text(self) -> str:
+        """The derivation, one rule a line."""
+        return render_text(self.steps)
+
+    @property
+    def steps_latex(self) -> str:
+        """The derivation as a LaTeX align* block."""
+        return render_latex(self.steps)
