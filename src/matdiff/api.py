@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,11 @@ from .syntax.printer import to_text
 from .syntax.typing import typecheck, variables
 
 Types = Mapping[str, str] | None
+Batch = bool | str | Collection[str]
+
+
+def _batch_key(backend: str, batch: Batch) -> tuple[str, Any]:
+    return backend, batch if isinstance(batch, (bool, str)) else tuple(batch)
 
 
 def parse(text: str) -> Expr:
@@ -71,7 +76,7 @@ class GradientResult(Derived):
         self._differential = differential
         self._df: Expr | None = None
         self.steps = steps
-        self._fns: dict[str, Callable[..., Any]] = {}
+        self._fns: dict[tuple[str, Any], Callable[..., Any]] = {}
         self._sources: dict[str, str] = {}
 
     @property
@@ -140,18 +145,26 @@ class GradientResult(Derived):
             self._sources["source"] = src
         return src
 
-    def compile(self, backend: str = "numpy") -> Callable[..., Any]:
+    def compile(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., Any]:
         """A function of the variables (keyword arguments) returning the gradient, from generated code.
 
-        ``backend`` is "numpy" or one of matdiff.backends (e.g. "jax", "torch") where installed."""
-        fn = self._fns.get(backend)
+        ``backend`` is "numpy" or one of matdiff.backends ("jax", "torch", "cupy", "dask") where installed.
+        ``batch=True`` evaluates over a leading batch axis of every argument (a list of names: of those
+        only) without a Python loop; the result gains that axis (numpy, jax, torch)."""
+        key = _batch_key(backend, batch)
+        fn = self._fns.get(key)
         if fn is None:
             from .numeric.codegen import build, make_callable
 
-            fn = make_callable(build(self.source(), f"grad_{self.wrt}", backend), self.variables,
-                               list(self.variables), f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.",
-                               where=to_text(self.expr))
-            self._fns[backend] = fn
+            raw = build(self.source(), f"grad_{self.wrt}", backend)
+            if batch is not False:
+                from .backends import batched
+
+                fn = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
+            else:
+                fn = make_callable(raw, self.variables, list(self.variables),
+                                   f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.", where=to_text(self.expr))
+            self._fns[key] = fn
         return fn
 
 
@@ -197,7 +210,7 @@ class MultiGradient:
         self.expr = first.expr
         self.variables = first.variables
         self.wrt = list(results)
-        self._fns: dict[str, Callable[..., Any]] = {}
+        self._fns: dict[tuple[str, Any], Callable[..., Any]] = {}
         self._src: str | None = None
 
     @property
@@ -259,20 +272,26 @@ class MultiGradient:
             self._src = generate("gradients", outs, self.variables, guard_of=self.expr, doc=doc)
         return self._src
 
-    def compile(self, backend: str = "numpy") -> Callable[..., dict[str, Any]]:
+    def compile(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., dict[str, Any]]:
         """A function of the variables returning {name: gradient}, from one generated function."""
-        got = self._fns.get(backend)
+        key = _batch_key(backend, batch)
+        got = self._fns.get(key)
         if got is None:
             from .numeric.codegen import build, make_callable
 
-            call = make_callable(build(self.source(), "gradients", backend), self.variables, list(self.variables),
-                                 where=to_text(self.expr))
+            raw = build(self.source(), "gradients", backend)
+            if batch is not False:
+                from .backends import batched
+
+                call = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
+            else:
+                call = make_callable(raw, self.variables, list(self.variables), where=to_text(self.expr))
             wrt = self.wrt
 
             def gradients(**values: Any) -> dict[str, Any]:
                 out = call(**values)
                 return dict(zip(wrt, out if len(wrt) > 1 else (out,)))
-            self._fns[backend] = got = gradients
+            self._fns[key] = got = gradients
         return got
 
 

@@ -60,7 +60,7 @@ class Hessian(Derived):
         self.steps = all_steps
         self._vars = {**variables, self.direction.name: self.direction}
         self._fn: Callable[..., Any] | None = None
-        self._fn_backend = "numpy"
+        self._fn_backend: Any = None
 
     # -- display
     @property
@@ -135,14 +135,35 @@ class Hessian(Derived):
         return generate(f"hvp_{self.wrt}", [self.hvp_expr], self._vars, guard_of=self.expr_f,
                         doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt} applied to _d{self.wrt}")
 
-    def compile(self, backend: str = "numpy") -> Callable[..., Any]:
-        """A function of the variables (keywords) returning the dense Hessian, from generated code."""
-        if self._fn is not None and self._fn_backend == backend:
+    def compile(self, backend: str = "numpy", batch: Any = False) -> Callable[..., Any]:
+        """A function of the variables (keywords) returning the dense Hessian, from generated code.
+
+        ``batch=True`` (or the names of the batched arguments): over a leading batch axis, a (B, n, n)
+        result; where the Hessian is symbolic (vector and scalar variables)."""
+        key = (backend, batch if isinstance(batch, (bool, str)) else tuple(batch))
+        if self._fn is not None and self._fn_backend == key:
             return self._fn
         from .numeric.codegen import build, make_callable
 
         src = self.source()
         names = list(self.variables)
+        if batch is not False:
+            if self.expr is None:
+                raise MatdiffError("batch= needs a symbolic Hessian (a vector or scalar variable); "
+                                   f"the Hessian with respect to {self.wrt} is computed column by column")
+            from .backends import batched
+
+            bfn = batched(build(src, f"hessian_{self.wrt}", backend), self.variables, names, backend, batch)
+            var = self.var
+
+            def batched_hessian(**values: Any) -> Any:
+                h = bfn(**values)
+                if var.is_scalar or np.ndim(h) == 3:
+                    return h
+                n = np.shape(values[var.name])[-1]  # (B, n) or (n,): n is last either way
+                return np.broadcast_to(np.reshape(h, np.shape(h)[:1] + (1, 1)), np.shape(h)[:1] + (n, n)).copy()
+            self._fn, self._fn_backend = batched_hessian, key
+            return batched_hessian
         if self.expr is not None:
             fn = make_callable(build(src, f"hessian_{self.wrt}", backend), self.variables, names)
             var = self.var
@@ -168,7 +189,7 @@ class Hessian(Derived):
                     out = fn(**vals)
                     cols.append(np.ravel(np.broadcast_to(out, x.shape), order="F"))
                 return np.stack(cols, axis=1)
-        self._fn, self._fn_backend = hessian, backend
+        self._fn, self._fn_backend = hessian, key
         return hessian
 
 

@@ -734,4 +734,6 @@ def build(source: str, name: str, backend: str = "numpy") -> Callable[..., Any]:
         exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     except SyntaxError as err:  # pragma: no cover
         raise MatdiffError(f"internal: generated code does not compile: {err}\n{source}") from None
-    return namespace[name]
+    fn = namespace[name]
+    wrap = namespace.get("_wrap")  # a backend's hook: converts inputs, sets new arrays' dtype/device, lazy checks
+    return wrap(fn) if wrap is not None else fn

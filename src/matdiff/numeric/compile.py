@@ -16,7 +16,7 @@ class CompiledFunction:
     """``fg(**values) -> (value, {name: gradient})`` from one generated NumPy function."""
 
     def __init__(self, expr: str | Expr, wrt: str | Sequence[str], types: Mapping[str, str] | None = None,
-                 backend: str = "numpy"):
+                 backend: str = "numpy", batch: bool | str | Sequence[str] = False):
         from ..api import grad, typed
 
         names = [wrt] if isinstance(wrt, str) else list(wrt)
@@ -40,8 +40,13 @@ class CompiledFunction:
         doc = f"Value and gradients of {to_text(f)} with respect to {', '.join(names)}"
         self._source = generate("value_and_grad", outputs, variables, guard_of=f, doc=doc, comment=comment)
         self.backend = backend
-        self._fn = make_callable(build(self._source, "value_and_grad", backend), variables, list(variables),
-                                 where=to_text(f))
+        raw = build(self._source, "value_and_grad", backend)
+        if batch is not False:  # value (B,) and gradients (B, ...) over a leading batch axis
+            from ..backends import batched
+
+            self._fn = batched(raw, variables, list(variables), backend, batch, where=to_text(f))
+        else:
+            self._fn = make_callable(raw, variables, list(variables), where=to_text(f))
         self._names = names
         self.__doc__ = doc
 
@@ -66,9 +71,11 @@ def _broadcast(g: Expr, var: Any) -> Expr:
 
 
 def compile_function(expr: str | Expr, wrt: str | Sequence[str], types: Mapping[str, str] | None = None,
-                     backend: str = "numpy") -> CompiledFunction:
-    """The function returning the value of expr and its gradients, computed together."""
-    return CompiledFunction(expr, wrt, types, backend)
+                     backend: str = "numpy", batch: bool | str | Sequence[str] = False) -> CompiledFunction:
+    """The function returning the value of expr and its gradients, computed together.
+
+    ``batch=True`` (or the names of the batched arguments): over a leading batch axis, no Python loop."""
+    return CompiledFunction(expr, wrt, types, backend, batch)
 
 
 def compile_source(expr: str, wrt: Sequence[str], types: Mapping[str, str] | None = None) -> str:

@@ -1,0 +1,448 @@
+"""The namespace of generated code over an Array API library (JAX, PyTorch, CuPy).
+
+Generated code calls NumPy-style functions (``_np.trace``, ``_np.linalg.norm``...), shared
+factorizations (``_F.lu``, ``_F.solve``...) and kernels (``_K.top_sv``...).  Here they are written
+once over the Array API standard (``xp``: ``jax.numpy``, or array-api-compat's wrappers of torch and
+cupy) and an :class:`Ops` object that a backend supplies: its LU, Cholesky and SVD, how to read a
+value back (or that it cannot: a traced or vmapped array), and how to pick a branch.
+
+Everything is written for one example: JAX and PyTorch batch by ``vmap``, which sees per-example
+shapes.  Checks read values only where they are concrete, and raise the DomainError of the NumPy
+code there; under ``jax.jit``/``torch.func.vmap`` they are skipped, a logdet of a matrix with
+det <= 0 is NaN, and the adjugate takes both branches and selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..errors import DomainError
+from ..numeric import codegen as _cg
+from . import _common as C
+
+
+class Ops:
+    """What a backend supplies (override in a subclass)."""
+
+    name = "array api"
+    xp: Any = None  # the Array API namespace
+
+    def is_array(self, x: Any) -> bool:
+        raise NotImplementedError
+
+    def value(self, x: Any) -> np.ndarray | None:
+        """x as a NumPy array, or None where its value cannot be read (traced, vmapped, lazy)."""
+        raise NotImplementedError
+
+    def like(self) -> tuple[Any, Any]:
+        """(dtype, device) for arrays that generated code creates (eye, ones); None for the defaults."""
+        return None, None
+
+    def floating(self, A: Any) -> Any:
+        """A as a floating (or complex) array of the backend."""
+        A = self.asarray(A)
+        xp = self.xp
+        if not (xp.isdtype(A.dtype, "real floating") or xp.isdtype(A.dtype, "complex floating")):
+            A = xp.astype(A, xp.float64)
+        return A
+
+    def asarray(self, x: Any) -> Any:
+        if self.is_array(x):
+            return x
+        dtype, device = self.like()
+        if isinstance(x, (bool, int, float)) and dtype is not None:
+            return self.xp.asarray(x, dtype=dtype, device=device)
+        return self.xp.asarray(np.asarray(x), device=device) if device is not None else self.xp.asarray(np.asarray(x))
+
+    # -- factorizations, one square matrix (B: a matrix of right-hand sides)
+    def lu_factor(self, A: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def parity(self, piv: Any) -> Any:
+        """1 where the row interchanges of piv make an odd permutation, else 0 (an integer array)."""
+        raise NotImplementedError
+
+    def lu_solve(self, lu: Any, piv: Any, B: Any, trans: bool) -> Any:
+        raise NotImplementedError
+
+    def cholesky(self, A: Any) -> tuple[Any, Any]:
+        """(L, info): info 0, or the 1-based column where the factorization failed."""
+        raise NotImplementedError
+
+    def cho_solve(self, L: Any, B: Any) -> Any:
+        raise NotImplementedError
+
+    def cho_inverse(self, L: Any) -> Any:
+        n = L.shape[-1]
+        return self.cho_solve(L, self.xp.eye(n, dtype=L.dtype, device=_device(self.xp, L)))
+
+    def svd(self, A: Any, full: bool = False) -> tuple[Any, Any, Any]:
+        return self.xp.linalg.svd(A, full_matrices=full)
+
+    def cond(self, pred: Any, if_true: Callable[[], Any], if_false: Callable[[], Any]) -> Any:
+        """if_true() where pred, else if_false(): a Python branch where pred can be read."""
+        v = self.value(pred)
+        if v is not None:
+            return if_true() if bool(v) else if_false()
+        return self.xp.where(pred, if_true(), if_false())
+
+    def expit(self, x: Any) -> Any:
+        raise NotImplementedError
+
+
+def _device(xp: Any, x: Any) -> Any:
+    try:
+        from array_api_compat import device
+
+        return device(x)
+    except ImportError:  # pragma: no cover - jax arrays have .device
+        return getattr(x, "device", None)
+
+
+# ------------------------------------------------------------------------------- NumPy-style calls
+class NumpyStyle:
+    """``_np`` of generated code: the NumPy names it calls, over xp."""
+
+    def __init__(self, ops: Ops, **overrides: Callable[..., Any]):
+        self._ops = ops
+        xp = ops.xp
+        self._xp = xp
+        for name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"):
+            setattr(self, name, self._unary(getattr(xp, name)))
+        self.linalg = SimpleNamespace(norm=self._norm, matrix_power=self._matrix_power)
+        for k, v in overrides.items():
+            setattr(self, k, v)
+
+    def _unary(self, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        ops = self._ops
+
+        def call(x: Any) -> Any:
+            return f(x if ops.is_array(x) else ops.asarray(x))
+        call.__name__ = getattr(f, "__name__", "f")
+        return call
+
+    def asarray(self, x: Any) -> Any:
+        return self._ops.asarray(x)
+
+    def reshape(self, x: Any, shape: Any) -> Any:
+        return self._xp.reshape(self._ops.asarray(x), (shape,) if isinstance(shape, int) else tuple(shape))
+
+    def sum(self, x: Any) -> Any:
+        return self._xp.sum(x)
+
+    def trace(self, x: Any) -> Any:
+        return self._xp.linalg.trace(x)
+
+    def diag(self, x: Any) -> Any:
+        xp = self._xp
+        if x.ndim == 1:
+            return x[:, None] * xp.eye(x.shape[0], dtype=x.dtype, device=_device(xp, x))
+        return xp.linalg.diagonal(x)
+
+    def outer(self, a: Any, b: Any) -> Any:
+        return self._xp.linalg.outer(a, b)
+
+    def eye(self, n: int) -> Any:
+        dtype, device = self._ops.like()
+        return self._xp.eye(n, dtype=dtype or self._xp.float64, device=device)
+
+    def ones(self, shape: Any) -> Any:
+        dtype, device = self._ops.like()
+        return self._xp.ones(shape, dtype=dtype or self._xp.float64, device=device)
+
+    def logaddexp(self, a: Any, b: Any) -> Any:
+        ops = self._ops
+        a = a if ops.is_array(a) else self._xp.asarray(a, dtype=b.dtype, device=_device(self._xp, b))
+        b = b if ops.is_array(b) else self._xp.asarray(b, dtype=a.dtype, device=_device(self._xp, a))
+        return self._xp.logaddexp(a, b)
+
+    def _norm(self, x: Any) -> Any:
+        return self._xp.linalg.vector_norm(x)  # over all entries: the Frobenius norm of a matrix
+
+    def _matrix_power(self, x: Any, k: int) -> Any:
+        return self._xp.linalg.matrix_power(x, k)
+
+
+# --------------------------------------------------------------------------------- factorizations
+class LU:
+    """P A = L U, computed once and shared (as matdiff.numeric.factor.LU)."""
+
+    __slots__ = ("ops", "a", "lu", "piv", "_checked")
+
+    def __init__(self, ops: Ops, A: Any):
+        self.ops = ops
+        self.a = ops.floating(A)
+        self.lu, self.piv = ops.lu_factor(self.a)
+        self._checked = False
+
+    def pivots(self) -> Any:
+        xp = self.ops.xp
+        return xp.abs(xp.linalg.diagonal(self.lu))
+
+    def check(self, what: str = "solve") -> None:
+        """DomainError unless A is invertible to working precision (where its value can be read)."""
+        if self._checked:
+            return
+        u = self.ops.value(self.pivots())
+        if u is None:
+            return
+        C.check_pivots(u, what)
+        self._checked = True
+
+    def det(self) -> Any:
+        xp = self.ops.xp
+        sign = 1 - 2 * self.ops.parity(self.piv)
+        return xp.astype(sign, self.lu.dtype) * xp.prod(xp.linalg.diagonal(self.lu))
+
+
+class Chol:
+    """A = L L' of a matrix declared symmetric positive definite."""
+
+    __slots__ = ("ops", "a", "c")
+
+    def __init__(self, ops: Ops, A: Any):
+        self.ops = ops
+        self.a = ops.floating(A)
+        self.c, info = ops.cholesky(self.a)
+        v = ops.value(info)
+        if v is not None and int(v) != 0:
+            raise C.not_spd(int(v))
+
+
+class Factorizations:
+    """``_F`` of generated code."""
+
+    def __init__(self, ops: Ops):
+        self.ops = ops
+        self.LU = SimpleNamespace(check=lambda F, what="solve": F.check(what) if isinstance(F, LU) else None)
+
+    def lu(self, A: Any) -> LU:
+        return LU(self.ops, A)
+
+    def chol(self, A: Any) -> Chol:
+        return Chol(self.ops, A)
+
+    def _rhs(self, F: LU | Chol, B: Any) -> tuple[LU | Chol, Any, bool]:
+        xp, ops = self.ops.xp, self.ops
+        B = ops.asarray(B)
+        dtype = xp.result_type(F.a.dtype, B.dtype)
+        if dtype != F.a.dtype:  # a complex right-hand side with a real matrix (or a wider dtype): refactor
+            F = type(F)(ops, xp.astype(F.a, dtype))
+        if B.dtype != dtype:
+            B = xp.astype(B, dtype)
+        vec = B.ndim == 1
+        return F, (B[:, None] if vec else B), vec
+
+    def solve(self, F: LU | Chol, B: Any) -> Any:
+        """A^-1 B."""
+        F, B, vec = self._rhs(F, B)
+        if isinstance(F, Chol):
+            X = self.ops.cho_solve(F.c, B)
+        else:
+            F.check()
+            X = self.ops.lu_solve(F.lu, F.piv, B, False)
+        return X[:, 0] if vec else X
+
+    def solve_t(self, F: LU | Chol, B: Any) -> Any:
+        """A'^-1 B (the plain transpose)."""
+        if isinstance(F, Chol):
+            return self.solve(F, B)
+        F, B, vec = self._rhs(F, B)
+        F.check()
+        X = self.ops.lu_solve(F.lu, F.piv, B, True)
+        return X[:, 0] if vec else X
+
+    def _eye(self, F: LU | Chol) -> Any:
+        xp = self.ops.xp
+        return xp.eye(F.a.shape[-1], dtype=F.a.dtype, device=_device(xp, F.a))
+
+    def inv(self, F: LU | Chol) -> Any:
+        if isinstance(F, Chol):
+            return self.ops.cho_inverse(F.c)
+        F.check("inv")
+        return self.ops.lu_solve(F.lu, F.piv, self._eye(F), False)
+
+    def det(self, F: LU | Chol) -> Any:
+        xp = self.ops.xp
+        if isinstance(F, Chol):
+            return xp.prod(xp.real(xp.linalg.diagonal(F.c)) if _complex(xp, F.c) else xp.linalg.diagonal(F.c)) ** 2
+        return F.det()
+
+    def logdet(self, F: LU | Chol) -> Any:
+        """log det A; DomainError where det A <= 0 (NaN where that cannot be read: traced or vmapped)."""
+        xp, ops = self.ops.xp, self.ops
+        if isinstance(F, Chol):
+            d = xp.linalg.diagonal(F.c)
+            return 2.0 * xp.sum(xp.log(xp.real(d) if _complex(xp, d) else d))
+        d = xp.linalg.diagonal(F.lu)
+        if _complex(xp, d):
+            det = F.det()
+            v = ops.value(det)
+            if v is not None and v == 0:
+                raise DomainError("logdet: det(A) = 0 (the matrix is singular)")
+            return xp.log(det)
+        sign = xp.astype(1 - 2 * ops.parity(F.piv), d.dtype) * xp.prod(xp.sign(d))
+        logabs = xp.sum(xp.log(xp.abs(d)))
+        v = ops.value(sign)
+        if v is not None:
+            if not v > 0:
+                raise C.logdet_sign_error(float(ops.value(F.det())))
+            return logabs
+        return xp.where(sign > 0, logabs, xp.asarray(float("nan"), dtype=logabs.dtype))
+
+    def adj(self, F: LU | Chol) -> Any:
+        """adj(A): det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
+        xp, ops = self.ops.xp, self.ops
+        if isinstance(F, Chol):
+            return self.det(F) * self.inv(F)
+        n = F.a.shape[-1]
+        if n == 1:
+            return xp.ones_like(F.a)
+        u = F.pivots()
+        good = xp.min(u) > C.ADJ_LU_MIN_PIVOT_RATIO * xp.max(u)
+
+        def by_lu() -> Any:
+            return F.det() * ops.lu_solve(F.lu, F.piv, self._eye(F), False)
+
+        def by_svd() -> Any:
+            a = ops.value(F.a)
+            if a is not None and not np.isfinite(a).all():
+                return xp.full_like(F.a, float("nan"))
+            U, s, Vh = ops.svd(F.a, full=True)
+            return C.svd_adj(xp, U, s, Vh)
+        return ops.cond(good, by_lu, by_svd)
+
+
+def _complex(xp: Any, x: Any) -> bool:
+    return xp.isdtype(x.dtype, "complex floating")
+
+
+# ------------------------------------------------------------------------------------ kernels
+class Kernels:
+    """``_K`` of generated code: sign, polar, top_sv, norm2, norm_nuc, adj."""
+
+    def __init__(self, ops: Ops, F: Factorizations):
+        self.ops, self.F = ops, F
+
+    @staticmethod
+    def _is_vector(X: Any) -> bool:
+        return X.ndim < 2 or min(X.shape) == 1
+
+    def sign(self, X: Any) -> Any:
+        ops, xp = self.ops, self.ops.xp
+        X = ops.asarray(X)
+        zero = ops.value(xp.any(X == 0))
+        if zero is not None and bool(zero):
+            from ..numeric import kernels as _npK
+
+            _npK.sign(ops.value(X))  # raises, with NumPy's words
+        return xp.sign(X)
+
+    def _unit(self, X: Any, kernel: str) -> Any:
+        xp = self.ops.xp
+        nrm = xp.linalg.vector_norm(X)
+        v = self.ops.value(nrm)
+        if v is not None:
+            C.check_vector_norm(float(v), kernel)
+        return X / nrm
+
+    def polar(self, X: Any) -> Any:
+        X = self.ops.floating(X)
+        if self._is_vector(X):
+            return self._unit(X, "polar")
+        U, s, Vh = self.ops.svd(X)
+        v = self.ops.value(s)
+        if v is not None:
+            C.check_polar(float(v[-1]), float(v[0]))
+        return self.ops.xp.matmul(U, Vh)
+
+    def top_sv(self, X: Any) -> Any:
+        X = self.ops.floating(X)
+        if self._is_vector(X):
+            return self._unit(X, "top_sv")
+        U, s, Vh = self.ops.svd(X)
+        v = self.ops.value(s[:2])
+        if v is not None:
+            C.check_top_sv(float(v[0]), float(v[1]))
+        return self.ops.xp.linalg.outer(U[:, 0], Vh[0, :])
+
+    def norm2(self, X: Any) -> Any:
+        xp = self.ops.xp
+        if self._is_vector(X):
+            return xp.linalg.vector_norm(X)
+        return xp.linalg.matrix_norm(self.ops.floating(X), ord=2)
+
+    def norm_nuc(self, X: Any) -> Any:
+        xp = self.ops.xp
+        if self._is_vector(X):
+            return xp.linalg.vector_norm(X)
+        return xp.linalg.matrix_norm(self.ops.floating(X), ord="nuc")
+
+    def adj(self, A: Any) -> Any:
+        return self.F.adj(self.F.lu(A))
+
+
+# --------------------------------------------------------------------------------------- namespace
+def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
+    """The globals that generated code runs in, for the backend described by ops."""
+    xp = ops.xp
+    F = Factorizations(ops)
+    K = Kernels(ops, F)
+
+    def check(kind: str, v: Any, what: str, where: str) -> None:
+        v = ops.asarray(v)
+        ok = C.guard_ok(xp, kind, v)
+        if ok is not None:
+            got = ops.value(ok)
+            if got is None or bool(got):
+                return
+        value = ops.value(v)
+        if value is not None:
+            C.raise_check(kind, value, what, where)
+
+    def check_positive(v: Any, what: str) -> Any:
+        if ops.is_array(v):
+            bad = ops.value(xp.real(v) <= 0 if _complex(xp, v) else v <= 0)
+            if bad is not None and bool(bad):
+                C.numpy_check_positive(ops.value(v)[()], what)
+            return v
+        return C.numpy_check_positive(v, what)
+
+    def nonzero(v: Any, what: str) -> Any:
+        if ops.is_array(v):
+            zero = ops.value(v == 0)
+            if zero is not None and bool(zero):
+                raise C.nonzero_error(what)
+            return v
+        if v == 0:
+            raise C.nonzero_error(what)
+        return v
+
+    def finite_inputs(**values: Any) -> None:
+        """DomainError naming the first argument with a NaN or infinite entry (where values can be read)."""
+        for name, v in values.items():
+            if not ops.is_array(v):
+                if not np.all(np.isfinite(np.asarray(v))):
+                    raise C.not_finite_error(name)
+                continue
+            if not (xp.isdtype(v.dtype, "real floating") or xp.isdtype(v.dtype, "complex floating")):
+                continue
+            ok = ops.value(xp.isfinite(xp.sum(v)))  # one sum; a sum that overflows is looked at entry by entry
+            if ok is not None and not bool(ok) and not bool(ops.value(xp.all(xp.isfinite(v)))):
+                raise C.not_finite_error(name)
+
+    def dot(a: Any, b: Any) -> Any:
+        return xp.sum(a * b)
+
+    def scalar(v: Any) -> Any:
+        return v
+
+    ns = _cg.numpy_namespace()  # names that a newer code generator emits resolve (to NumPy) until added here
+    ns.update({"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_scalar": scalar,
+               "_check_positive": check_positive, "_dot": dot, "_expit": ops.expit, "_nonzero": nonzero,
+               "_finite_inputs": finite_inputs})
+    return ns

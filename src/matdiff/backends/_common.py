@@ -1,0 +1,135 @@
+"""What every array backend shares: the messages of the domain checks, the adjugate by the SVD.
+
+The checks read values only where the backend can give them (``ops.value(x)`` is None for a traced,
+vmapped or lazy array): there they raise the very DomainError the NumPy code raises, by handing the
+offending value to NumPy's check; elsewhere (inside ``jax.jit``, ``torch.func.vmap``) they are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import DomainError
+from ..numeric import codegen as _cg
+from ..numeric import evaluate as _ev
+from ..numeric import factor as _npF
+from ..numeric import kernels as _npK
+
+EPS = float(np.finfo(np.float64).eps)
+ADJ_LU_MIN_PIVOT_RATIO = _npK._ADJ_LU_MIN_PIVOT_RATIO
+TOP_SV_GAP = _npK._TOP_SV_GAP
+POLAR_RANK = _npK._POLAR_RANK
+
+
+def _numpy_error(fn: Any, *args: Any) -> DomainError:
+    """The DomainError that NumPy's code raises for fn(*args) (the same words on every backend)."""
+    try:
+        fn(*args)
+    except DomainError as err:
+        return err
+    raise AssertionError(f"{fn.__name__} raised no DomainError")  # pragma: no cover
+
+
+def check_pivots(u: np.ndarray, what: str) -> None:
+    """DomainError unless the LU pivots' moduli u (last axis; leading axes a batch) show A invertible.
+
+    The test of matdiff.numeric.factor.LU.check, whose message comes from that very code (the LU of
+    diag(u) has the pivots u).
+    """
+    n = u.shape[-1]
+    lo, hi = u.min(axis=-1), u.max(axis=-1)
+    bad = lo <= 10 * n * EPS * hi
+    if not np.any(bad):
+        return
+    i = int(np.argmax(np.ravel(bad)))
+    err = _numpy_error(lambda: _npF.lu(np.diag(u.reshape(-1, n)[i].astype(float))).check(what))
+    raise DomainError(f"{err} (batch element {i})") if u.ndim > 1 else err
+
+
+def not_spd(column: int | None = None) -> DomainError:
+    """NumPy's error for a Cholesky factorization failing at the (1-based) column."""
+    k = column or 1
+    return _numpy_error(_npF.chol, np.diag([1.0] * (k - 1) + [-1.0]))
+
+
+def logdet_sign_error(det: float) -> DomainError:
+    return _numpy_error(_npF.logdet, _npF.lu(np.array([[det]])))
+
+
+def check_top_sv(s0: float, s1: float) -> None:
+    """NumPy's top_sv test of the two largest singular values (its error, from diag(s0, s1))."""
+    if s0 == 0 or s0 - s1 <= TOP_SV_GAP * s0:
+        raise _numpy_error(_npK.top_sv, np.diag([s0, s1]) if s0 else np.zeros((2, 2)))
+
+
+def check_polar(s_min: float, s_max: float) -> None:
+    if not s_min > POLAR_RANK * s_max:
+        raise _numpy_error(_npK.polar, np.diag([s_max, s_min]))
+
+
+def check_vector_norm(nrm: float, kernel: str) -> None:
+    if nrm == 0:
+        raise _numpy_error(_npK.top_sv if kernel == "top_sv" else _npK.polar, np.zeros(2))
+
+
+# the predicate of each guard kind, True where the value passes (computed on the backend's arrays)
+def guard_ok(xp: Any, kind: str, v: Any) -> Any:
+    if kind == "nonzero_norm":
+        return xp.any(v != 0)
+    if kind == "no_zero_entry":
+        return xp.all(v != 0)
+    if kind == "positive":
+        return xp.all(xp.real(v) > 0) if xp.isdtype(v.dtype, "complex floating") else xp.all(v > 0)
+    return None
+
+
+def raise_check(kind: str, value: Any, what: str, where: str) -> None:
+    """NumPy's check of a (host) value: raises the DomainError the NumPy code raises."""
+    _ev.check(kind, value, what, where)
+
+
+numpy_check_positive = _cg._check_positive
+numpy_nonzero = getattr(_cg, "_nonzero", None)
+
+
+def not_finite_error(name: str) -> DomainError:
+    fn = getattr(_cg, "_finite_inputs", None)
+    if fn is not None:
+        try:
+            fn(**{name: np.array([np.nan])})
+        except DomainError as err:
+            return err
+    return DomainError(f"the value of {name} has NaN or infinite entries")
+
+
+def nonzero_error(what: str) -> DomainError:
+    if numpy_nonzero is not None:
+        try:
+            numpy_nonzero(0.0, what)
+        except DomainError as err:
+            return err
+    return DomainError(f"division by zero: {what} = 0 at this point")
+
+
+def others_products(xp: Any, s: Any) -> Any:
+    """prod_{j != i} s_j along the last axis, from prefix and suffix products (exact where s_i = 0)."""
+    ones = xp.ones_like(s[..., :1])
+    prefix = xp.concat([ones, xp.cumulative_prod(s[..., :-1], axis=-1)], axis=-1)
+    rev = xp.flip(s[..., 1:], axis=-1)
+    suffix = xp.concat([xp.flip(xp.cumulative_prod(rev, axis=-1), axis=-1), ones], axis=-1)
+    return prefix * suffix
+
+
+def svd_adj(xp: Any, U: Any, s: Any, Vh: Any) -> Any:
+    """adj(A) = det(U) det(V^H) V adj(S) U^H from the full SVD A = U S V^H (leading axes a batch)."""
+    c = xp.linalg.det(U) * xp.linalg.det(Vh)
+    if xp.isdtype(c.dtype, "complex floating"):
+        c = c / xp.abs(c)
+    else:
+        c = xp.where(c > 0, xp.ones_like(c), -xp.ones_like(c))
+    d = others_products(xp, s)
+    V = xp.conj(xp.matrix_transpose(Vh)) if xp.isdtype(Vh.dtype, "complex floating") else xp.matrix_transpose(Vh)
+    Uh = xp.conj(xp.matrix_transpose(U)) if xp.isdtype(U.dtype, "complex floating") else xp.matrix_transpose(U)
+    return xp.matmul(c[..., None, None] * V * d[..., None, :], Uh)

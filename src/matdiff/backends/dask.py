@@ -1,0 +1,406 @@
+"""Dask backend: the generated code builds a lazy Dask graph; tall data is processed blockwise.
+
+    X = da.from_array(X_np, chunks=(1_000_000, None))            # tall, chunked by rows
+    f = matdiff.grad("norm2(X*w - y)^2", "w").compile(backend="dask")
+    g = f(X=X, w=w, y=y)            # a lazy dask array: nothing computed yet
+    g.compute()                     # one pass over X: X@w - y and X'@(...) per chunk, one tree reduction
+
+    fg = matdiff.compile("sum(log(1+exp(-y.*(X*w)))) + c*w'*w", ["w"], backend="dask")
+    value, grads = fg(y=y, X=X, w=w, c=0.1)
+    dask.compute(value, grads)      # value and gradient in the same pass (their chunks are shared)
+
+Results are lazy Dask arrays wherever they depend on one (else NumPy): compute them with
+``.compute()``/``dask.compute`` on any scheduler, ``dask.distributed`` included.  Small arguments
+(w, a square A) may stay NumPy: they then enter every block of the tall ones.
+
+* Elementwise code, ``@``, sums and norms are Dask's own (blockwise; a reduction is a tree of
+  partial sums).  ``X' @ r`` for X tall is one reduction over the row chunks.
+* Factorizations are of small square matrices: of a NumPy one, now, by matdiff's NumPy
+  factorizations; of a Dask one (``X'*X``), inside the graph (a delayed LU/Cholesky of the
+  computed n x n matrix).  A solve with a wide right-hand side (``inv(A)*X'``) is blockwise.
+* The domain checks are lazy too: each adds a 0-d reduction (``any(v)``, ``min(v)``...) to the
+  graph, and the results' blocks depend on them, so ``compute()`` raises the DomainError of the
+  NumPy code where a check fails, in the same pass.  (That needs the namespace's ``_wrap``,
+  applied by ``codegen.build``; without it lazy checks are skipped.)
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from scipy.special import expit as _expit
+
+from ..errors import DomainError
+from ..numeric import codegen as _cg
+from ..numeric import factor as _npF
+from ..numeric import kernels as _npK
+from . import _common as C
+
+_GUARDS: contextvars.ContextVar[list[tuple[Any, Callable[[Any], None]]] | None] = contextvars.ContextVar(
+    "matdiff_dask_guards", default=None)
+
+
+# SciPy's LAPACK wrappers (and the OpenBLAS bundled with SciPy) gave wrong results, or crashed, when
+# called from several threads at once here: the factorizations and solves of the tasks take turns.
+_LAPACK = threading.Lock()
+
+
+def _lazy(*xs: Any) -> bool:
+    return any(isinstance(x, da.Array) for x in xs)
+
+
+# ----------------------------------------------------------------------------------------- guards
+def _guard(value: Any, test: Callable[[Any], None]) -> None:
+    """Check test(value) when the results are computed (value: a 0-d dask array)."""
+    guards = _GUARDS.get()
+    if guards is not None:
+        guards.append((value, test))
+
+
+def _pass_block(block: Any, *values: Any, tests: tuple[Callable[[Any], None], ...] = ()) -> Any:
+    for v, t in zip(values, tests):
+        t(v)
+    return block
+
+
+def _attach(out: Any, guards: list[tuple[Any, Callable[[Any], None]]]) -> Any:
+    """out whose every block waits for the guards' values and raises where a guard fails."""
+    if isinstance(out, tuple):
+        return tuple(_attach(o, guards) for o in out)
+    values = [v for v, _ in guards]
+    tests = tuple(t for _, t in guards)
+    if not isinstance(out, da.Array):
+        for v, t in zip(dask.compute(*values), tests):
+            t(v)
+        return out
+    ind = tuple(range(out.ndim))
+    args: list[Any] = [out, ind]
+    fresh = out.ndim
+    for v in values:  # a guard on a vector (singular values) comes whole: its axes are contracted
+        args += [v.rechunk(-1) if v.ndim else v, tuple(range(fresh, fresh + v.ndim))]
+        fresh += v.ndim
+    return da.blockwise(functools.partial(_pass_block, tests=tests), ind, *args, dtype=out.dtype, concatenate=True,
+                        meta=np.empty((0,) * out.ndim, dtype=out.dtype))
+
+
+def _test_check(kind: str, what: str, where: str, v: Any) -> None:
+    if kind == "nonzero_norm" and not v:
+        C.raise_check(kind, np.zeros(1), what, where)
+    elif kind == "no_zero_entry" and not v:
+        C.raise_check(kind, np.zeros(1), what, where)
+    elif kind == "positive":
+        C.raise_check(kind, np.asarray([v]), what, where)
+
+
+def _check(kind: str, v: Any, what: str, where: str) -> None:
+    if not isinstance(v, da.Array):
+        C.raise_check(kind, v, what, where)
+        return
+    if kind == "nonzero_norm":
+        flag = da.any(v)
+    elif kind == "no_zero_entry":
+        flag = da.all(v != 0)
+    elif kind == "positive":
+        flag = da.min(da.real(v))
+    else:  # top_sv / polar: the kernels test their singular values
+        return
+    _guard(flag, functools.partial(_test_check, kind, what, where))
+
+
+def _check_positive(v: Any, what: str) -> Any:
+    if isinstance(v, da.Array):
+        _guard(v, functools.partial(_positive, what=what))
+        return v
+    return C.numpy_check_positive(v, what)
+
+
+def _positive(v: Any, what: str) -> None:
+    C.numpy_check_positive(np.asarray(v)[()], what)
+
+
+def _nonzero(v: Any, what: str) -> Any:
+    if isinstance(v, da.Array):
+        _guard(v, functools.partial(_is_nonzero, what=what))
+        return v
+    _is_nonzero(v, what)
+    return v
+
+
+def _is_nonzero(v: Any, what: str) -> None:
+    if v == 0:
+        raise C.nonzero_error(what)
+
+
+def _finite_inputs(**values: Any) -> None:
+    """NumPy arguments are checked now; dask arrays are not (it would be a reduction over the tall data
+    for each of them): NaN or infinite entries there give NaN in the results."""
+    for name, v in values.items():
+        if not isinstance(v, da.Array) and not np.all(np.isfinite(np.asarray(v))):
+            raise C.not_finite_error(name)
+
+
+def _scalar(v: Any) -> Any:
+    return v if isinstance(v, da.Array) else _cg._scalar(v)
+
+
+def _dot(a: Any, b: Any) -> Any:
+    return da.sum(a * b) if _lazy(a, b) else _cg._dot(a, b)
+
+
+# -------------------------------------------------------------------------------------------- _np
+def _asarray(x: Any) -> Any:
+    return x if isinstance(x, da.Array) else np.asarray(x)
+
+
+def _mod(*xs: Any) -> Any:
+    return da if _lazy(*xs) else np
+
+
+def _matrix_power(x: Any, k: int) -> Any:
+    if not isinstance(x, da.Array):
+        return np.linalg.matrix_power(x, k)
+    out, base = None, x
+    while k:
+        if k & 1:
+            out = base if out is None else out @ base
+        k >>= 1
+        if k:
+            base = base @ base
+    return out if out is not None else da.eye(x.shape[0], chunks=x.chunks[0])
+
+
+NP = SimpleNamespace(
+    asarray=_asarray, reshape=lambda x, s: x.reshape(s) if isinstance(x, da.Array) else np.reshape(x, s),
+    exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh, sqrt=np.sqrt, abs=np.abs, sign=np.sign,
+    logaddexp=np.logaddexp,  # NumPy ufuncs: lazy on dask arrays (__array_ufunc__)
+    sum=lambda x: _mod(x).sum(x), trace=lambda x: _mod(x).trace(x), diag=lambda x: _mod(x).diag(x),
+    outer=lambda a, b: _mod(a, b).outer(a, b), eye=np.eye, ones=np.ones,
+    linalg=SimpleNamespace(norm=lambda x: _mod(x).linalg.norm(x), matrix_power=_matrix_power))
+
+
+# -------------------------------------------------------------------------------- factorizations
+class Lazy:
+    """A factorization of a small square dask matrix, made inside the graph (a 0-d object array)."""
+
+    __slots__ = ("kind", "a", "f")
+
+    def __init__(self, kind: str, A: Any):
+        self.kind, self.a = kind, A
+        make = _npF.chol if kind == "chol" else _npF.lu
+        self.f = da.from_delayed(dask.delayed(_factor, pure=True)(make, A), shape=(), dtype=object)
+
+
+def _lu(A: Any) -> Any:
+    return Lazy("lu", A) if isinstance(A, da.Array) else _npF.lu(A)
+
+
+def _chol(A: Any) -> Any:
+    return Lazy("chol", A) if isinstance(A, da.Array) else _npF.chol(A)
+
+
+def _solve_block(f: Any, b: Any, fn: Callable[[Any, Any], Any]) -> Any:
+    f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
+    with _LAPACK:
+        return fn(f, b)
+
+
+def _factor(make: Callable[[Any], Any], A: Any) -> Any:
+    with _LAPACK:
+        return make(np.asarray(A))
+
+
+def _apply(fn: Callable[[Any, Any], Any], F: Any, B: Any) -> Any:
+    """fn(F, B) = solve/solve_t: blockwise over B's column chunks where anything is lazy."""
+    if not isinstance(F, Lazy) and not isinstance(B, da.Array):
+        return fn(F, B)
+    f = F.f if isinstance(F, Lazy) else F
+    dtype = np.result_type(F.a.dtype if isinstance(F, Lazy) else F.a.dtype, getattr(B, "dtype", np.float64),
+                           np.float64)
+    if not isinstance(B, da.Array):
+        B = da.from_array(np.asarray(B), chunks=-1)
+    B = B.rechunk({0: -1})  # the rows of B are A's (small) size
+    ind = tuple(range(B.ndim))
+    return da.blockwise(functools.partial(_solve_block, fn=fn), ind, f, None if not isinstance(f, da.Array) else (),
+                        B, ind, dtype=dtype, meta=np.empty((0,) * B.ndim, dtype=dtype))
+
+
+def _solve(F: Any, B: Any) -> Any:
+    return _apply(_npF.solve, F, B)
+
+
+def _solve_t(F: Any, B: Any) -> Any:
+    return _apply(_npF.solve_t, F, B)
+
+
+def _from(F: Lazy, fn: Callable[[Any], Any], shape: tuple[int, ...]) -> Any:
+    dtype = np.result_type(F.a.dtype, np.float64)
+    return da.blockwise(functools.partial(_call_on, fn=fn), (), F.f, (), dtype=dtype, meta=np.empty((), dtype)) \
+        if not shape else da.blockwise(functools.partial(_call_on, fn=fn), "ij", F.f, "", dtype=dtype,
+                                       new_axes={"i": shape[0], "j": shape[1]},
+                                       meta=np.empty((0, 0), dtype))
+
+
+def _call_on(f: Any, fn: Callable[[Any], Any]) -> Any:
+    f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
+    with _LAPACK:
+        return np.asarray(fn(f))
+
+
+def _inv(F: Any) -> Any:
+    return _from(F, _npF.inv, F.a.shape) if isinstance(F, Lazy) else _npF.inv(F)
+
+
+def _det(F: Any) -> Any:
+    return _from(F, _npF.det, ()) if isinstance(F, Lazy) else _npF.det(F)
+
+
+def _logdet(F: Any) -> Any:
+    if not isinstance(F, Lazy):
+        return _npF.logdet(F)
+    out = _from(F, _npF.logdet, ())
+    _guard(out, _nothing)  # computed with the results, also where only its DomainError is wanted
+    return out
+
+
+def _nothing(v: Any) -> None:
+    return None
+
+
+def _check_factor(f: Any, what: str) -> None:
+    f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
+    if isinstance(f, _npF.LU):
+        f.check(what)
+
+
+def _adj(F: Any) -> Any:
+    return _from(F, _npF.adj, F.a.shape) if isinstance(F, Lazy) else _npF.adj(F)
+
+
+def _lu_check(F: Any, what: str = "solve") -> None:
+    if isinstance(F, Lazy):  # checked in the graph, with the results
+        _guard(F.f, functools.partial(_check_factor, what=what))
+        return
+    if isinstance(F, _npF.LU):
+        F.check(what)
+
+
+F = SimpleNamespace(lu=_lu, chol=_chol, solve=_solve, solve_t=_solve_t, inv=_inv, det=_det, logdet=_logdet,
+                    adj=_adj, LU=SimpleNamespace(check=_lu_check))
+
+
+# ---------------------------------------------------------------------------------------- kernels
+def _is_vector(X: Any) -> bool:
+    return X.ndim < 2 or min(X.shape) == 1
+
+
+def _unit(X: Any, kernel: str) -> Any:
+    nrm = da.linalg.norm(X)
+    _guard(nrm, functools.partial(_vector_norm_ok, kernel=kernel))
+    return X / nrm
+
+
+def _vector_norm_ok(v: Any, kernel: str) -> None:
+    C.check_vector_norm(float(v), kernel)
+
+
+def _svd(X: Any) -> tuple[Any, Any, Any]:
+    """The thin SVD of a tall-and-skinny (or, transposed, short-and-wide) dask matrix."""
+    if X.shape[0] >= X.shape[1]:
+        return da.linalg.svd(X.rechunk({1: -1}))
+    U, s, Vh = da.linalg.svd(X.T.rechunk({1: -1}))
+    return Vh.T, s, U.T
+
+
+def _s_test(s: Any, kernel: str) -> None:
+    s = np.asarray(s)
+    if kernel == "top_sv":
+        C.check_top_sv(float(s[0]), float(s[1]))
+    else:
+        C.check_polar(float(s[-1]), float(s[0]))
+
+
+def _top_sv(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.top_sv(X)
+    if _is_vector(X):
+        return _unit(X, "top_sv")
+    U, s, Vh = _svd(X)
+    _guard(s, functools.partial(_s_test, kernel="top_sv"))
+    return da.outer(U[:, 0], Vh[0, :])
+
+
+def _polar(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.polar(X)
+    if _is_vector(X):
+        return _unit(X, "polar")
+    U, s, Vh = _svd(X)
+    _guard(s, functools.partial(_s_test, kernel="polar"))
+    return U @ Vh
+
+
+def _norm2(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.norm2(X)
+    return da.linalg.norm(X) if _is_vector(X) else _svd(X)[1][0]
+
+
+def _norm_nuc(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.norm_nuc(X)
+    return da.linalg.norm(X) if _is_vector(X) else _svd(X)[1].sum()
+
+
+def _kadj(A: Any) -> Any:
+    return _adj(_lu(A))
+
+
+def _sign(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.sign(X)
+    _guard(da.all(X != 0), _no_zero)
+    return da.sign(X)
+
+
+def _no_zero(v: Any) -> None:
+    if not v:
+        raise DomainError("sign: an entry is exactly 0, where |x| is not differentiable")
+
+
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj)
+
+
+# -------------------------------------------------------------------------------------- namespace
+def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn collecting its lazy checks and attaching them to its (lazy) results."""
+    if getattr(fn, "__matdiff_wrapped__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        token = _GUARDS.set([])
+        try:
+            out = fn(*args)
+            guards = _GUARDS.get()
+        finally:
+            _GUARDS.reset(token)
+        return _attach(out, guards) if guards else out
+
+    call.__matdiff_wrapped__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def namespace() -> dict[str, Any]:
+    ns = _cg.numpy_namespace()
+    ns.update({"_np": NP, "_F": F, "_K": K, "_check": _check, "_scalar": _scalar, "_check_positive": _check_positive,
+               "_dot": _dot, "_expit": _expit, "_nonzero": _nonzero, "_wrap": wrap,
+               "_finite_inputs": _finite_inputs})
+    return ns
