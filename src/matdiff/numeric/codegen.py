@@ -425,6 +425,8 @@ class Lowering:
             return self.emit(f"{left} * {right}")
         if dims[k + 1] == 1:  # a column times a row
             return self.emit(f"_np.outer({left}, {right})")
+        if dims[j + 1] == 1 and dims[i] != 1 and left.endswith(".T") and _atomic(left[:-2]):
+            return self.emit(f"{right} @ {left[:-2]}")  # A'*v as v @ A: no transposed copy (XLA makes one)
         return self.emit(f"{left} @ {right}")
 
     def _materialize(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
