@@ -283,6 +283,10 @@ def inner(a: Expr, b: Expr) -> Expr:
     if a.is_scalar or b.is_scalar:
         return mul(a, b) if a.is_scalar and b.is_scalar else mul(a, call("sum", b)) if a.is_scalar \
             else mul(call("sum", a), b)
+    if isinstance(a, Ones):
+        return call("sum", b)
+    if isinstance(b, Ones):
+        return call("sum", a)
     if a.is_vector:
         return mul(T(a), b)
     if isinstance(a, Eye):

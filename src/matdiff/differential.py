@@ -100,16 +100,22 @@ class _Expander:
                     return got
         return None
 
-    def step(self, e: Expr, name: str) -> Expr:
-        """Every pending d(...) of e whose rule is ``name`` expanded: one rule, one step, as a textbook does."""
+    def step(self, e: Expr, name: str, memo: dict[Expr, Expr] | None = None) -> Expr:
+        """Every pending d(...) of e whose rule is ``name`` expanded: one rule, one step, as a textbook does
+        (equal subexpressions once: the tree may share them many times)."""
+        memo = {} if memo is None else memo
+        got = memo.get(e)
+        if got is not None:
+            return got
         if isinstance(e, D):
-            return self.rule(e.arg) if self.name(e.arg) == name else e
-        if not e.pending:
-            return e
-        kids = tuple(self.step(c, name) if c.pending else c for c in e.children)
-        if all(a is b for a, b in zip(kids, e.children)):
-            return e
-        return _rebuild(e, kids)
+            out = self.rule(e.arg) if self.name(e.arg) == name else e
+        elif not e.pending:
+            out = e
+        else:
+            kids = tuple(self.step(c, name, memo) if c.pending else c for c in e.children)
+            out = e if all(a is b for a, b in zip(kids, e.children)) else _rebuild(e, kids)
+        memo[e] = out
+        return out
 
 
 def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") -> tuple[Expr, list[Step]]:
@@ -129,30 +135,66 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
 
 
 # ------------------------------------------------------------------------------ identification
+MAX_TERMS = 5_000
+MAX_TERMS_SIZE = 400_000
+
+
 def expand_terms(e: Expr) -> list[Expr]:
-    """The terms of a linear form, each with a single dX (products distributed over sums)."""
+    """The terms of a linear form, each with a single dX (products distributed over sums);
+    LimitError where they grow past a bound (a derivative that blows up)."""
+    terms = _expand_terms(e)
+    if len(terms) > MAX_TERMS or tree_size(terms, MAX_TERMS_SIZE) > MAX_TERMS_SIZE:
+        raise LimitError(f"the differential has {len(terms)} terms (of more than {MAX_TERMS_SIZE} nodes in "
+                         "all): a derivative this large is refused; simplify the expression first")
+    return terms
+
+
+def tree_size(exprs: list[Expr], limit: int) -> int:
+    """The number of nodes of the expressions written out as trees (stops counting past limit)."""
+    memo: dict[int, int] = {}
+
+    def size(x: Expr) -> int:
+        got = memo.get(id(x))
+        if got is None:
+            got = 1 + sum(size(c) for c in x.children)
+            memo[id(x)] = min(got, limit + 1)
+        return memo[id(x)]
+
+    total = 0
+    for t in exprs:
+        total += size(t)
+        if total > limit:
+            break
+    return total
+
+
+def _expand_terms(e: Expr, count: list[int] | None = None) -> list[Expr]:
+    count = [0] if count is None else count
+    count[0] += 1
+    if count[0] > 20 * MAX_TERMS:
+        raise LimitError("the differential has too many terms to identify the gradient")
     if isinstance(e, Diff):
         return [e]
     if isinstance(e, Add):
-        return [t for term in e.terms if term.linear for t in expand_terms(term)]
+        return [t for term in e.terms if term.linear for t in _expand_terms(term, count)]
     if isinstance(e, Neg):
-        return [neg(t) for t in expand_terms(e.arg)]
+        return [neg(t) for t in _expand_terms(e.arg, count)]
     if isinstance(e, MatMul):
         k = _linear_index(e.factors)
         fs = e.factors
-        return [mul(*fs[:k], t, *fs[k + 1:]) for t in expand_terms(fs[k])]
+        return [mul(*fs[:k], t, *fs[k + 1:]) for t in _expand_terms(fs[k], count)]
     if isinstance(e, Transpose):
-        return [T(t) for t in expand_terms(e.arg)]
+        return [T(t) for t in _expand_terms(e.arg, count)]
     if isinstance(e, Div):
-        return [div(t, e.den) for t in expand_terms(e.num)]
+        return [div(t, e.den) for t in _expand_terms(e.num, count)]
     if isinstance(e, Hadamard):
         if e.a.linear:
-            return [had(t, e.b) for t in expand_terms(e.a)]
-        return [had(e.a, t) for t in expand_terms(e.b)]
+            return [had(t, e.b) for t in _expand_terms(e.a, count)]
+        return [had(e.a, t) for t in _expand_terms(e.b, count)]
     if isinstance(e, HDiv):
-        return [hdiv(t, e.b) for t in expand_terms(e.a)]
+        return [hdiv(t, e.b) for t in _expand_terms(e.a, count)]
     if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
-        return [call(e.fn, t) for t in expand_terms(e.arg)]
+        return [call(e.fn, t) for t in _expand_terms(e.arg, count)]
     raise MatdiffError(f"internal: {e} is not linear in the differential")  # pragma: no cover
 
 
@@ -204,10 +246,16 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
         elif isinstance(e, Hadamard):
             lin, other = (e.a, e.b) if e.a.linear else (e.b, e.a)
             _note(rules, HADAMARD)
-            e, c = lin, had(c, other)
+            c = had(c, other)
+            if lin.is_scalar and not c.is_scalar:  # a scalar spread over the entries: <C, s G> = s sum(C .* G)
+                c = call("sum", c)
+            e = lin
         elif isinstance(e, HDiv):
             _note(rules, HADAMARD)
-            e, c = e.a, hdiv(c, e.b)
+            c = hdiv(c, e.b)
+            if e.a.is_scalar and not c.is_scalar:
+                c = call("sum", c)
+            e = e.a
         elif isinstance(e, Transpose):
             _note(rules, TRANSPOSE)
             e, c = e.arg, T(c)

@@ -294,12 +294,14 @@ def jacobian_matrix(e: Expr, var: Var, S: Simplifier) -> Expr:
         return mul(*scal, *left, jacobian_matrix(f, var, S))
     if isinstance(e, Hadamard):
         lin, g = (e.a, e.b) if e.a.linear else (e.b, e.a)
-        if g.is_scalar:
+        if g.is_scalar or lin.is_scalar:  # a scalar times the other: its Jacobian scaled (or an outer product)
             return mul(g, jacobian_matrix(lin, var, S))
         if not g.is_vector:
             raise NotExpressible
         return mul(call("diag", g), jacobian_matrix(lin, var, S))
     if isinstance(e, HDiv):
+        if e.a.is_scalar:
+            return mul(hdiv(ONE, e.b), jacobian_matrix(e.a, var, S))
         if not e.b.is_vector:
             raise NotExpressible
         return mul(call("diag", hdiv(ONE, e.b)), jacobian_matrix(e.a, var, S))

@@ -58,12 +58,16 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
     "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A), A invertible",
                  lambda e, d: sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e),
                                   mul(e, d(e.arg), call("inv", e.arg)))),
-    "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)", lambda e, d: div(d(_sq(e.arg)), mul(TWO, e))),
+    "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
+                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
+                 else _emul(call("sign", e.arg), d(e.arg))),  # the norm of a scalar is its abs
     "norm2":    ("d norm2(X) = tr((u1*v1')' dX), u1, v1 the top singular pair",
-                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector or e.arg.is_scalar
+                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector
+                 else _emul(call("sign", e.arg), d(e.arg)) if e.arg.is_scalar
                  else tr(mul(T(call("top_sv", e.arg)), d(e.arg)))),
     "norm_nuc": ("d norm_nuc(X) = tr((U*V')' dX), X = U S V' the thin SVD",
-                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector or e.arg.is_scalar
+                 lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector
+                 else _emul(call("sign", e.arg), d(e.arg)) if e.arg.is_scalar
                  else tr(mul(T(call("polar", e.arg)), d(e.arg)))),
     "norm1":    ("d norm1(X) = sum(sign(X) .* dX)", lambda e, d: call("sum", _emul(call("sign", e.arg), d(e.arg)))),
     "sum":      ("d sum = sum d", lambda e, d: call("sum", d(e.arg))),
