@@ -61,17 +61,19 @@ def add(*terms: Expr) -> Expr:
     out: list[Expr] = []
     shaped_zero: Expr | None = None
     number: Fraction | float = 0
+    at = -1
     for t in terms:
         if isinstance(t, Add):
             out.extend(t.terms)
         elif isinstance(t, Num):
-            number = number + t.value  # numbers fold: 2 - 1 = 1
+            number = number + t.value  # numbers fold: 2 - 1 = 1, where the first number stood
+            at = len(out) if at < 0 else at
         elif not is_zero(t):
             out.append(t)
         elif not t.is_scalar:
             shaped_zero = t
     if number != 0:
-        out.append(Num(number))
+        out.insert(at, Num(number))
     if shaped_zero is not None and all(t.is_scalar for t in out):
         out.append(shaped_zero)  # dropping it would lose the sum's shape
     if not out:

@@ -220,6 +220,16 @@ class Lowering:
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
         scal = [f for f in factors if f.is_scalar]
+        if scal and chain:
+            # scale the smallest factor of the product, not the product: c*x*y' = (c*x)*y', diag(v)/c = diag(v/c)
+            sizes = [(_size(f.arg.shape[0]) if _is_diag(f) else _size(f.shape[0]) * _size(f.shape[1]))
+                     for f in chain]
+            k = sizes.index(min(sizes))
+            out = _size(chain[0].shape[0]) * _size(chain[-1].shape[1])
+            if sizes[k] < out and _inv_arg(chain[k]) is None:
+                f = chain[k]
+                scaled = Call("diag", MatMul(tuple(scal) + (f.arg,))) if _is_diag(f) else MatMul(tuple(scal) + (f,))
+                return self.chain(chain[:k] + [scaled] + chain[k + 1:])
         parts = [self(f) for f in scal if not _negative_power(f)]
         below = [self._denominator(f) for f in scal if _negative_power(f)]  # type: ignore[arg-type]
         if chain:
@@ -480,6 +490,16 @@ def positive(e: Expr) -> bool:
     return False
 
 
+def _finite(out: Any) -> bool:
+    """Whether every entry of the output(s) is finite (one sum per array; exact check if that overflows)."""
+    for o in out if isinstance(out, tuple) else (out,):
+        if not isinstance(o, (np.ndarray, float, int, np.generic)):
+            continue  # another backend's arrays (lazy ones must not be computed here)
+        if not np.isfinite(np.sum(o)) and not np.all(np.isfinite(o)):
+            return False
+    return True
+
+
 def _finite_inputs(**values: Any) -> None:
     """DomainError naming the first argument with a NaN or infinite entry (one fast sum per array)."""
     for name, v in values.items():
@@ -604,8 +624,7 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
-    if variables:
-        lines.append(f"    _finite_inputs({', '.join(f'{pyname(n)}={pyname(n)}' for n in variables)})")
+
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]
     for g in list(guard_at):  # checks that need no temporaries come first
@@ -666,7 +685,14 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             missing = [n for n in names if n not in values]
             raise MatdiffError(f"no value given for {', '.join(missing)}") from None
         try:
-            return fn(*args)
+            out = fn(*args)
+            if not _finite(out):  # NaN or Inf: from the inputs (say which) or an overflow
+                from .evaluate import Bindings
+
+                Bindings({k: v for k, v in variables.items() if k in values}, values)
+                raise DomainError("the result is not finite at this point (an overflow, or a value outside "
+                                  "the domain)")
+            return out
         except DomainError as err:
             if where and where not in str(err):
                 raise DomainError(f"{err} (in {where})") from None

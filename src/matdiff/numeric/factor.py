@@ -121,7 +121,12 @@ def inv(F: LU | Chol) -> np.ndarray:
         x, _ = F.fns[2](F.c, lower=1)
         return np.tril(x) + np.tril(x, -1).T  # potri fills the lower triangle only
     F.check("inv")
-    x, _ = F.fns[2](F.lu, F.piv)
+    return _inv_lu(F)
+
+
+def _inv_lu(F: LU) -> np.ndarray:
+    """A^-1 from the LU factors by two triangular solves with I: LAPACK's getri is several times slower."""
+    x, _ = F.fns[1](F.lu, F.piv, np.eye(F.a.shape[0], dtype=F.a.dtype))
     return x
 
 
@@ -156,6 +161,5 @@ def adj(F: LU | Chol) -> np.ndarray:
         return np.ones_like(F.a)
     u = np.abs(F.lu.diagonal())
     if F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max():
-        x, _ = F.fns[2](F.lu, F.piv)
-        return F.det() * x
+        return F.det() * _inv_lu(F)
     return _K.adj(F.a)  # the SVD branch: finite and right at singular A
