@@ -25,6 +25,21 @@ def _batch_key(backend: str, batch: Batch) -> tuple[str, Any]:
     return backend, batch if isinstance(batch, (bool, str)) else tuple(batch)
 
 
+def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A RecursionError (a derivative nested past Python's stack) becomes a LimitError."""
+    import functools
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            from .errors import LimitError
+
+            raise LimitError("the expression or its derivative is nested too deeply to handle") from None
+    return call
+
+
 def parse(text: str) -> Expr:
     """The expression tree of ``text`` (a ParseError with the position and a caret if it is not one)."""
     return _parse(text)
@@ -44,6 +59,7 @@ def typed(expr: str | Expr, types: Types = None) -> tuple[Expr, dict[str, Var]]:
     return t, variables(t)
 
 
+@_deep
 def evaluate(expr: str | Expr, values: Mapping[str, Any], types: Types = None) -> Any:
     """The value of expr at ``values``: a float, a 1-D array (vector) or a 2-D array (matrix)."""
     from .numeric.evaluate import Evaluator
@@ -178,6 +194,7 @@ def _as_shape(value: Any, var: Var, ev: Any) -> Any:
     return value
 
 
+@_deep
 def grad(expr: str | Expr, wrt: str, types: Types = None) -> GradientResult:
     """The gradient of a scalar expression with respect to the variable ``wrt``, with the steps."""
     f, vs = typed(expr, types)
@@ -307,6 +324,7 @@ def grad(expr: str | Expr, wrt: str | list[str], types: Types = None) -> Any:  #
     return MultiGradient({n: _grad_one(f, n, types) for n in names})
 
 
+@_deep
 def derivative(expr: str | Expr, wrt: str, types: Types = None) -> Any:
     """The derivative of an expression of any shape w.r.t. ``wrt``: dF, jvp, vjp and the Jacobian."""
     from .jacobians import Derivative
@@ -317,6 +335,7 @@ def derivative(expr: str | Expr, wrt: str, types: Types = None) -> Any:
     return Derivative(f, var, vs, df, steps)
 
 
+@_deep
 def hessian(expr: str | Expr, wrt: str | list[str], types: Types = None) -> Any:
     """The Hessian of a scalar expression w.r.t. ``wrt`` (a list of two or more gives the blocks)."""
     from .hessians import Hessian, MultiHessian

@@ -185,7 +185,7 @@ def power(a: Expr, p: Expr) -> Expr:
 def epower(a: Expr, p: Expr) -> Expr:
     if is_one(p):
         return a
-    if a.is_scalar:
+    if a.is_scalar and p.is_scalar:
         return power(a, p)
     return EPower(a, p)
 

@@ -130,13 +130,16 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
         if name is None:  # pragma: no cover - pending implies a D node
             break
         df = ex.step(df, name)
+        if tree_size([df], MAX_TERMS_SIZE) > MAX_TERMS_SIZE:
+            raise LimitError(f"the differential grew past {MAX_TERMS_SIZE} nodes while it was being expanded: "
+                             "a derivative this large is refused")
         steps.append(Step(name, " " * (len(lhs) - 1), df, lhs_latex=""))
     return df, steps
 
 
 # ------------------------------------------------------------------------------ identification
 MAX_TERMS = 5_000
-MAX_TERMS_SIZE = 400_000
+MAX_TERMS_SIZE = 100_000
 
 
 def expand_terms(e: Expr) -> list[Expr]:
@@ -152,17 +155,19 @@ def expand_terms(e: Expr) -> list[Expr]:
 def tree_size(exprs: list[Expr], limit: int) -> int:
     """The number of nodes of the expressions written out as trees (stops counting past limit)."""
     memo: dict[int, int] = {}
-
-    def size(x: Expr) -> int:
-        got = memo.get(id(x))
-        if got is None:
-            got = 1 + sum(size(c) for c in x.children)
-            memo[id(x)] = min(got, limit + 1)
-        return memo[id(x)]
-
     total = 0
-    for t in exprs:
-        total += size(t)
+    for root in exprs:
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        while stack:  # post-order without recursion: trees here can be deep
+            x, done = stack.pop()
+            if id(x) in memo:
+                continue
+            if done:
+                memo[id(x)] = min(1 + sum(memo[id(c)] for c in x.children), limit + 1)
+            else:
+                stack.append((x, True))
+                stack.extend((c, False) for c in x.children if id(c) not in memo)
+        total += memo[id(root)]
         if total > limit:
             break
     return total

@@ -43,6 +43,8 @@ class Hessian(Derived):
                 terms = expand_terms(dg) if dg.linear else []
                 zero = ZERO if var.is_scalar else zero_like(Eye(like=var))  # f is linear in the variable
                 h = S.run(add(*(jacobian_matrix(t, var, S) for t in terms))) if terms else zero
+                if h is not None and _has_ones(h):
+                    h = None  # a broadcast inside the Hessian matrix: the hvp-based dense form is used instead
                 if h is not None:
                     self.expr = h
                     form = f"d(grad_{n} f) = H*d{n}"
@@ -191,6 +193,12 @@ class Hessian(Derived):
                 return np.stack(cols, axis=1)
         self._fn, self._fn_backend = hessian, key
         return hessian
+
+
+def _has_ones(e: Expr) -> bool:
+    from .syntax.ast import Ones
+
+    return isinstance(e, Ones) or any(_has_ones(c) for c in e.children)
 
 
 class MultiHessian:

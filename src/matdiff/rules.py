@@ -56,8 +56,8 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
     "logdet":   ("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(call("inv", e.arg), d(e.arg)))),
     "inv":      ("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
     "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A), A invertible",
-                 lambda e, d: sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e),
-                                  mul(e, d(e.arg), call("inv", e.arg)))),
+                 lambda e, d: ZERO if e.arg.is_scalar else  # adj of a scalar is 1
+                 sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e), mul(e, d(e.arg), call("inv", e.arg)))),
     "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
                  lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
                  else _emul(call("sign", e.arg), d(e.arg))),  # the norm of a scalar is its abs

@@ -208,7 +208,9 @@ class Simplifier:
             if p.value == 1:
                 return base
             if p.value == 0:
-                return ONE if base.is_scalar else Eye(like=base)
+                if base.is_scalar:
+                    return ONE
+                return Eye(like=base.like if isinstance(base, Eye) and base.like is not None else base)
             if isinstance(base, Num) and isinstance(base.value, (int, Fraction)) and isinstance(p.value, int) \
                     and (base.value != 0 or p.value > 0) and abs(p.value) < 64:
                 return Num(Fraction(base.value) ** p.value)
@@ -450,6 +452,8 @@ def _factor(parts: list[Expr], s: Simplifier) -> Expr:
             if len(idx) < 2:
                 continue
             rest = [s.product(split[i][0] + (split[i][1][:-1] if side == -1 else split[i][1][1:])) for i in idx]
+            if not _same_shapes(rest):  # the factor is shared, but what is left is not alike (x*y' and X*y')
+                continue
             coefs = {split_coefficient(r)[0] for r in rest}
             c = coefs.pop() if len(coefs) == 1 else (-1 if all(x < 0 for x in coefs) else 1)
             inner = s.sum([s.product([Num(_ratio(1, c)), r]) for r in rest] if c != 1 else rest)
@@ -460,6 +464,13 @@ def _factor(parts: list[Expr], s: Simplifier) -> Expr:
                 return term
             return Add(tuple([term] + others)) if idx[0] == 0 else Add(tuple(others + [term]))
     return Add(tuple(parts))
+
+
+def _same_shapes(parts: list[Expr]) -> bool:
+    from .shapes import same_dim
+
+    r, c = parts[0].shape
+    return all(same_dim(p.shape[0], r) and same_dim(p.shape[1], c) for p in parts[1:])
 
 
 def symmetric_part(m: Expr, s: Simplifier | None = None) -> Expr:

@@ -42,9 +42,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     tr = terminalreporter
     tr.section(f"matdiff fuzz (hypothesis profile {PROFILE!r})")
-    total = sum(CHECKED.values())
-    tr.write_line(f"expressions checked: {total}  " +
-                  ", ".join(f"{k} {v}" for k, v in sorted(CHECKED.items())))
+    props = {k: v for k, v in CHECKED.items() if k != "parser inputs"}
+    tr.write_line(f"expressions checked: {sum(props.values())}  " +
+                  ", ".join(f"{k} {v}" for k, v in sorted(props.items())))
+    if CHECKED["parser inputs"]:
+        tr.write_line(f"parser/API inputs fuzzed: {CHECKED['parser inputs']}")
     if DISCARDED:
         tr.write_line(f"examples discarded: {sum(DISCARDED.values())}")
         for reason, n in DISCARDED.most_common(12):

@@ -119,13 +119,13 @@ def assert_derivative(got: Any, num: Any, err: float, noise: float, fmax: float,
                          f"(|diff| {diff:.3g} > tol {tol:.3g}; scale {scale:.3g}, est. error {err:.2g})")
 
 
-def assert_close(a: Any, b: Any, what: str, rtol: float = 1e-8) -> None:
-    """Two computations of the same value agree to rtol of their scale."""
+def assert_close(a: Any, b: Any, what: str, rtol: float = 1e-8, atol: float = 1e-13) -> None:
+    """Two computations of the same value agree to rtol of their scale (and atol)."""
     a_, b_ = arr(a), arr(b)
     assert a_.shape == b_.shape, f"{what}: shapes {a_.shape} and {b_.shape}"
     scale = max(float(np.max(np.abs(a_), initial=0.0)), float(np.max(np.abs(b_), initial=0.0)), 1e-300)
     diff = float(np.max(np.abs(a_ - b_), initial=0.0))
-    assert diff <= rtol * scale + 1e-13, f"{what}: {a_!r} vs {b_!r} (|diff| {diff:.3g}, scale {scale:.3g})"
+    assert diff <= rtol * scale + atol, f"{what}: {a_!r} vs {b_!r} (|diff| {diff:.3g}, scale {scale:.3g})"
 
 
 def balanced_latex(s: str) -> bool:

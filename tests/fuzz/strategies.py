@@ -279,16 +279,26 @@ class Builder:
         return transpose(self.expr((shape[1], shape[0]), d))
 
     def r_broadcast(self, shape, d):
-        if shape == (1, 1):
+        if shape == (1, 1) or present("compiled_scalar_plus_inverse_times_vector"):
             return self.r_add(shape, d)
         s = self.expr((1, 1), d)
         e = self.expr(shape, d)
         return add(s, e) if self.draw(st.booleans()) else add(e, s, self.pick(["+", "-"]))
 
     def r_hadamard(self, shape, d):
+        kind = self.pick(["same", "scalar_left", "scalar_right"])  # a scalar operand broadcasts
+        if kind == "scalar_left" and shape != (1, 1):
+            return binop(self.expr((1, 1), d), self.expr(shape, d), ".*")
+        if kind == "scalar_right" and shape != (1, 1):
+            return binop(self.expr(shape, d), self.expr((1, 1), d), ".*")
         return binop(self.expr(shape, d), self.expr(shape, d), ".*")
 
     def r_hdiv(self, shape, d):
+        kind = self.pick(["same", "scalar_num", "scalar_den"])
+        if kind == "scalar_num" and shape != (1, 1) and not present("gradient_by_scalar_of_broadcast_division"):
+            return binop(self.expr((1, 1), d), self.positive(shape, d), "./")
+        if kind == "scalar_den" and shape != (1, 1):
+            return binop(self.expr(shape, d), self.positive((1, 1), d), "./")
         return binop(self.expr(shape, d), self.positive(shape, d), "./")
 
     def r_elementwise(self, shape, d):
@@ -303,7 +313,9 @@ class Builder:
         return call(fn, a, shape)
 
     def r_epower(self, shape, d):
-        kind = self.pick(["int", "frac", "neg", "scalar"])
+        kind = self.pick(["int", "frac", "neg", "scalar", "scalar_base"])
+        if kind == "scalar_base" and shape != (1, 1) and not present("gradient_of_scalar_base_elementwise_power"):
+            return power(self.positive((1, 1), d), self.bounded(shape, d), ".^")
         if kind == "int":
             return power(self.expr(shape, d), num(self.pick(["2", "3", "1"])), ".^")
         if kind == "neg":
@@ -399,6 +411,12 @@ class Builder:
         if present("scalar_power_by_computed_scalar"):  # only a variable inside, while the bug lasts
             return call(self.pick(["tanh", "sin", "cos"]), self.leaf((1, 1)), (1, 1))
         return call(self.pick(["tanh", "sin", "cos"]), self.expr((1, 1), d - 1), (1, 1))
+
+    def bounded(self, shape, d: int) -> Gen:
+        """An expression of moderate size (an exponent): tanh, sin or cos of something."""
+        if d <= 0 or not self.spend():
+            return call("tanh", self.leaf(shape), shape)
+        return call(self.pick(["tanh", "sin", "cos"]), self.expr(shape, d - 1), shape)
 
     def guarded_nonzero(self, shape, d) -> Gen:
         return guarded(self.expr(shape, d), "entries_away")
@@ -503,7 +521,7 @@ def expressions(draw: Any, shape: Any = "scalar", max_depth: int = 4, budget: in
         target = draw(st.sampled_from([(1, 1), (N, 1), (N, N), (N, M), (1, N), (M, 1), (M, N)]))
     else:
         target = shape
-    depth = draw(st.integers(1, max_depth))
+    depth = draw(st.integers(2, max_depth))
     g = Builder(draw, budget).expr(target, depth)
     if not g.names:  # a constant: add a variable term so that there is something to differentiate
         v = leaf(draw(st.sampled_from(LEAVES[target])))
@@ -607,6 +625,7 @@ def problems(draw: Any, shape: Any = "scalar", max_depth: int = 4, budget: int =
     gen = draw(expressions(shape, max_depth, budget))
     values, rng = point_for(gen.names, sizes, draw(st.integers(0, 2**32 - 1)))
     wrt = draw(st.sampled_from(sorted(gen.names)))
+    types = {k: v for k, v in types.items() if k in gen.names}  # typing is faster with fewer
     return Problem(gen, types, sizes, values, rng, wrt)
 
 

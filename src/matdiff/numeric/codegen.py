@@ -624,6 +624,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
+    if variables:  # NaN/Inf refused: one sum per argument (the exact test only when a sum is not finite)
+        lines.append(f"    _finite_inputs({', '.join(f'{pyname(n)}={pyname(n)}' for n in variables)})")
 
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]

@@ -1,0 +1,143 @@
+"""Parser and API fuzzing with hypothesis (the fast version of scripts/fuzz_parser.py).
+
+Only MatdiffError subclasses may escape ``matdiff.parse`` and ``matdiff.grad``, each within a time
+bound: never RecursionError, IndexError, KeyError, TypeError, a hang or a crash.  Inputs: random text
+over the language's alphabet, random Unicode, valid expressions from strategies.py with random text
+spliced in, and pathological nesting around the depth limit.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from contextlib import contextmanager
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import matdiff
+from matdiff.api import typed
+
+from .known_bugs import known
+from .strategies import CHECKED, expressions, fuzz_settings
+
+BOUND = 5.0
+GRAD_MAX_LEN = 400
+
+FUNCS = ("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs "
+         "sign polar top_sv eye ones").split()
+TOKENS = FUNCS + list("abxyzuABSTX") + ["lam", "X1", "x_2", "0", "1", "2", "0.5", ".5", "1e3", "1e-3", "1e400",
+                                        "+", "-", "*", "/", ".*", "./", "^", ".^", "'", "(", ")", "(", ")", " "]
+OTHER = list("[]{},;:!@#$%&|~`\"?<>=\\_.\t\n") + ["\x00", "\u2032", "\u2212", "\u03bb", "\ufeff", "é"]
+
+OUTCOMES: Counter[str] = Counter()
+
+token_text = st.lists(st.sampled_from(TOKENS + OTHER), max_size=30).map("".join)
+char_text = st.text(alphabet=st.sampled_from(sorted(set("".join(TOKENS + OTHER)))), max_size=60)
+any_text = st.text(max_size=40)
+
+
+@st.composite
+def spliced(draw) -> str:
+    """A valid expression with random text inserted, or a slice deleted, somewhere."""
+    text = draw(expressions("any", max_depth=3, budget=8)).text
+    i = draw(st.integers(0, len(text)))
+    if draw(st.booleans()):
+        return text[:i] + draw(token_text) + text[i:]
+    j = draw(st.integers(i, len(text)))
+    return text[:i] + text[j:]
+
+
+@st.composite
+def pathological(draw) -> str:
+    d = draw(st.sampled_from([1, 50, 99, 100, 101, 150, 199, 200, 201, 250, 400]))
+    v = draw(st.sampled_from(["x", "A", "a", "S"]))
+    kind = draw(st.integers(0, 6))
+    fn = draw(st.sampled_from(FUNCS[:18]))
+    return ["(" * d + v + ")" * d, f"{fn}(" * d + v + ")" * d, v + "'" * d, "-" * d + v, "*".join([v] * d),
+            f"{v}^" * d + "2", "(" * d + v][kind]
+
+
+class _Hang(BaseException):
+    """Raised by SIGALRM: a BaseException, so that no ``except Exception`` on the way swallows it."""
+
+
+@contextmanager
+def time_limit(seconds: float = BOUND):
+    """Fail with TimeoutError if the block runs longer than ``seconds`` (SIGALRM; main thread only)."""
+
+    def on_alarm(signum, frame):
+        raise _Hang()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Hang:
+        raise TimeoutError(f"took longer than {seconds} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def only_matdiff_errors(text: str) -> None:
+    """parse, then grad w.r.t. each variable (short inputs): only MatdiffErrors, within BOUND."""
+    CHECKED["parser inputs"] += 1
+    try:
+        with time_limit():
+            try:
+                tree = matdiff.parse(text)
+            except matdiff.MatdiffError as e:
+                OUTCOMES[f"parse: {type(e).__name__}"] += 1
+                return
+            if len(text) > GRAD_MAX_LEN:
+                OUTCOMES["parsed"] += 1
+                return
+            try:
+                names = list(typed(tree)[1]) or ["x"]
+                for wrt in names[:3]:
+                    r = matdiff.grad(text, wrt)
+                    matdiff.parse(str(r.gradient))
+                OUTCOMES["grad ok"] += 1
+            except matdiff.MatdiffError as e:
+                OUTCOMES[f"grad: {type(e).__name__}"] += 1
+    except matdiff.MatdiffError:
+        raise
+    except Exception as e:
+        name = known(e, text)
+        if name is None:
+            raise AssertionError(f"{type(e).__name__} escaped for {text!r}: {e}") from e
+        OUTCOMES[f"known bug: {name}"] += 1
+
+
+@fuzz_settings(0.12)
+@given(st.one_of(token_text, char_text, any_text))
+def test_random_text(text):
+    only_matdiff_errors(text)
+
+
+@fuzz_settings(0.1)
+@given(spliced())
+def test_spliced_expressions(text):
+    only_matdiff_errors(text)
+
+
+@fuzz_settings(0.01)
+@given(pathological())
+def test_pathological_nesting(text):
+    only_matdiff_errors(text)
+
+
+@fuzz_settings(0.02)
+@given(st.binary(max_size=64))
+def test_random_bytes(raw):
+    only_matdiff_errors(raw.decode("utf-8", errors="replace"))
+    only_matdiff_errors(raw.decode("latin-1"))
+
+
+def test_non_string_input():
+    for bad in (None, 3, b"x", ["x"], 1.5):
+        try:
+            matdiff.parse(bad)  # type: ignore[arg-type]
+        except matdiff.MatdiffError:
+            pass
