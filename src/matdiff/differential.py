@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, mul, neg, shape_like, undiff
+from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, is_zero, mul, neg, shape_like, undiff, zero_like
 from .errors import LimitError, MatdiffError
 from .rules import rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
@@ -45,6 +45,8 @@ MAX_STEPS = 2000
 def _rebuild(e: Expr, children: tuple[Expr, ...]) -> Expr:
     """e with new children, folding the trivial cases (the builders)."""
     if isinstance(e, MatMul):
+        if any(is_zero(c) for c in children):  # a factor's differential is 0: the product's zero, its shape
+            return zero_like(e)
         return mul(*children)
     if isinstance(e, Add):
         return add(*children)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .build import ZERO, add, zero_like
+from .build import ZERO, add, is_zero, zero_like
 from .differential import expand, expand_terms
 from .errors import MatdiffError
 from .jacobians import NotExpressible, _full, jacobian_matrix, kronecker_form, project, substitute
@@ -43,7 +43,7 @@ class Hessian(Derived):
                 terms = expand_terms(dg) if dg.linear else []
                 zero = ZERO if var.is_scalar else zero_like(Eye(like=var))  # f is linear in the variable
                 h = S.run(add(*(jacobian_matrix(t, var, S) for t in terms))) if terms else zero
-                if h is not None and _has_ones(h):
+                if h is not None and not is_zero(h) and _has_ones(h):
                     h = None  # a broadcast inside the Hessian matrix: the hvp-based dense form is used instead
                 if h is not None:
                     self.expr = h
