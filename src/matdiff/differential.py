@@ -125,6 +125,7 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
     ex = _Expander(var)
     df = ex.d(f)
     steps = [Step("", lhs, df, lhs_latex=lhs_latex)]
+    sizes: dict[int, int] = {}  # by id: every df measured stays alive in ``steps``
     while df.pending:
         if len(steps) > MAX_STEPS:
             raise LimitError(f"the derivation took more than {MAX_STEPS} steps; the expression is too large")
@@ -132,7 +133,7 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
         if name is None:  # pragma: no cover - pending implies a D node
             break
         df = ex.step(df, name)
-        if tree_size([df], MAX_TERMS_SIZE) > MAX_TERMS_SIZE:
+        if tree_size([df], MAX_TERMS_SIZE, sizes) > MAX_TERMS_SIZE:
             raise LimitError(f"the differential grew past {MAX_TERMS_SIZE} nodes while it was being expanded: "
                              "a derivative this large is refused")
         steps.append(Step(name, " " * (len(lhs) - 1), df, lhs_latex=""))
@@ -147,16 +148,18 @@ MAX_TERMS_SIZE = 100_000
 def expand_terms(e: Expr) -> list[Expr]:
     """The terms of a linear form, each with a single dX (products distributed over sums);
     LimitError where they grow past a bound (a derivative that blows up)."""
-    terms = _expand_terms(e)
-    if len(terms) > MAX_TERMS or tree_size(terms, MAX_TERMS_SIZE) > MAX_TERMS_SIZE:
-        raise LimitError(f"the differential has {len(terms)} terms (of more than {MAX_TERMS_SIZE} nodes in "
-                         "all): a derivative this large is refused; simplify the expression first")
+    terms = _TermExpander().run(e)
+    if len(terms) > MAX_TERMS:
+        raise LimitError(f"the differential has {len(terms)} terms: a derivative this large is refused; "
+                         "simplify the expression first")
     return terms
 
 
-def tree_size(exprs: list[Expr], limit: int) -> int:
-    """The number of nodes of the expressions written out as trees (stops counting past limit)."""
-    memo: dict[int, int] = {}
+def tree_size(exprs: list[Expr], limit: int, memo: dict[int, int] | None = None) -> int:
+    """The number of nodes of the expressions written out as trees (stops counting past limit).
+
+    ``memo`` (keyed by id) may be shared between calls while the expressions it counted are alive."""
+    memo = {} if memo is None else memo
     total = 0
     for root in exprs:
         stack: list[tuple[Expr, bool]] = [(root, False)]
@@ -175,34 +178,50 @@ def tree_size(exprs: list[Expr], limit: int) -> int:
     return total
 
 
-def _expand_terms(e: Expr, count: list[int] | None = None) -> list[Expr]:
-    count = [0] if count is None else count
-    count[0] += 1
-    if count[0] > 20 * MAX_TERMS:
-        raise LimitError("the differential has too many terms to identify the gradient")
-    if isinstance(e, Diff):
-        return [e]
-    if isinstance(e, Add):
-        return [t for term in e.terms if term.linear for t in _expand_terms(term, count)]
-    if isinstance(e, Neg):
-        return [neg(t) for t in _expand_terms(e.arg, count)]
-    if isinstance(e, MatMul):
-        k = _linear_index(e.factors)
-        fs = e.factors
-        return [mul(*fs[:k], t, *fs[k + 1:]) for t in _expand_terms(fs[k], count)]
-    if isinstance(e, Transpose):
-        return [T(t) for t in _expand_terms(e.arg, count)]
-    if isinstance(e, Div):
-        return [div(t, e.den) for t in _expand_terms(e.num, count)]
-    if isinstance(e, Hadamard):
-        if e.a.linear:
-            return [had(t, e.b) for t in _expand_terms(e.a, count)]
-        return [had(e.a, t) for t in _expand_terms(e.b, count)]
-    if isinstance(e, HDiv):
-        return [hdiv(t, e.b) for t in _expand_terms(e.a, count)]
-    if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
-        return [call(e.fn, t) for t in _expand_terms(e.arg, count)]
-    raise MatdiffError(f"internal: {e} is not linear in the differential")  # pragma: no cover
+class _TermExpander:
+    """Distributes products over the sums of a linear form, one term per dX.
+
+    Every intermediate term ends up inside its own final term, so a list of terms written out past
+    MAX_TERMS_SIZE nodes is refused at once, before the rest of the blow-up is built."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sizes: dict[int, int] = {}
+        self.alive: list[Expr] = []  # keeps the ids in ``sizes`` valid
+
+    def run(self, e: Expr) -> list[Expr]:
+        self.count += 1
+        if self.count > 20 * MAX_TERMS:
+            raise LimitError("the differential has too many terms to identify the gradient")
+        run = self.run  # one frame per level (and one per comprehension): these trees can be deep
+        if isinstance(e, Diff):
+            return [e]
+        if isinstance(e, Add):
+            out = [t for term in e.terms if term.linear for t in run(term)]
+        elif isinstance(e, Neg):
+            out = [neg(t) for t in run(e.arg)]
+        elif isinstance(e, MatMul):
+            k = _linear_index(e.factors)
+            fs = e.factors
+            out = [mul(*fs[:k], t, *fs[k + 1:]) for t in run(fs[k])]
+        elif isinstance(e, Transpose):
+            out = [T(t) for t in run(e.arg)]
+        elif isinstance(e, Div):
+            out = [div(t, e.den) for t in run(e.num)]
+        elif isinstance(e, Hadamard):
+            out = [had(t, e.b) for t in run(e.a)] if e.a.linear else [had(e.a, t) for t in run(e.b)]
+        elif isinstance(e, HDiv):
+            out = [hdiv(t, e.b) for t in run(e.a)]
+        elif isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
+            out = [call(e.fn, t) for t in run(e.arg)]
+        else:  # pragma: no cover
+            raise MatdiffError(f"internal: {e} is not linear in the differential")
+        if len(out) > 1:
+            self.alive.extend(out)
+            if tree_size(out, MAX_TERMS_SIZE, self.sizes) > MAX_TERMS_SIZE:
+                raise LimitError(f"the differential has {len(out)}+ terms of more than {MAX_TERMS_SIZE} nodes in "
+                                 "all: a derivative this large is refused; simplify the expression first")
+        return out
 
 
 def _linear_index(factors: tuple[Expr, ...]) -> int:

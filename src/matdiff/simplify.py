@@ -93,7 +93,7 @@ class Simplifier:
             a, p = self.run(e.a), self.run(e.b)
             if isinstance(p, Num) and p.value == 1:
                 return a
-            if a.is_scalar:
+            if a.is_scalar and p.is_scalar:
                 return self.power(a, p)
             return EPower(a, p)
         if isinstance(e, (Hadamard, HDiv)):

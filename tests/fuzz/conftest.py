@@ -25,11 +25,11 @@ from .strategies import CHECKED, DISCARDED
 _SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
          HealthCheck.large_base_example]
 
-settings.register_profile("ci", max_examples=10_800, derandomize=True, database=None, deadline=None,
+settings.register_profile("ci", max_examples=10_200, derandomize=True, database=None, deadline=None,
                           suppress_health_check=_SLOW, print_blob=True)
-settings.register_profile("dev", max_examples=1_100, deadline=None, suppress_health_check=_SLOW,
+settings.register_profile("dev", max_examples=1_020, deadline=None, suppress_health_check=_SLOW,
                           print_blob=True)
-settings.register_profile("long", max_examples=108_000, deadline=None, suppress_health_check=_SLOW,
+settings.register_profile("long", max_examples=102_000, deadline=None, suppress_health_check=_SLOW,
                           print_blob=True)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")

@@ -442,25 +442,74 @@ def gradient_by_scalar_of_broadcast_division() -> None:
         assert np.isclose(matdiff.grad(text, "a").evaluate(v), want), text
 
 
-@bug(matches=lambda e, t: isinstance(e, matdiff.ShapeError) and "exponent" in str(e) and ".^" in t)
+@bug(open=False, matches=lambda e, t: isinstance(e, matdiff.ShapeError) and "exponent" in str(e) and ".^" in t)
 def gradient_of_scalar_base_elementwise_power() -> None:
     """An entrywise power with a scalar base and a vector or matrix exponent (2 .^ x, a .^ X)
     evaluates, but its gradient is refused with a ShapeError about an expression the user did not
     write: grad("sum(2 .^ x)", "x") -> "the exponent x (vector of length len(x)) of ^ must be a
     scalar; use .^ for an entrywise power" (the derivation builds 2^x).  Also grad("sum(a .^ x)", "a").
+    Fixed: the simplifier writes a .^ p as a ^ p only when both are scalars.
     """
     v = {"a": 2.0, "x": np.array([1.0, 2.0])}
     assert np.allclose(matdiff.grad("sum(2 .^ x)", "x").evaluate(v), np.log(2) * 2 ** v["x"])
     assert np.isclose(matdiff.grad("sum(a .^ x)", "a").evaluate(v), np.sum(v["x"] * 2.0 ** (v["x"] - 1)))
 
 
-@bug()
+@bug(open=False)
 def limit_error_comes_late() -> None:
-    """Derivatives that blow up are refused with a LimitError, but only after seconds of work:
-    grad("adj(adj(...adj(a)...))", "a") with 15 levels takes 13 s (99 levels: 21 s) -- adj of a
-    scalar is 1, yet its rule writes two terms per level, 2^k in all; the tower a^a^...^a^2 with 198
-    levels (within the depth limit) takes 8.7 s.  Issue 7: within time, or a LimitError quickly.
-    Found by scripts/fuzz_parser.py (122 of 10^6 inputs over the 5 s bound, all such towers).
+    """Derivatives that blow up are refused with a LimitError, but only after seconds of work: the tower
+    a^a^...^a^2 with 198 levels (397 characters, within the depth limit) takes 7.6-8.7 s before its
+    LimitError ("the differential has 198 terms").  Issue 7: within time, or a LimitError quickly.
+    Found by scripts/fuzz_parser.py: all its timeouts (122 of 10^6 inputs with seed 0, 118 with seed
+    1) are such towers of 179-199 levels.  (Nested adj of a scalar, 15 levels 13 s, was fixed in
+    f209650.)  Fixed: the terms are measured as they are distributed and refused as soon as they pass
+    the bound (0.7 s); the size checks between steps share their counts.
     """
     within(5.0, lambda: matdiff.grad("adj(" * 15 + "a" + ")" * 15, "a"))
     within(5.0, lambda: matdiff.grad("a^" * 198 + "2", "a"))
+
+
+# ------------------------------------------------------------------------------------ the long profile
+
+
+def _fd_gradient(text: str, values: dict, wrt: str, types: dict | None = None, h: float = 1e-6) -> np.ndarray:
+    x = np.asarray(values[wrt], dtype=float)
+    g = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        e = np.zeros(x.shape)
+        e[idx] = h
+        up, dn = dict(values), dict(values)
+        up[wrt], dn[wrt] = x + e, x - e
+        g[idx] = (matdiff.evaluate(text, up, types) - matdiff.evaluate(text, dn, types)) / (2 * h)
+    return g
+
+
+@bug(open=False)
+def simplifier_factors_unlike_broadcast_terms() -> None:
+    """The simplifier took a common factor out of terms of different shapes in a sum with a scalar
+    broadcast, and raised ShapeError on well-typed input: grad("(u' + x'*X)*(x'*x + X'*x)", "X")
+    ("cannot apply + ..."), simplify of u + (X'*x + (a + x'*x)) ("cannot apply + to X' (2x3 matrix)
+    and x' (row vector of length 3)").  Found by the long profile; fixed in the core (f209650).
+    """
+    from matdiff.api import typed
+    from matdiff.simplify import simplify
+
+    types = {"x": "vector(3)", "u": "vector(2)", "X": "matrix(3,2)", "a": "scalar"}
+    rng = np.random.default_rng(1)
+    v = {"X": rng.standard_normal((3, 2)), "u": rng.standard_normal(2), "x": rng.standard_normal(3), "a": 0.3}
+    text = "(u' + x'*X)*(x'*x + X'*x)"
+    assert np.allclose(matdiff.grad(text, "X", types).evaluate(v), _fd_gradient(text, v, "X", types), atol=1e-6)
+    text = "u + (X'*x + (a + x'*x))"
+    s = simplify(typed(text, types)[0])
+    assert np.allclose(matdiff.evaluate(s, v, types), matdiff.evaluate(text, v, types))
+
+
+@bug(open=False)
+def hessian_of_scalar_in_broadcast_escapes() -> None:
+    """h.hvp of norm1(x / a) w.r.t. the scalar a escaped with a bare ValueError ("cannot reshape array
+    of size 3 into shape ()").  f = sum|x| / a, so f'' = 2 sum|x| / a^3.  Found by the long profile;
+    fixed in the core (f209650: Hessians with broadcasts via the hvp).
+    """
+    x = np.array([0.5123, 0.0839, -0.4285])
+    hv = matdiff.hessian("norm1(x / a)", "a").hvp({"a": 0.6, "x": x}, 1.0)
+    assert np.isclose(hv, 2 * np.sum(np.abs(x)) / 0.6 ** 3)

@@ -58,11 +58,11 @@ from .strategies import (
 #: the share of the profile's examples each property gets (they add up to 1)
 SHARES = {
     "gradient": 0.30,
-    "jvp_vjp": 0.18,
-    "hvp": 0.06,
+    "jvp_vjp": 0.17,
+    "hvp": 0.05,
     "compiled": 0.10,
     "simplify": 0.12,
-    "printers": 0.14,
+    "printers": 0.16,
     "reference": 0.10,
 }
 
