@@ -24,6 +24,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,8 +63,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, workers: int, timeout: float | None = None) -> subprocess.Popen[bytes]:
-    """``matdiff serve`` on 127.0.0.1:port in a subprocess (matdiff importable from this checkout)."""
+def start_server(port: int, workers: int, timeout: float | None = None, read_timeout: float | None = None,
+                 log: Any = None) -> subprocess.Popen[bytes]:
+    """``matdiff serve`` on 127.0.0.1:port in a subprocess (matdiff importable from this checkout); its stderr
+    goes to ``log`` (a file: a pipe no one reads would fill and stall the server)."""
     src = Path(__file__).resolve().parents[1] / "src"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
@@ -71,7 +74,9 @@ def start_server(port: int, workers: int, timeout: float | None = None) -> subpr
            "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     if timeout is not None:
         cmd += ["--timeout", str(timeout)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if read_timeout is not None:
+        cmd += ["--read-timeout", str(read_timeout)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -84,13 +89,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], deadline_s: float = 60.0) -> None:
+def _read_log(log: Any) -> str:
+    if log is None:
+        return ""
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")
+
+
+async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], deadline_s: float = 60.0,
+                     log: Any = None) -> None:
     """Until a real gradient answers 200 (the worker pool starts in the background)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"the server exited with {proc.returncode}: {err[-2000:]}")
+            raise RuntimeError(f"the server exited with {proc.returncode}: {_read_log(log)[-2000:]}")
         try:
             r = await client.post("/api/grad", json=VALID[0])
             if r.status_code == 200:
@@ -191,9 +204,11 @@ def _status(data: bytes) -> int | None:
         return None
 
 
-async def raw_exchange(port: int, head: bytes, chunks: Any, bound: float, stall: bool = False) -> dict[str, Any]:
-    """Send ``head`` then ``chunks`` (an iterable of bytes) on a raw socket, stopping when the server answers;
-    with ``stall`` send nothing more and wait. The outcome: the status (or a close) and how long it took."""
+async def raw_exchange(port: int, head: bytes, chunks: Any, bound: float, stall: bool = False,
+                       pace: float = 0.0) -> dict[str, Any]:
+    """Send ``head`` then ``chunks`` (an iterable of bytes, ``pace`` seconds apart) on a raw socket, stopping when
+    the server answers; with ``stall`` send nothing more and wait. The outcome: the status (or a close) and how
+    long it took."""
     t0 = time.monotonic()
     reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), bound)
     answered = asyncio.Event()
@@ -207,6 +222,8 @@ async def raw_exchange(port: int, head: bytes, chunks: Any, bound: float, stall:
                     return
                 writer.write(chunk)
                 await writer.drain()
+                if pace:
+                    await asyncio.sleep(pace)
         except (ConnectionError, OSError):
             pass  # the server answered and closed while we were still sending: expected for huge bodies
 
@@ -227,6 +244,35 @@ async def raw_exchange(port: int, head: bytes, chunks: Any, bound: float, stall:
         pass
     outcome["elapsed_s"] = time.monotonic() - t0
     return outcome
+
+
+async def kept_alive_then_stall(port: int, partial: bytes, bound: float) -> dict[str, Any]:
+    """A valid request answered on a kept-alive connection, then the start of a second one, and a stall."""
+    body = json.dumps(VALID[0]).encode()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), bound)
+    try:
+        writer.write(_head(port, len(body)) + body)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), bound)
+        length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:"))
+        await asyncio.wait_for(reader.readexactly(length), bound)
+        if _status(head) != 200:
+            return {"status": _status(head), "elapsed_s": 0.0, "note": "the first request failed"}
+        t0 = time.monotonic()
+        writer.write(partial)
+        await writer.drain()
+        try:
+            data = await asyncio.wait_for(reader.read(4096), bound)
+            out: dict[str, Any] = {"status": _status(data), "closed": not data}
+        except asyncio.TimeoutError:
+            out = {"status": None, "closed": False, "held": True}
+        except (ConnectionError, OSError):
+            out = {"status": None, "closed": True}
+        out["elapsed_s"] = time.monotonic() - t0
+        return out
+    finally:
+        writer.close()
 
 
 def _chunks(total: int, size: int = 65536, chunked: bool = False) -> Any:
@@ -291,14 +337,23 @@ async def abuse_cases(client: httpx.AsyncClient, port: int, bound: float, slow_c
                   raw_exchange(port, slow_head, [], bound, stall=True)))
     cases.append(("slow client: connects, sends nothing", "4xx or close",
                   raw_exchange(port, b"", [], bound, stall=True)))
+    trickle = (f"X-Pad-{i}: {i}\r\n".encode() for i in range(10_000))
+    cases.append(("slowloris: a header line every 0.2 s, never done", "4xx or close",
+                  raw_exchange(port, slow_head + b"pe: application/json\r\n", trickle, bound, pace=0.2)))
+    cases.append(("slow body: a byte every 0.2 s", "4xx or close",
+                  raw_exchange(port, _head(port, 10_000), (b" " for _ in range(10_000)), bound, pace=0.2)))
+    cases.append(("slow client: kept alive, then stalls mid-headers", "4xx or close",
+                  kept_alive_then_stall(port, slow_head, bound)))
     many = [raw_exchange(port, slow_body, [], bound, stall=True) for _ in range(slow_clients)]
 
     async def crowd() -> dict[str, Any]:
         t0 = time.monotonic()
         outs = await asyncio.gather(*many)
         held = sum(1 for o in outs if o.get("held"))
-        return {"status": None if held else 400, "held": bool(held), "held_count": held,
-                "elapsed_s": time.monotonic() - t0}
+        answers = Counter(o["status"] if o.get("status") else "closed" for o in outs if not o.get("held"))
+        bad = [k for k in answers if k != "closed" and not 400 <= k < 500]  # type: ignore[operator]
+        return {"status": None, "closed": not held and not bad, "held": bool(held), "held_count": held,
+                "answers": dict(answers), "elapsed_s": time.monotonic() - t0}
 
     if slow_clients:
         cases.append((f"{slow_clients} slow clients at once (partial body)", "4xx or close", crowd()))
@@ -346,20 +401,27 @@ async def abuse_phase(client: httpx.AsyncClient, port: int, bound: float, slow_c
 
 # ---------------------------------------------------------------- the whole run
 async def run_async(requests: int, concurrency: int, workers: int, bound: float, deadline: float,
-                    slow_clients: int, stream: int, skip_load: bool = False) -> dict[str, Any]:
+                    slow_clients: int, stream: int, skip_load: bool = False,
+                    read_timeout: float | None = None) -> dict[str, Any]:
     port = free_port()
-    proc = start_server(port, workers)
+    log = tempfile.TemporaryFile()
+    proc = start_server(port, workers, read_timeout=read_timeout, log=log)
     limits = httpx.Limits(max_connections=concurrency + stream + 50, max_keepalive_connections=concurrency + stream)
     try:
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=httpx.Timeout(60.0),
                                      limits=limits, trust_env=False) as client:
-            await wait_ready(client, proc)
+            await wait_ready(client, proc, log=log)
             load = None if skip_load else await load_phase(client, requests, concurrency, deadline)
             abuse = await asyncio.wait_for(abuse_phase(client, port, bound, slow_clients, stream), deadline)
-        return {"port": port, "workers": workers, "load": load, "abuse": abuse,
-                "server_alive": proc.poll() is None}
+        alive = proc.poll() is None
+        stop_server(proc)
+        text = _read_log(log)
+        return {"port": port, "workers": workers, "read_timeout": read_timeout, "load": load, "abuse": abuse,
+                "server_alive": alive, "server_log_tracebacks": text.count("Traceback"),
+                "server_log_tail": text[-2000:]}
     finally:
         stop_server(proc)
+        log.close()
 
 
 def checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -375,6 +437,7 @@ def checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
                 ab["background_ok_during"] > 0 and not ab["background_failures"]))
     out.append(("abuse: requests still answered afterwards", ab["after_ok"] == 10 and not ab["after_failures"]))
     out.append(("server still running at the end", report["server_alive"]))
+    out.append(("server logged no tracebacks", report["server_log_tracebacks"] == 0))
     return out
 
 
@@ -394,14 +457,18 @@ def print_report(report: dict[str, Any], results: list[tuple[str, bool]]) -> Non
     print(f"\nABUSE  (background stream: {ab['background_ok']} ok, {ab['background_ok_during']} during the "
           f"abuse window of {ab['window_s']:.1f} s, 429s {ab['background_429']}, failures "
           f"{ab['background_failures'] or 0}, p99 {ab['background_p99_s'] * 1000:.0f} ms)")
-    print(f"  {'case':<42} {'expected':<13} {'got':<22} {'time':>7}  ok")
+    print(f"  {'case':<50} {'expected':<13} {'got':<22} {'time':>7}  ok")
     for row in ab["rows"]:
         got = (str(row["status"]) + (f" {row['kind']}" if row.get("kind") else "") if row.get("status")
                else "held open" if row.get("held") else "closed" if row.get("closed") else row.get("error", "?"))
         if row.get("held_count"):
             got = f"{row['held_count']} held open"
-        print(f"  {row['name']:<42} {row['expected']:<13} {got:<22} {row['elapsed_s']:6.1f}s  "
+        elif row.get("answers"):
+            got = ", ".join(f"{n} x {k}" for k, n in row["answers"].items())
+        print(f"  {row['name']:<50} {row['expected']:<13} {got:<22} {row['elapsed_s']:6.1f}s  "
               f"{'yes' if row['ok'] else 'NO'}")
+    if report["server_log_tracebacks"]:
+        print(f"\nSERVER LOG ({report['server_log_tracebacks']} tracebacks), its end:\n{report['server_log_tail']}")
     print("\nCHECKS")
     for name, ok in results:
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
@@ -415,12 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bound", type=float, default=15.0, help="seconds within which each abuse case must end")
     p.add_argument("--deadline", type=float, default=600.0, help="global deadline of each phase, seconds")
     p.add_argument("--slow-clients", type=int, default=50, help="stalled connections held at once")
+    p.add_argument("--read-timeout", type=float, default=None,
+                   help="the server's --read-timeout (default: its own default)")
     p.add_argument("--stream", type=int, default=8, help="background clients during the abuse phase")
     p.add_argument("--skip-load", action="store_true", help="only the abuse phase")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     a = p.parse_args(argv)
     report = asyncio.run(run_async(a.requests, a.concurrency, a.workers, a.bound, a.deadline, a.slow_clients,
-                                   a.stream, a.skip_load))
+                                   a.stream, a.skip_load, a.read_timeout))
     results = checks(report)
     print_report(report, results)
     if a.json:

@@ -424,8 +424,70 @@ def test_serve_subcommand_parser():
     assert (args.host, args.port, args.open, args.run) == ("127.0.0.1", 8765, False, cmd_serve)
     args = ap.parse_args(["serve", "--host", "0.0.0.0", "--port", "9000", "--open", "--timeout", "3"])
     assert (args.host, args.port, args.open, args.timeout) == ("0.0.0.0", 9000, True, 3.0)
+    assert ap.parse_args(["serve", "--read-timeout", "2.5"]).read_timeout == 2.5
+    assert ap.parse_args(["serve"]).read_timeout == Limits.read_timeout_s
     with pytest.raises(SystemExit):
         ap.parse_args(["serve", "--timeout", "-1"])
+    with pytest.raises(SystemExit):
+        ap.parse_args(["serve", "--read-timeout", "0"])
+
+
+def test_serve_gives_uvicorn_the_read_deadline_and_a_connection_limit(monkeypatch):
+    import io
+
+    import uvicorn
+
+    from matdiff.web import server
+    from matdiff.web.protocol import HeaderDeadlineProtocol
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    server.serve(limits=Limits(read_timeout_s=2.5, max_connections=7), out=io.StringIO())
+    proto = calls[-1]["http"]
+    assert issubclass(proto, HeaderDeadlineProtocol) and proto.read_timeout_s == 2.5
+    assert calls[-1]["limit_concurrency"] == 7
+
+
+def _request(receive: Any) -> Any:
+    from starlette.requests import Request
+
+    scope = {"type": "http", "method": "POST", "path": "/api/grad", "headers": [(b"content-type", b"application/json")],
+             "query_string": b""}
+    return Request(scope, receive)
+
+
+def test_a_body_that_does_not_arrive_in_time_answers_408():
+    import anyio
+
+    from matdiff.web.app import read_body
+    from matdiff.web.errors import ApiError
+
+    async def trickle() -> dict[str, Any]:  # one byte, then nothing more
+        if not sent:
+            sent.append(1)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await anyio.sleep(60)
+        raise AssertionError("read_body waited past its deadline")
+
+    sent: list[int] = []
+    t0 = time.monotonic()
+    with pytest.raises(ApiError) as info:
+        anyio.run(read_body, _request(trickle), 1000, 0.2)
+    assert info.value.status == 408 and info.value.kind == "Timeout" and "0.2 s" in info.value.message
+    assert "1 bytes" in info.value.message and info.value.headers == {"Connection": "close"}
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_client_that_goes_away_mid_body_is_not_a_server_error():
+    import anyio
+
+    from matdiff.web.app import Gone, read_body
+
+    async def gone() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(Gone):
+        anyio.run(read_body, _request(gone), 1000, 5.0)
 
 
 # ---------------------------------------------------------------- rendering

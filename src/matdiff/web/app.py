@@ -7,11 +7,12 @@ import threading
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -27,8 +28,9 @@ STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past ``limit`` bytes (before reading it where it says its length)."""
+async def read_body(request: Request, limit: int, timeout_s: float = 10.0) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (before reading it where it says its length),
+    and with 408 when it takes longer than ``timeout_s`` to arrive."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
         raise ApiError(415, "RequestError", "send the request as JSON, with Content-Type: application/json")
@@ -36,12 +38,27 @@ async def read_body(request: Request, limit: int) -> bytes:
     if length.isdigit() and int(length) > limit:
         raise limit_error(f"the request body is {length} bytes; the limit is {limit}", status=413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise limit_error(f"the request body is longer than the limit of {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise limit_error(f"the request body is longer than the limit of {limit} bytes", status=413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, "Timeout", f"the request body did not arrive within {timeout_s:g} s "
+                                       f"({size} bytes came)", headers={"Connection": "close"}) from None
+    except ClientDisconnect:
+        raise Gone() from None
     return b"".join(chunks)
+
+
+class Gone(Exception):
+    """The client went away before its request was read: there is no one to answer."""
+
+
+async def _on_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=400)  # never delivered; and nothing is logged
 
 
 def _error_response(err: ApiError) -> JSONResponse:
@@ -71,6 +88,10 @@ def create_app(limits: Limits | None = None, allowed_hosts: Iterable[str] | None
     """The page and API. ``allowed_hosts``: Host header names accepted (default: loopback names only)."""
     limits = limits or Limits()
     pool = pool or WorkerPool(size=limits.workers, timeout=limits.timeout_s, wait=limits.queue_wait_s)
+    # Requests wait here (first come, first served), not for one of anyio's 40 threads, where the wait has no
+    # deadline: one thread per worker, so a request that gets past the queue finds a worker at once.
+    queue = anyio.Semaphore(limits.workers)
+    threads = anyio.CapacityLimiter(limits.workers)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -89,9 +110,16 @@ def create_app(limits: Limits | None = None, allowed_hosts: Iterable[str] | None
         if job not in JOBS:
             raise ApiError(404, "NotFound", f"no endpoint /api/{job}; the endpoints: "
                                             + ", ".join(f"/api/{j}" for j in JOBS))
-        query = read_query(decode(await read_body(request, limits.max_body_bytes)), limits)
+        query = read_query(decode(await read_body(request, limits.max_body_bytes, limits.read_timeout_s)), limits)
         try:
-            status, body = await anyio.to_thread.run_sync(pool.run, job, query.payload())
+            with anyio.fail_after(limits.queue_wait_s):  # a fair queue, with the deadline the limits promise
+                await queue.acquire()
+        except TimeoutError:
+            raise ApiError(429, "Busy", f"the server is busy (all {limits.workers} workers stayed busy for "
+                                        f"{limits.queue_wait_s:g} s); try again in a moment",
+                           headers={"Retry-After": "1"}) from None
+        try:
+            status, body = await anyio.to_thread.run_sync(pool.run, job, query.payload(), limiter=threads)
         except Busy as err:
             raise ApiError(429, "Busy", f"the server is busy ({err}); try again in a moment",
                            headers={"Retry-After": "1"}) from None
@@ -99,6 +127,8 @@ def create_app(limits: Limits | None = None, allowed_hosts: Iterable[str] | None
             raise ApiError(400, "Timeout", str(err)) from None
         except Crashed as err:
             raise ApiError(500, "InternalError", str(err)) from None
+        finally:
+            queue.release()
         return JSONResponse(body, status_code=status)
 
     @contextlib.asynccontextmanager
@@ -118,7 +148,8 @@ def create_app(limits: Limits | None = None, allowed_hosts: Iterable[str] | None
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders), Middleware(HostCheck, allowed=hosts)],
-        exception_handlers={ApiError: _on_api_error, HTTPException: _on_http_error, Exception: _on_any_error},
+        exception_handlers={ApiError: _on_api_error, Gone: _on_gone, HTTPException: _on_http_error,
+                            Exception: _on_any_error},
         lifespan=lifespan,
     )
     app.state.limits = limits

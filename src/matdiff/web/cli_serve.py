@@ -16,7 +16,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from ..errors import MatdiffError
 
         raise MatdiffError(f"matdiff serve needs the web extra: pip install 'matdiff[web]' ({err})") from None
-    limits = Limits(timeout_s=args.timeout, workers=args.workers)
+    limits = Limits(timeout_s=args.timeout, workers=args.workers, read_timeout_s=args.read_timeout)
     try:
         serve(host=args.host, port=args.port, open_browser=args.open, limits=limits)
     except ImportError as err:  # pragma: no cover
@@ -47,6 +47,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--open", action="store_true", help="open the page in the web browser")
     s.add_argument("--timeout", type=_positive(float), default=Limits.timeout_s, metavar="SECONDS",
                    help=f"time limit of one computation (default {Limits.timeout_s:g})")
+    s.add_argument("--read-timeout", type=_positive(float), default=Limits.read_timeout_s, metavar="SECONDS",
+                   help=f"time a client has to send a request's headers, and its body (default "
+                        f"{Limits.read_timeout_s:g}); slower ones are answered 408 and closed")
     s.add_argument("--workers", type=_positive(int), default=Limits.workers,
                    help=f"worker processes, so computations at once (default {Limits.workers})")
     s.set_defaults(run=cmd_serve)

@@ -23,3 +23,7 @@ class Limits:
     """Worker processes, so requests computed at once; more wait up to ``queue_wait_s``, then answer 429."""
     queue_wait_s: float = 2.0
     """How long a request waits for a free worker before it answers 429."""
+    read_timeout_s: float = 10.0
+    """A request whose headers, or whose body, take longer to arrive answers 408 and is closed (slow clients)."""
+    max_connections: int = 500
+    """Open connections at most; past it new requests answer 503 (each connection holds a file descriptor)."""

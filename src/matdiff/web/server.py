@@ -40,6 +40,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
     import uvicorn
 
     from .app import create_app
+    from .protocol import protocol_with_deadline
 
     if not is_loopback(host):
         print(exposure_warning(host), file=out, flush=True)
@@ -49,4 +50,6 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
     print(f"matdiff: serving the page at {url} (Ctrl-C stops it)", file=out, flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    limits = app.state.limits
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
+                http=protocol_with_deadline(limits.read_timeout_s), limit_concurrency=limits.max_connections)
