@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-import signal
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -24,29 +22,7 @@ import pytest
 import matdiff
 from matdiff import DomainError, LimitError, MatdiffError, ParseError, ShapeError
 
-BOUND = 5.0  # seconds: every call here must answer (a result or a MatdiffError) within this
-
-
-class _Hang(BaseException):
-    """Raised by SIGALRM: a BaseException, so that no ``except Exception`` on the way swallows it."""
-
-
-@contextmanager
-def time_limit(seconds: float = BOUND):
-    """Fail with TimeoutError if the block runs longer than ``seconds`` (SIGALRM; main thread only)."""
-
-    def on_alarm(signum, frame):
-        raise _Hang()
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _Hang:
-        raise TimeoutError(f"took longer than {seconds} s") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+from .timing import BOUND, time_limit
 
 
 def grad_or_limit(text: str, wrt: str, types=None, seconds: float = BOUND):

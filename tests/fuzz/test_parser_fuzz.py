@@ -8,9 +8,7 @@ spliced in, and pathological nesting around the depth limit.
 
 from __future__ import annotations
 
-import signal
 from collections import Counter
-from contextlib import contextmanager
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,8 +18,8 @@ from matdiff.api import typed
 
 from .known_bugs import known
 from .strategies import CHECKED, expressions, fuzz_settings
+from .timing import time_limit
 
-BOUND = 5.0
 GRAD_MAX_LEN = 400
 
 FUNCS = ("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs "
@@ -56,28 +54,6 @@ def pathological(draw) -> str:
     fn = draw(st.sampled_from(FUNCS[:18]))
     return ["(" * d + v + ")" * d, f"{fn}(" * d + v + ")" * d, v + "'" * d, "-" * d + v, "*".join([v] * d),
             f"{v}^" * d + "2", "(" * d + v][kind]
-
-
-class _Hang(BaseException):
-    """Raised by SIGALRM: a BaseException, so that no ``except Exception`` on the way swallows it."""
-
-
-@contextmanager
-def time_limit(seconds: float = BOUND):
-    """Fail with TimeoutError if the block runs longer than ``seconds`` (SIGALRM; main thread only)."""
-
-    def on_alarm(signum, frame):
-        raise _Hang()
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _Hang:
-        raise TimeoutError(f"took longer than {seconds} s") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def only_matdiff_errors(text: str) -> None:
