@@ -513,3 +513,30 @@ def hessian_of_scalar_in_broadcast_escapes() -> None:
     x = np.array([0.5123, 0.0839, -0.4285])
     hv = matdiff.hessian("norm1(x / a)", "a").hvp({"a": 0.6, "x": x}, 1.0)
     assert np.isclose(hv, 2 * np.sum(np.abs(x)) / 0.6 ** 3)
+
+
+@bug(open=False, matches=lambda e, t: isinstance(e, (OverflowError, ZeroDivisionError)))
+def compiled_overflow_escapes() -> None:
+    """A compiled function given Python floats let OverflowError escape where the result overflows:
+    matdiff.grad("a^1000", "a").compile()(a=10.0) -> OverflowError (34, 'Numerical result out of range'),
+    where NumPy scalars gave the DomainError "the result is not finite"; and the interpreter returned inf
+    with a RuntimeWarning.  Found by scripts/fuzz_parser.py (seed 1: a RuntimeWarning in its log).
+    Fixed: both answer DomainError, without NumPy's warnings in the interpreter.
+    """
+    import warnings
+
+    r = matdiff.grad("a^1000", "a")
+    compiled = [lambda: r.compile()(a=10.0), lambda: r.compile()(a=np.float64(10.0))]
+    interpreted = [lambda: r.evaluate({"a": 10.0}), lambda: matdiff.evaluate("a*b", {"a": 1e300, "b": 1e300})]
+    for run in compiled + interpreted:
+        with warnings.catch_warnings():
+            if run in interpreted:
+                warnings.simplefilter("error", RuntimeWarning)  # the interpreter keeps NumPy's warnings in
+            else:
+                warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                run()
+            except matdiff.DomainError as err:
+                assert "not finite" in str(err)
+            else:
+                raise AssertionError("an overflowing result was returned")

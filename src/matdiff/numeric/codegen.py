@@ -701,6 +701,9 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             raise
         except MatdiffError:
             raise
+        except (OverflowError, ZeroDivisionError):  # Python floats in, where NumPy's would give Inf
+            raise DomainError("the result is not finite at this point (an overflow, or a value outside the "
+                              f"domain){f' (in {where})' if where else ''}") from None
         except (ValueError, TypeError, IndexError, AttributeError, np.linalg.LinAlgError) as err:
             from .evaluate import Bindings
 

@@ -135,9 +135,17 @@ class Evaluator:
     def __init__(self, variables: Mapping[str, Var], values: Mapping[str, Value]):
         self.bind = Bindings(variables, values)
         self.memo: dict[Expr, Value] = {}
+        self._outer = True
 
     def __call__(self, e: Expr) -> Value:
         got = self.memo.get(e)
+        if got is None and self._outer:  # numpy's overflow warnings off: ``external`` refuses what is not finite
+            self._outer = False
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    return self(e)
+            finally:
+                self._outer = True
         if got is None:
             got = getattr(self, "_ev_" + type(e).__name__)(e)
             if e.is_scalar and isinstance(got, np.ndarray):
@@ -150,7 +158,10 @@ class Evaluator:
         self.memo = {k: v for k, v in self.memo.items() if name not in k.free}
 
     def external(self, e: Expr, value: Value) -> Value:
-        """The value as the user sees it: a scalar, a 1-D vector or a 2-D matrix."""
+        """The value as the user sees it: a scalar, a 1-D vector or a 2-D matrix; DomainError where an entry
+        is not finite (the inputs are: an overflow, or a point outside the domain no guard caught)."""
+        if not np.all(np.isfinite(value)):
+            raise DomainError("the result is not finite at this point (an overflow, or a value outside the domain)")
         if e.is_scalar:
             v = np.asarray(value).reshape(())[()]
             return float(v) if np.isrealobj(v) else complex(v)
