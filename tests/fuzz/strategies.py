@@ -172,7 +172,8 @@ def binop(a: Gen, b: Gen, op: str, guards: tuple[tuple[str, str], ...] = ()) -> 
 
 
 def power(a: Gen, p: Gen, op: str = "^", guards: tuple[tuple[str, str], ...] = ()) -> Gen:
-    return _join(f"{a.wrap(POST)}{op}{p.wrap(NEG)}", a.shape, POW, [a, p], op, guards)
+    shape = p.shape if op == ".^" and a.shape == (1, 1) else a.shape  # c.^X is shaped like X
+    return _join(f"{a.wrap(POST)}{op}{p.wrap(NEG)}", shape, POW, [a, p], op, guards)
 
 
 def transpose(a: Gen) -> Gen:
