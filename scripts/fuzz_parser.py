@@ -50,12 +50,12 @@ import numpy as np  # noqa: E402
 import matdiff  # noqa: E402
 
 FUNCS = "tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs".split()
-EXTRA_FUNCS = ["sign", "polar", "top_sv", "ones", "eye"]
+EXTRA_FUNCS = ["sign", "polar", "top_sv", "ones", "eye", "adj_d"]
 OPS = ["+", "-", "*", "/", ".*", "./", "^", ".^", "'"]
 NAMES = list("abcdefghxyzuvwABCDSTXYZ") + ["lam", "X1", "x_2", "Sigma", "mu", "eye", "ones", "e", "pi"]
 NUMBERS = ["0", "1", "2", "0.5", ".5", "1e3", "1e-3", "2.5E+2", "1e400", "1e-400", "99999999999999999999",
            "0.0", "3.", "1e", "007", "1.2.3", "1e99999"]
-ALPHABET_TOKENS = FUNCS + EXTRA_FUNCS + OPS + NAMES + NUMBERS + ["(", ")", "(", ")", " ", " ", "  ", "\t", "\n"]
+ALPHABET_TOKENS = FUNCS + EXTRA_FUNCS + OPS + NAMES + NUMBERS + ["(", ")", "(", ")", ",", " ", " ", "  ", "\t", "\n"]
 OTHER_CHARS = list("[]{},;:!@#$%&|~`\"?<>=\\_.") + ["\x00", "\u2032", "\u00b7", "\u2212", "\u03bb", "\ufeff",
                                                        "\u200b", "é", "∑", "𝑥"]
 MAX_DEPTH = 200

@@ -364,11 +364,8 @@ def test_charpoly_second_derivative_away_from_eigenvalues():
         assert h.compile()(x=x, A=A) == pytest.approx(6 * x - 12, rel=1e-10, abs=1e-10)
 
 
-@pytest.mark.xfail(reason="BUG: d adj(A) = adj(A) tr(inv(A) dA) - adj(A) dA inv(A) is used, so second derivatives "
-                          "of det raise DomainError at a singular matrix where they exist: p''(1) for "
-                          "p(x) = det(x*eye - A) with eigenvalue 1 (exact -6), hvp of det(X) at rank n-1",
-                   strict=True)
 def test_charpoly_second_derivative_at_an_eigenvalue():
+    """d adj(A) = adj_d(A, dA) is exact at singular A: p''(1) for p(x) = det(x*eye - A), eigenvalue 1 (-6)."""
     A = _eigen_123()
     h = matdiff.hessian("det(x*eye - A)", "x", {"x": "scalar"})
     assert h.evaluate({"x": 1.0, "A": A}) == pytest.approx(-6.0, rel=1e-10)

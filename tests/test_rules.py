@@ -83,6 +83,9 @@ CASES = [
     Case("inv", "tr(A*inv(X))", "X", V(A=gauss(N, N), X=wc()), rule="inv"),
     Case("inv-bilinear", "x'*inv(X)*y", "X", V(x=gauss(N), y=gauss(N), X=wc()), rule="inv"),
     Case("adj", "tr(A*adj(X))", "X", V(A=gauss(N, N), X=wc()), rule="adj"),
+    Case("adj-rank-n-1", "tr(A*adj(X))", "X", V(A=gauss(N, N), X=lambda rng: rng.standard_normal((N, N - 1))
+                                                   @ rng.standard_normal((N - 1, N))), rule="adj"),
+    Case("adj_d", "tr(B*adj_d(A, X))", "X", V(A=gauss(N, N), B=gauss(N, N), X=gauss(N, N)), rule="AdjD"),
     Case("norm_fro", "norm_fro(X)", "X", V(X=gauss(N, M)), rule="norm_fro"),
     Case(
         "norm_fro-composite",

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from .syntax.ast import (
     Add,
+    AdjD,
     Call,
     Diff,
     Div,
@@ -200,6 +201,17 @@ def call(fn: str, a: Expr) -> Expr:
     return Call(fn, a)
 
 
+def adj_d(a: Expr, e: Expr) -> Expr:
+    """adj'(A)[E], the derivative of the adjugate; 0 where the direction E is 0 (it is linear in E)."""
+    if is_zero(e):
+        return e if not e.is_scalar else zero_like(a)
+    if isinstance(e, Neg):
+        return neg(adj_d(a, e.arg))
+    if isinstance(e, MatMul) and isinstance(e.factors[0], Num):  # a number comes out: adj'(A)[c E] = c adj'(A)[E]
+        return mul(e.factors[0], adj_d(a, mul(*e.factors[1:])))
+    return AdjD(a, e)
+
+
 def tr(a: Expr) -> Expr:
     return call("tr", a)
 
@@ -241,6 +253,8 @@ def _T1(e: Expr, memo: dict[Expr, Expr]) -> Expr:
         return Power(_T(e.base, memo), e.exp)
     if isinstance(e, Ones):
         return Ones(_T(e.like, memo))
+    if isinstance(e, AdjD):  # adj(A)' = adj(A'), so adj'(A)[E]' = adj'(A')[E']
+        return adj_d(_T(e.a, memo), _T(e.e, memo))
     if isinstance(e, Call):
         if e.fn in ELEMENTWISE_T:
             return Call(e.fn, _T(e.arg, memo))
@@ -264,6 +278,8 @@ def shape_like(e: Expr) -> Expr:
     """A short expression with the shape of e (all that ones(...) and eye(...) use of it)."""
     if isinstance(e, Ones):
         return shape_like(e.like)
+    if isinstance(e, AdjD):
+        return shape_like(e.a)
     if isinstance(e, (Hadamard, HDiv, Add)):
         for c in e.children:
             if not c.is_scalar:
@@ -299,4 +315,4 @@ def inner(a: Expr, b: Expr) -> Expr:
 
 
 __all__ = ["ZERO", "ONE", "TWO", "add", "mul", "neg", "sub", "div", "had", "hdiv", "power", "epower",
-           "call", "tr", "T", "undiff", "inner", "Var"]
+           "call", "tr", "adj_d", "T", "undiff", "inner", "Var"]

@@ -15,13 +15,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .build import ONE, ZERO, T, add, call, div, had, hdiv, inner, is_zero, mul, neg, shape_like, undiff, zero_like
+from .build import (
+    ONE,
+    ZERO,
+    T,
+    add,
+    adj_d,
+    call,
+    div,
+    had,
+    hdiv,
+    inner,
+    is_zero,
+    mul,
+    neg,
+    shape_like,
+    undiff,
+    zero_like,
+)
 from .errors import LimitError, MatdiffError
 from .rules import rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
 from .syntax.ast import (
     Add,
+    AdjD,
     Call,
     D,
     Diff,
@@ -60,6 +78,8 @@ def _rebuild(e: Expr, children: tuple[Expr, ...]) -> Expr:
         return had(*children)
     if isinstance(e, HDiv):
         return hdiv(*children)
+    if isinstance(e, AdjD):
+        return adj_d(*children)
     return e.rebuild(children)
 
 
@@ -214,6 +234,8 @@ class _TermExpander:
             out = [hdiv(t, e.b) for t in run(e.a)]
         elif isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
             out = [call(e.fn, t) for t in run(e.arg)]
+        elif isinstance(e, AdjD):  # linear in its direction
+            out = [adj_d(e.a, t) for t in run(e.e)]
         else:  # pragma: no cover
             raise MatdiffError(f"internal: {e} is not linear in the differential")
         if len(out) > 1:
@@ -238,6 +260,7 @@ HADAMARD = "tr(A'*(B .* dX)) = tr((A .* B)'*dX)"
 SUM = "sum(F) = tr(ones(F)'*F)"
 DIAG = "<C, diag(F)> = <diag(C), F>"
 SCALAR_OUT = "a scalar factor comes out: tr(B*dt) = tr(B)*dt"
+ADJ_D = "<C, adj_d(A, E)> = <adj_d(A', C), E>"
 
 
 def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
@@ -293,6 +316,9 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
         elif isinstance(e, Call) and e.fn == "diag":
             _note(rules, DIAG)
             e, c = e.arg, call("diag", c)
+        elif isinstance(e, AdjD):  # the adjoint of E -> adj'(A)[E] is C -> adj'(A)[C']' = adj'(A')[C]
+            _note(rules, ADJ_D)
+            e, c = e.e, adj_d(T(e.a), c)
         else:  # pragma: no cover
             raise MatdiffError(f"internal: cannot identify the gradient through {e}")
 

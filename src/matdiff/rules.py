@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .build import TWO, ZERO, T, add, call, div, epower, had, hdiv, mul, neg, power, sub, tr
+from .build import TWO, ZERO, T, add, adj_d, call, div, epower, had, hdiv, mul, neg, power, sub, tr
 from .errors import MatdiffError
 from .syntax.ast import (
     Add,
+    AdjD,
     Call,
     Div,
     EPower,
@@ -55,9 +56,9 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
     "det":      ("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(call("adj", e.arg), d(e.arg)))),
     "logdet":   ("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(call("inv", e.arg), d(e.arg)))),
     "inv":      ("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
-    "adj":      ("d adj(A) = tr(inv(A) dA) adj(A) - adj(A) dA inv(A), A invertible",
-                 lambda e, d: ZERO if e.arg.is_scalar else  # adj of a scalar is 1
-                 sub(mul(tr(mul(call("inv", e.arg), d(e.arg))), e), mul(e, d(e.arg), call("inv", e.arg)))),
+    "adj":      ("d adj(A) = adj_d(A, dA): tr(inv(A) dA) adj(A) - adj(A) dA inv(A) where A is invertible, "
+                 "and its limit (adj is a polynomial) at singular A",
+                 lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
     "norm_fro": ("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
                  lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
                  else _emul(call("sign", e.arg), d(e.arg))),  # the norm of a scalar is its abs
@@ -90,6 +91,14 @@ CALL_RULES: dict[str, tuple[str, Rule]] = {
 
 MAX_PRODUCT_WORK = 10_000
 MAX_MATRIX_POWER = 500
+
+
+def _adj_d(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
+    if not isinstance(d(e.a), Num):  # type: ignore[attr-defined]
+        raise MatdiffError("adj_d(A, E) has no differential rule here where A varies (it is a derivative "
+                           "already: the second derivative of adj, a third of det, is not written); "
+                           "differentiate the original expression instead")
+    return adj_d(e.a, d(e.e))  # type: ignore[attr-defined]
 
 
 def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
@@ -145,6 +154,7 @@ OP_RULES: dict[type, tuple[str | Callable[[Expr], str], Rule]] = {
     Power:     ("power rule", _power),
     EPower:    ("power rule: d(U.^p) = p U.^(p-1) .* dU", _epower),
     Transpose: ("d(X') = (dX)'", lambda e, d: T(d(e.arg))),
+    AdjD:      ("linearity: d adj_d(A, E) = adj_d(A, dE) for constant A", _adj_d),
     Eye:       ("dI = 0", lambda e, d: ZERO),
     Ones:      ("d1 = 0", lambda e, d: ZERO),
     Num:       ("d(constant) = 0", lambda e, d: ZERO),

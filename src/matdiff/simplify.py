@@ -20,6 +20,7 @@ from .errors import DomainError
 from .numeric.patterns import one_plus_exp
 from .syntax.ast import (
     Add,
+    AdjD,
     Call,
     D,
     Diff,
@@ -100,6 +101,8 @@ class Simplifier:
             return self.hadamard(e)
         if isinstance(e, Call):
             return self.call(e.fn, self.run(e.arg))
+        if isinstance(e, AdjD):
+            return self.adj_d(self.run(e.a), self.run(e.e))
         if isinstance(e, D):
             return D(self.run(e.arg))
         return e  # pragma: no cover
@@ -221,6 +224,17 @@ class Simplifier:
                 # (c * u * v)^k = c^k u^k v^k for scalar factors
                 return self.product([self.power(f, p) for f in base.factors])
         return Power(base, p)
+
+    def adj_d(self, a: Expr, x: Expr) -> Expr:
+        """adj_d(A, E), linear in E: 0 where E is 0, scalar factors of E taken out."""
+        if _is_zero(x):
+            return ZERO  # run() gives it its shape
+        if isinstance(x, MatMul):
+            scal = [f for f in x.factors if f.is_scalar]
+            chain = [f for f in x.factors if not f.is_scalar]
+            if scal and chain:
+                return self.product(scal + [AdjD(a, self.product(chain))])
+        return AdjD(a, x)
 
     def call(self, fn: str, a: Expr) -> Expr:
         if fn in ("tr", "sum") and a.is_scalar:

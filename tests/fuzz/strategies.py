@@ -172,7 +172,7 @@ def binop(a: Gen, b: Gen, op: str, guards: tuple[tuple[str, str], ...] = ()) -> 
 
 
 def power(a: Gen, p: Gen, op: str = "^", guards: tuple[tuple[str, str], ...] = ()) -> Gen:
-    shape = p.shape if a.shape == (1, 1) else a.shape  # a scalar base: 2 .^ x is shaped like x
+    shape = p.shape if op == ".^" and a.shape == (1, 1) else a.shape  # c.^X is shaped like X
     return _join(f"{a.wrap(POST)}{op}{p.wrap(NEG)}", shape, POW, [a, p], op, guards)
 
 

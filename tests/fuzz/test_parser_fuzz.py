@@ -23,7 +23,7 @@ from .timing import time_limit
 GRAD_MAX_LEN = 400
 
 FUNCS = ("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs "
-         "sign polar top_sv eye ones").split()
+         "sign polar top_sv eye ones adj_d").split()
 TOKENS = FUNCS + list("abxyzuABSTX") + ["lam", "X1", "x_2", "0", "1", "2", "0.5", ".5", "1e3", "1e-3", "1e400",
                                         "+", "-", "*", "/", ".*", "./", "^", ".^", "'", "(", ")", "(", ")", " "]
 OTHER = list("[]{},;:!@#$%&|~`\"?<>=\\_.\t\n") + ["\x00", "\u2032", "\u2212", "\u03bb", "\ufeff", "é"]

@@ -316,6 +316,38 @@ class Factorizations:
             return C.svd_adj(xp, U, s, Vh)
         return ops.cond(good, by_lu, by_svd)
 
+    def adj_d(self, F: LU | Chol, E: Any) -> Any:
+        """adj'(A)[E] = det(A) (tr(A^-1 E) A^-1 - A^-1 E A^-1) while the pivots show A well conditioned (as
+        ``adj``), else c V Dσ(U^H E V) U^H from the SVD: exact at singular A."""
+        xp, ops = self.ops.xp, self.ops
+        E = ops.asarray(E)
+        dtype = xp.result_type(F.a.dtype, E.dtype)
+        if dtype != F.a.dtype:  # a complex direction with a real matrix: refactor in complex
+            F = type(F)(ops, xp.astype(F.a, dtype))
+        if E.dtype != dtype:
+            E = xp.astype(E, dtype)
+        n = F.a.shape[-1]
+        if n == 1:
+            return xp.zeros_like(E)
+
+        def by_lu() -> Any:
+            X = self.ops.cho_inverse(F.c) if isinstance(F, Chol) else ops.lu_solve(F.lu, F.piv, self._eye(F), False)
+            XE = xp.matmul(X, E)
+            return self.det(F) * (xp.linalg.trace(XE) * X - xp.matmul(XE, X))
+
+        if isinstance(F, Chol):
+            return by_lu()
+        u = F.pivots()
+        good = xp.min(u) > C.ADJ_LU_MIN_PIVOT_RATIO * xp.max(u)
+
+        def by_svd() -> Any:
+            a = ops.value(F.a)
+            if a is not None and not np.isfinite(a).all():
+                return xp.full_like(E, float("nan"))
+            U, s, Vh = ops.svd(F.a, full=True)
+            return C.svd_adj_d(xp, U, s, Vh, E)
+        return ops.cond(good, by_lu, by_svd)
+
 
 def _complex(xp: Any, x: Any) -> bool:
     return xp.isdtype(x.dtype, "complex floating")

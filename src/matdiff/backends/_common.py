@@ -133,3 +133,34 @@ def svd_adj(xp: Any, U: Any, s: Any, Vh: Any) -> Any:
     V = xp.conj(xp.matrix_transpose(Vh)) if xp.isdtype(Vh.dtype, "complex floating") else xp.matrix_transpose(Vh)
     Uh = xp.conj(xp.matrix_transpose(U)) if xp.isdtype(U.dtype, "complex floating") else xp.matrix_transpose(U)
     return xp.matmul(c[..., None, None] * V * d[..., None, :], Uh)
+
+
+def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
+    """adj'(A)[E] = c V Dσ(U^H E V) U^H from the full SVD A = U S V^H (leading axes a batch), exact at any rank:
+    Dσ(F) = diag(P diag(F)) - P .* F with P_ij = prod_{m != i, j} s_m (P_ii = 0), as numeric.kernels.adj_d_svd."""
+    c = xp.linalg.det(U) * xp.linalg.det(Vh)
+    cplx = xp.isdtype(c.dtype, "complex floating")
+    c = c / xp.abs(c) if cplx else xp.where(c > 0, xp.ones_like(c), -xp.ones_like(c))
+    n = s.shape[-1]
+    eye = xp.eye(n, dtype=s.dtype, device=_device(xp, s))
+    S = xp.where(eye > 0, xp.ones_like(eye), s[..., None, :] + 0 * eye)  # row i: s with s_i replaced by 1
+    P = others_products(xp, S) * (1 - eye)
+    V = xp.conj(xp.matrix_transpose(Vh)) if xp.isdtype(Vh.dtype, "complex floating") else xp.matrix_transpose(Vh)
+    Uh = xp.conj(xp.matrix_transpose(U)) if xp.isdtype(U.dtype, "complex floating") else xp.matrix_transpose(U)
+    dtype = xp.result_type(U.dtype, E.dtype)
+    E = xp.astype(E, dtype) if E.dtype != dtype else E
+    F = xp.matmul(xp.matmul(xp.astype(Uh, dtype), E), xp.astype(V, dtype))
+    P = xp.astype(P, dtype)
+    Pd = xp.matmul(P, xp.linalg.diagonal(F)[..., None])[..., 0]  # P diag(F)
+    D = Pd[..., :, None] * xp.astype(eye, dtype) - P * F
+    cv = xp.astype(c, dtype)[..., None, None] * xp.astype(V, dtype)
+    return xp.matmul(xp.matmul(cv, D), xp.astype(Uh, dtype))
+
+
+def _device(xp: Any, x: Any) -> Any:
+    try:
+        from array_api_compat import device
+
+        return device(x)
+    except ImportError:  # pragma: no cover - jax arrays have .device
+        return getattr(x, "device", None)

@@ -284,6 +284,23 @@ def _adj(F: Any) -> Any:
     return _from(F, _npF.adj, F.a.shape) if isinstance(F, Lazy) else _npF.adj(F)
 
 
+def _adj_d_block(f: Any, e: Any) -> Any:
+    f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
+    with _LAPACK:
+        return np.asarray(_npF.adj_d(f, e))
+
+
+def _adj_d(F: Any, E: Any) -> Any:
+    """adj'(A)[E]: NumPy's, in the graph where anything is lazy (E in one block: the map is not blockwise)."""
+    if not isinstance(F, Lazy) and not isinstance(E, da.Array):
+        return _npF.adj_d(F, E)
+    f = F.f if isinstance(F, Lazy) else F
+    dtype = np.result_type(F.a.dtype, getattr(E, "dtype", np.float64), np.float64)
+    E = (E if isinstance(E, da.Array) else da.from_array(np.asarray(E), chunks=-1)).rechunk(-1)
+    return da.blockwise(_adj_d_block, "ij", f, None if not isinstance(f, da.Array) else (), E, "ij",
+                        dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
+
+
 def _lu_check(F: Any, what: str = "solve") -> None:
     if isinstance(F, Lazy):  # checked in the graph, with the results
         _guard(F.f, functools.partial(_check_factor, what=what))
@@ -293,7 +310,7 @@ def _lu_check(F: Any, what: str = "solve") -> None:
 
 
 F = SimpleNamespace(lu=_lu, chol=_chol, solve=_solve, solve_t=_solve_t, inv=_inv, det=_det, logdet=_logdet,
-                    adj=_adj, LU=SimpleNamespace(check=_lu_check))
+                    adj=_adj, adj_d=_adj_d, LU=SimpleNamespace(check=_lu_check))
 
 
 # ---------------------------------------------------------------------------------------- kernels

@@ -407,13 +407,48 @@ def _adj(F: Any) -> Any:
     return BArray(out)
 
 
+def _adj_d(F: Any, E: Any) -> Any:
+    """adj'(A)[E] per batch element: from the inverse where A is well conditioned (as ``_adj``), else by the SVD."""
+    if not isinstance(F, (BLU, BChol)):
+        if not isinstance(E, BArray):
+            return _npF.adj_d(F, E)
+        return BArray(np.stack([_npF.adj_d(F, e) for e in E.data]))  # one matrix, a batch of directions
+    A, e = F.a, data(E)
+    dtype = np.result_type(A, e, np.float64)
+    e = np.broadcast_to(e, A.shape).astype(dtype)
+    A = A.astype(dtype)
+    if A.shape[-1] == 1:
+        return BArray(np.zeros_like(e))
+    if isinstance(F, BChol):
+        inv, good = np.linalg.inv(A), np.ones(A.shape[0], dtype=bool)
+    else:
+        inv, rcond = F.inverse()
+        good = rcond > C.ADJ_LU_MIN_PIVOT_RATIO if inv is not None else np.zeros(A.shape[0], dtype=bool)
+    out = np.empty_like(e)
+    if np.any(good):
+        X = inv[good].astype(dtype)  # type: ignore[index]
+        XE = X @ e[good]
+        tr = np.trace(XE, axis1=-2, axis2=-1)[:, None, None]
+        out[good] = np.linalg.det(A[good])[:, None, None] * (tr * X - XE @ X)
+    rest = ~good
+    if np.any(rest):
+        sub, es = A[rest], e[rest]
+        finite = np.isfinite(sub).all(axis=(-2, -1)) & np.isfinite(es).all(axis=(-2, -1))
+        res = np.full_like(es, np.nan)
+        if np.any(finite):
+            U, s, Vh = np.linalg.svd(sub[finite])
+            res[finite] = C.svd_adj_d(np, U, s, Vh, es[finite])
+        out[rest] = res
+    return BArray(out)
+
+
 def _lu_check(F: Any, what: str = "solve") -> None:
     if isinstance(F, (BLU, _npF.LU)):
         F.check(what)
 
 
 F = SimpleNamespace(lu=_lu, chol=_chol, solve=_solve, solve_t=_solve_t, inv=_inv, det=_det, logdet=_logdet,
-                    adj=_adj, LU=SimpleNamespace(check=_lu_check))
+                    adj=_adj, adj_d=_adj_d, LU=SimpleNamespace(check=_lu_check))
 
 
 # ------------------------------------------------------------------------------------- kernels

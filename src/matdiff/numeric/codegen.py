@@ -30,6 +30,7 @@ from ..errors import DomainError, MatdiffError, ShapeError
 from ..shapes import Dim
 from ..syntax.ast import (
     Add,
+    AdjD,
     Call,
     Div,
     EPower,
@@ -314,6 +315,11 @@ class Lowering:
         if inv is not None:
             return f"{self.inverse(inv[0])}.T"
         return _t(self(e.arg))
+
+    def _l_AdjD(self, e: AdjD) -> str:
+        if e.a.is_scalar:  # adj of a scalar is 1: its derivative is 0
+            return self.emit(f"0.0 * {self(e.e)}")
+        return self.emit(f"_F.adj_d({self.factor(e.a)}, {self(e.e)})")
 
     def _l_Call(self, e: Call) -> str:
         fn, arg = e.fn, e.arg

@@ -19,6 +19,7 @@ from ..errors import DomainError, MatdiffError, ShapeError
 from ..shapes import Dim
 from ..syntax.ast import (
     Add,
+    AdjD,
     Call,
     Div,
     EPower,
@@ -293,6 +294,12 @@ class Evaluator:
     def _ev_Transpose(self, e: Transpose) -> Value:
         v = self(e.arg)
         return v if e.arg.is_scalar else v.T
+
+    def _ev_AdjD(self, e: AdjD) -> Value:
+        a, x = self(e.a), self(e.e)
+        if e.a.is_scalar:  # adj of a scalar is 1: its derivative is 0
+            return np.zeros_like(x)
+        return K.adj_d(a, x)
 
     def _ev_Call(self, e: Call) -> Value:
         if e.fn == "log":

@@ -152,6 +152,25 @@ def logdet(F: LU | Chol) -> float | complex:
     return np.log(np.abs(d)).sum()
 
 
+def adj_d(F: LU | Chol, E: np.ndarray) -> np.ndarray:
+    """adj'(A)[E] = det(A) (tr(A^-1 E) A^-1 - A^-1 E A^-1) from the factors while the pivots show A well
+    conditioned (as ``adj``), else by the SVD: exact at singular A."""
+    E = np.asarray(E)
+    n = F.a.shape[0]
+    if n == 1:
+        return np.zeros(F.a.shape, dtype=np.result_type(F.a, E, np.float64))
+    if isinstance(F, Chol):
+        good = True
+    else:
+        u = np.abs(F.lu.diagonal())
+        good = F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max()
+    if not good or F.a.dtype != np.result_type(F.a, E):  # complex E with a real A: the kernel converts
+        return _K.adj_d(F.a, E)
+    X = inv(F) if isinstance(F, Chol) else _inv_lu(F)
+    XE = X @ E
+    return det(F) * (np.trace(XE) * X - XE @ X)
+
+
 def adj(F: LU | Chol) -> np.ndarray:
     """adj(A) = det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
     if isinstance(F, Chol):

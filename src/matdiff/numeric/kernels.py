@@ -13,6 +13,8 @@ Rules the kernels follow (and that generated code should follow too):
   ``det(A) * inv(A)`` from one LU factorization; otherwise it comes from the SVD,
   ``adj(A) = det(U) det(V^H) V adj(S) U^H``, which costs several times (5-10x) as much but is exact in
   the limit (rank n-1 gives the rank-1 adjugate, rank <= n-2 gives 0).
+  Its derivative ``adj'(A)[E]`` (``adj_d``) likewise: ``tr(adj(A) E) A^{-1} - adj(A) E A^{-1}`` from the LU
+  factors, else ``c V Dσ(U^H E V) U^H`` from the SVD, exact at any rank.
 * Kernels that compute a derivative where it does not exist (``sign`` at 0, ``top_sv`` at a repeated top
   singular value, ``polar`` at a rank deficient matrix) raise :class:`DomainError` saying what and why.
 
@@ -32,6 +34,7 @@ __all__ = [
     "det",
     "logdet",
     "adj",
+    "adj_d",
     "tr_adj",
     "top_sv",
     "polar",
@@ -207,6 +210,59 @@ def adj(A: np.ndarray) -> np.ndarray:
         return np.full_like(A, np.nan)
     c, U, d, Vh = _svd_adj_parts(A)
     return (c * Vh.conj().T * d) @ U.conj().T  # c V diag(d) U^H
+
+
+def _pair_products(s: np.ndarray) -> np.ndarray:
+    """P with P_ij = prod_{m != i, j} s_m for i != j and P_ii = 0, without dividing (exact where some s_m = 0).
+
+    Row i is ``_others_products`` of s with s_i replaced by 1."""
+    n = s.size
+    S = np.where(np.eye(n, dtype=bool), 1.0, np.broadcast_to(s, (n, n)))
+    prefix = np.ones((n, n))
+    suffix = np.ones((n, n))
+    np.cumprod(S[:, :-1], axis=1, out=prefix[:, 1:])
+    np.cumprod(S[:, :0:-1], axis=1, out=suffix[:, -2::-1])
+    P = prefix * suffix
+    np.fill_diagonal(P, 0.0)
+    return P
+
+
+def adj_d_svd(A: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """adj'(A)[E] from the SVD A = U S V^H: adj(A) = c V adj(S) U^H with c = det(U) det(V^H) gives
+    adj'(A)[E] = c V Dσ(F) U^H, F = U^H E V, Dσ(F) = diag(P diag(F)) - P .* F (P from ``_pair_products``):
+    the derivative of adj(S) = diag(prod_{m != i} s_m) at the diagonal S, exact at any rank."""
+    U, s, Vh = np.linalg.svd(A)
+    c = np.linalg.det(U) * np.linalg.det(Vh)
+    c = (1.0 if c > 0 else -1.0) if A.dtype == np.float64 else c / abs(c)
+    V = Vh.conj().T
+    F = U.conj().T @ E @ V
+    P = _pair_products(s)
+    D = np.diag(P @ np.diagonal(F)) - P * F
+    return (c * V) @ D @ U.conj().T
+
+
+def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """adj'(A)[E], the derivative of the adjugate at A in the direction E (linear in E), also at singular A.
+
+    tr(adj(A) E) A^-1 - adj(A) E A^-1 = det(A) (tr(A^-1 E) A^-1 - A^-1 E A^-1) while the LU pivots show A well
+    conditioned (the test of ``adj``), else from the SVD (``adj_d_svd``). For a 1x1 A (adj = 1) it is 0.
+    """
+    A = _square(A, "adj_d")
+    E = _as_float(E)
+    if E.shape != A.shape:
+        E = np.broadcast_to(E, A.shape)
+    if A.dtype != E.dtype:  # one of them complex: both complex
+        A, E = A.astype(np.complex128), E.astype(np.complex128)
+    if A.shape[0] == 1:
+        return np.zeros_like(E)
+    lu = _lu_det_inv(A)
+    if lu is not None:
+        d, X = lu
+        XE = X @ E
+        return d * (np.trace(XE) * X - XE @ X)
+    if not (np.isfinite(A).all() and np.isfinite(E).all()):
+        return np.full_like(E, np.nan)
+    return adj_d_svd(A, E)
 
 
 def tr_adj(A: np.ndarray) -> float | complex:

@@ -28,7 +28,9 @@ USER_FUNCTIONS = frozenset("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 
                            "exp log sin cos tanh sqrt abs".split())
 RESULT_FUNCTIONS = frozenset({"sign", "polar", "top_sv", "sigmoid"})
 FUNCTIONS = USER_FUNCTIONS | RESULT_FUNCTIONS
-RESERVED = FUNCTIONS | {"eye", "ones"}
+# functions of two arguments (printed results only): adj_d(A, E) = adj'(A)[E]
+BINARY_FUNCTIONS = frozenset({"adj_d"})
+RESERVED = FUNCTIONS | BINARY_FUNCTIONS | {"eye", "ones"}
 
 
 def _text(e: Expr) -> str:
@@ -452,6 +454,39 @@ def _call_shape(fn: str, a: Expr) -> Shape:
     raise ShapeError(f"unknown function {fn}")  # pragma: no cover - the parser rejects these
 
 
+class AdjD(Expr):
+    """``adj_d(A, E)``: the derivative of the adjugate at A in the direction E, adj'(A)[E].
+
+    It is linear in E, and equals tr(adj(A) E) inv(A) - adj(A) E inv(A) where A is invertible; adj
+    being a polynomial in the entries of A, it exists (and is evaluated exactly) at singular A too.
+    """
+
+    __slots__ = ("a", "e")
+    fn = "adj_d"
+
+    def __init__(self, a: Expr, e: Expr):
+        self.a, self.e = a, e
+        shape = None
+        if _typed(a, e):
+            if not a.is_scalar:
+                _square(self.fn, a)
+            unify(a.shape[0], e.shape[0], lambda: _adj_d_mismatch(a, e))
+            unify(a.shape[1], e.shape[1], lambda: _adj_d_mismatch(a, e))
+            shape = a.shape
+        self._init(("adj_d", a, e), (a, e), shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
+        return (self.a, self.e)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        return AdjD(*children)
+
+
+def _adj_d_mismatch(a: Expr, e: Expr) -> str:
+    return f"adj_d(A, E) needs a direction E shaped like A, but A is {_describe(a)} and E is {_describe(e)}"
+
+
 class D(Expr):
     """d(arg): a differential still to be expanded by the rules."""
 
@@ -501,6 +536,8 @@ def is_symmetric(e: Expr) -> bool:
         if e.fn in ("inv", "adj") or e.fn in ELEMENTWISE:
             return is_symmetric(e.arg)
         return e.fn == "diag" and e.arg.is_vector
+    if isinstance(e, AdjD):  # adj'(A)[E]' = adj'(A')[E']
+        return is_symmetric(e.a) and is_symmetric(e.e)
     if isinstance(e, Div):
         return is_symmetric(e.num)
     if isinstance(e, (Hadamard, HDiv)):

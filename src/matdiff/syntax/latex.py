@@ -6,6 +6,7 @@ import re
 
 from .ast import (
     Add,
+    AdjD,
     Call,
     D,
     Diff,
@@ -150,6 +151,9 @@ class LatexPrinter:
     def _print_EPower(self, e: EPower) -> str:
         return self.wrap(e.a, precedence(e.a) < POST or isinstance(e.a, Transpose)) + \
             r"^{\circ " + self.doprint(e.b) + "}"
+
+    def _print_AdjD(self, e: AdjD) -> str:
+        return rf"\operatorname{{adj}}'\left({self.doprint(e.a)}\right)\left[{self.doprint(e.e)}\right]"
 
     def _print_Transpose(self, e: Transpose) -> str:
         a = e.arg

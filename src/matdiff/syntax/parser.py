@@ -6,7 +6,10 @@ Grammar, loosest to tightest (as in DESIGN.md)::
     product := unary (('*' | '/' | '.*' | './') unary)*
     unary   := ('-' | '+') unary | postfix (('^' | '.^') unary)?
     postfix := primary "'"*
-    primary := number | name | function '(' sum ')' | 'eye' ['(' sum ')'] | '(' sum ')'
+    primary := number | name | function '(' sum ')' | 'adj_d' '(' sum ',' sum ')'
+             | 'eye' ['(' sum ')'] | '(' sum ')'
+
+A comma occurs only between the two arguments of ``adj_d`` (a function of printed results).
 
 Text is only ever parsed, never evaluated as Python.  Nesting deeper than MAX_DEPTH and
 text longer than MAX_LENGTH are refused with a ParseError (no RecursionError, no hang).
@@ -20,8 +23,10 @@ from fractions import Fraction
 
 from ..errors import ParseError
 from .ast import (
+    BINARY_FUNCTIONS,
     FUNCTIONS,
     Add,
+    AdjD,
     Call,
     Div,
     EPower,
@@ -43,7 +48,7 @@ MAX_DEPTH = 200
 
 _TOKEN = re.compile(r"""(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
                       |(?P<name>[A-Za-z][A-Za-z0-9_]*)
-                      |(?P<op>\.\*|\./|\.\^|[-+*/^'()])""", re.X)
+                      |(?P<op>\.\*|\./|\.\^|[-+*/^'(),])""", re.X)
 _SPACE = re.compile(r"\s*")
 
 
@@ -67,13 +72,19 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
     toks: list[tuple[str, str, int]] = []
     pos = _SPACE.match(text).end()  # type: ignore[union-attr]
     n = len(text)
+    opened: list[bool] = []  # for each open '(': whether it opened a function of two arguments
     while pos < n:
         m = _TOKEN.match(text, pos)
-        if not m:
-            ch = text[pos]
+        ch = text[pos]
+        if m and ch == "(":
+            opened.append(bool(toks) and toks[-1][0] == "name" and toks[-1][1] in BINARY_FUNCTIONS)
+        elif m and ch == ")" and opened:
+            opened.pop()
+        if not m or (ch == "," and not (opened and opened[-1])):
             hint = ""
             if ch in "[]{},;":
-                hint = ": the language has no brackets, commas or semicolons"
+                hint = (": the language has no brackets, commas or semicolons (a comma only separates "
+                        "the two arguments of adj_d)")
             elif ch == ".":
                 hint = ": '.' starts .* ./ .^ or a number such as .5"
             raise ParseError(f"unexpected character {ch!r}{hint}", text, pos)
@@ -190,6 +201,26 @@ class _Parser:
         self.take()
         return arg
 
+    def call_args2(self, name: str) -> Expr:
+        """name(a, b): a function of two arguments (adj_d)."""
+        _, _, pos = self.peek()
+        if not self.at("("):
+            raise self.fail(f"{name} is a function of two arguments: write {name}(A, E)")
+        self.take()
+        args = []
+        for k in range(2):
+            if self.at(")", ","):
+                raise self.fail(f"{name}( needs two arguments, {name}(A, E)")
+            args.append(self.sum())
+            if k == 0 and not self.at(","):
+                raise self.fail(f"expected ',' before the second argument of {name}( opened at position {pos}")
+            if k == 0:
+                self.take()
+        if not self.at(")"):
+            raise self.fail(f"expected ')' to close {name}( opened at position {pos}")
+        self.take()
+        return AdjD(*args)
+
     def primary(self) -> Expr:
         kind, val, pos = self.peek()
         if kind == "num":
@@ -199,13 +230,15 @@ class _Parser:
             self.take()
             if val in FUNCTIONS:
                 return Call(val, self.call_arg(val))
+            if val in BINARY_FUNCTIONS:
+                return self.call_args2(val)
             if val == "ones":
                 return Ones(self.call_arg(val))
             if val == "eye":
                 return Eye(self.call_arg(val)) if self.at("(") else Eye()
             if self.at("("):
                 raise ParseError(f"unknown function {val!r}; the functions are "
-                                 f"{', '.join(sorted(FUNCTIONS))}", self.text, pos)
+                                 f"{', '.join(sorted(FUNCTIONS | BINARY_FUNCTIONS))}", self.text, pos)
             return Var(val)
         if self.at("("):
             self.take()

@@ -12,6 +12,7 @@ from fractions import Fraction
 from ..shapes import Dim, same_dim
 from .ast import (
     Add,
+    AdjD,
     Call,
     D,
     Diff,
@@ -116,6 +117,8 @@ def needs_context(e: Expr) -> bool:
         return bool(parts) and all(needs_context(c) for c in parts)
     if isinstance(e, (Hadamard, HDiv)):
         return needs_context(e.a) and needs_context(e.b)
+    if isinstance(e, AdjD):
+        return needs_context(e.a) and needs_context(e.e)
     return False
 
 
@@ -133,7 +136,7 @@ def rows_like(e: Expr) -> Expr:
         for t in e.terms:
             if not t.is_scalar:
                 return rows_like(t)
-    if isinstance(e, (Neg, Div, Hadamard, HDiv, Power, EPower, Call)):
+    if isinstance(e, (Neg, Div, Hadamard, HDiv, Power, EPower, Call, AdjD)):
         for c in e.children:
             if not c.is_scalar:
                 return rows_like(c)
@@ -212,6 +215,11 @@ class TextPrinter:
     def _print_Call(self, e: Call, sized: bool) -> str:
         # a same-shaped function passes the size its context gives on to its argument
         return f"{e.fn}({self.p(e.arg, sized and e.fn in SIZE_THROUGH)})"
+
+    def _print_AdjD(self, e: AdjD, sized: bool) -> str:
+        # A and E have one shape: either fixes the size of the other
+        a = self.p(e.a, sized or not needs_context(e.e))
+        return f"adj_d({a}, {self.p(e.e, sized or not needs_context(e.a))})"
 
     # -- operators
     def _print_Add(self, e: Add, sized: bool) -> str:
