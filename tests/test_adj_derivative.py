@@ -210,9 +210,16 @@ def test_evaluate_equals_compiled(rng):
         assert d.jvp({"A": A, "B": B}, E).shape == (n, n)
 
 
-def test_third_derivative_is_refused_clearly():
-    with pytest.raises(matdiff.MatdiffError, match="has no differential rule"):
-        matdiff.hessian("sum(adj(A))", "A")
+def test_second_derivative_of_adj_where_a_is_invertible():
+    """d adj_d(A, E) with A varying is written from the invertible form: right there, a DomainError at singular A."""
+    rng = np.random.default_rng(7)
+    A, V = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    h, g = matdiff.hessian("sum(adj(A))", "A"), matdiff.grad("sum(adj(A))", "A")
+    eps = 1e-5
+    num = (g.evaluate({"A": A + eps * V}) - g.evaluate({"A": A - eps * V})) / (2 * eps)
+    np.testing.assert_allclose(h.hvp({"A": A}, V), num, rtol=1e-6, atol=1e-8)
+    with pytest.raises(matdiff.DomainError, match="singular"):
+        h.hvp({"A": np.ones((3, 3))}, V)
     # linear in E: its derivative in E is fine
     r = matdiff.grad("tr(B*adj_d(A, X))", "X")
     assert "adj_d" in str(r.gradient)

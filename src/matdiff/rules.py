@@ -94,11 +94,13 @@ MAX_MATRIX_POWER = 500
 
 
 def _adj_d(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
-    if not isinstance(d(e.a), Num):  # type: ignore[attr-defined]
-        raise MatdiffError("adj_d(A, E) has no differential rule here where A varies (it is a derivative "
-                           "already: the second derivative of adj, a third of det, is not written); "
-                           "differentiate the original expression instead")
-    return adj_d(e.a, d(e.e))  # type: ignore[attr-defined]
+    a, v = e.a, e.e  # type: ignore[attr-defined]
+    if isinstance(d(a), Num):  # linear in E
+        return adj_d(a, d(v))
+    # A varies too (a second derivative of adj, a third of det): differentiate the form that holds where A is
+    # invertible, adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A); its value at a singular A is refused
+    adj, inv = call("adj", a), call("inv", a)
+    return d(sub(mul(tr(mul(adj, v)), inv), mul(adj, v, inv)))
 
 
 def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
@@ -154,7 +156,8 @@ OP_RULES: dict[type, tuple[str | Callable[[Expr], str], Rule]] = {
     Power:     ("power rule", _power),
     EPower:    ("power rule: d(U.^p) = p U.^(p-1) .* dU", _epower),
     Transpose: ("d(X') = (dX)'", lambda e, d: T(d(e.arg))),
-    AdjD:      ("linearity: d adj_d(A, E) = adj_d(A, dE) for constant A", _adj_d),
+    AdjD:      ("d adj_d(A, E) = adj_d(A, dE) for constant A; where A varies, of "
+                "adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A), A invertible", _adj_d),
     Eye:       ("dI = 0", lambda e, d: ZERO),
     Ones:      ("d1 = 0", lambda e, d: ZERO),
     Num:       ("d(constant) = 0", lambda e, d: ZERO),

@@ -540,3 +540,20 @@ def compiled_overflow_escapes() -> None:
                 assert "not finite" in str(err)
             else:
                 raise AssertionError("an overflowing result was returned")
+
+
+@bug(open=False, matches=lambda e, t: isinstance(e, matdiff.ShapeError) and "eye" in str(e))
+def printed_identity_inside_a_function_loses_its_size() -> None:
+    """The printer wrote an identity bare where only a scalar stood beside it, or inside an entrywise
+    function: simplify(a ./ exp(A^0)) printed "a*(1./exp(eye))", which re-parses to an expression whose eye
+    has no size (ShapeError).  A scalar operand broadcasts and fixes no size, exp(E) is as large as E.
+    Found by the long profile (test_simplify_preserves_values).  Fixed: printer.needs_context.
+    """
+    from matdiff.api import typed
+    from matdiff.simplify import simplify
+
+    types = {"a": "scalar", "A": "matrix(3,3)"}
+    v = {"a": -1.1047, "A": np.arange(9.0).reshape(3, 3)}
+    for text in ("a ./ exp(A^0)", "2 .^ (A^0)", "2 .^ exp(A^0)", "sqrt(A^0 + 1)"):
+        printed = str(simplify(typed(text, types)[0]))
+        assert np.allclose(matdiff.evaluate(printed, v, types), matdiff.evaluate(text, v, types)), printed

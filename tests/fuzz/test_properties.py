@@ -196,7 +196,9 @@ def test_jvp_vjp(p: Problem) -> None:
     check_huge(jv, "jvp")
     check_huge(vj, "vjp")
     lhs, rhs = inner(c, jv), inner(vj, v)
-    scale = fro(c) * fro(jv) + fro(vj) * fro(v) + 1e-6 * fro(c) * fro(v)
+    # the last term is a floor for derivatives that vanish identically, whose jvp and vjp are rounding errors of
+    # intermediates that need not be small (det of the rank-2 3x3 product -exp(X).^2.5*X': both ~3e-13)
+    scale = fro(c) * fro(jv) + fro(vj) * fro(v) + 1e-3 * fro(c) * fro(v)
     assert abs(lhs - rhs) <= 1e-8 * scale, (
         f"adjoint identity fails for {p.text} w.r.t. {w}: <C, J V> = {lhs!r}, <J'C, V> = {rhs!r}")
 

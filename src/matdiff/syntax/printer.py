@@ -115,8 +115,13 @@ def needs_context(e: Expr) -> bool:
     if isinstance(e, (MatMul, Add)):
         parts = [c for c in e.children if not c.is_scalar]
         return bool(parts) and all(needs_context(c) for c in parts)
-    if isinstance(e, (Hadamard, HDiv)):
-        return needs_context(e.a) and needs_context(e.b)
+    if isinstance(e, (Hadamard, HDiv, EPower)):  # a scalar operand broadcasts: it fixes no size
+        parts = [c for c in (e.a, e.b) if not c.is_scalar]
+        return bool(parts) and all(needs_context(c) for c in parts)
+    if isinstance(e, Power):
+        return needs_context(e.base)
+    if isinstance(e, Call):  # exp(eye) is as large as its argument
+        return e.fn in SIZE_THROUGH and needs_context(e.arg)
     if isinstance(e, AdjD):
         return needs_context(e.a) and needs_context(e.e)
     return False
@@ -273,9 +278,14 @@ class TextPrinter:
         return (self.wrap(e.num, sized, precedence(e.num) < MUL) + "/"
                 + self.wrap(e.den, True, precedence(e.den) <= NEG))
 
+    @staticmethod
+    def _sizes(e: Hadamard | HDiv | EPower, sized: bool) -> tuple[bool, bool]:
+        """Whether each operand's size is fixed by the context or by the other operand (not a scalar)."""
+        return (sized or (not e.b.is_scalar and not needs_context(e.b)),
+                sized or (not e.a.is_scalar and not needs_context(e.a)))
+
     def _binary(self, e: Hadamard | HDiv, op: str, sized: bool) -> str:
-        s_a = sized or not needs_context(e.b)
-        s_b = sized or not needs_context(e.a)
+        s_a, s_b = self._sizes(e, sized)
         return (self.wrap(e.a, s_a, precedence(e.a) < MUL) + op
                 + self.wrap(e.b, s_b, precedence(e.b) <= NEG))
 
@@ -285,15 +295,15 @@ class TextPrinter:
     def _print_HDiv(self, e: HDiv, sized: bool) -> str:
         return self._binary(e, "./", sized)
 
-    def _power(self, base: Expr, exp: Expr, op: str, sized: bool) -> str:
+    def _power(self, base: Expr, exp: Expr, op: str, sized: bool, sized_exp: bool = True) -> str:
         return (self.wrap(base, sized, precedence(base) < POST) + op
-                + self.wrap(exp, True, precedence(exp) < NEG or isinstance(exp, MatMul)))
+                + self.wrap(exp, sized_exp, precedence(exp) < NEG or isinstance(exp, MatMul)))
 
     def _print_Power(self, e: Power, sized: bool) -> str:
         return self._power(e.base, e.exp, "^", sized)
 
     def _print_EPower(self, e: EPower, sized: bool) -> str:
-        return self._power(e.a, e.b, ".^", sized)
+        return self._power(e.a, e.b, ".^", *self._sizes(e, sized))
 
     def _print_Transpose(self, e: Transpose, sized: bool) -> str:
         return self.wrap(e.arg, sized, precedence(e.arg) < POST) + "'"
