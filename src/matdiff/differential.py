@@ -60,17 +60,36 @@ from .syntax.latex import latex_name
 MAX_STEPS = 2000
 
 
+def _without_d(e: Expr) -> Expr:
+    """e with each pending d(U) replaced by U (the same shape): to write the size of a zero."""
+    if isinstance(e, D):
+        return e.arg
+    if not e.pending:
+        return e
+    return e.rebuild(tuple(_without_d(c) for c in e.children))
+
+
+def _zero(e: Expr) -> Expr:
+    """The zero shaped like e (a differential that turned out 0), its size written without d(...)."""
+    z = zero_like(e)
+    return z if isinstance(z, Num) else _without_d(z)
+
+
 def _rebuild(e: Expr, children: tuple[Expr, ...]) -> Expr:
     """e with new children, folding the trivial cases (the builders)."""
     if isinstance(e, MatMul):
         if any(is_zero(c) for c in children):  # a factor's differential is 0: the product's zero, its shape
-            return zero_like(e)
+            return _zero(e)
         return mul(*children)
+    if isinstance(e, Transpose) and is_zero(children[0]):
+        return _zero(e)
     if isinstance(e, Add):
         return add(*children)
     if isinstance(e, Neg):
         return neg(children[0])
     if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
+        if is_zero(children[0]):  # diag(0) would lose the shape: diag maps vectors and matrices both ways
+            return _zero(e)
         return call(e.fn, children[0])
     if isinstance(e, Div):
         return div(*children)

@@ -557,3 +557,22 @@ def printed_identity_inside_a_function_loses_its_size() -> None:
     for text in ("a ./ exp(A^0)", "2 .^ (A^0)", "2 .^ exp(A^0)", "sqrt(A^0 + 1)"):
         printed = str(simplify(typed(text, types)[0]))
         assert np.allclose(matdiff.evaluate(printed, v, types), matdiff.evaluate(text, v, types)), printed
+
+
+@bug(open=False, matches=lambda e, t: "diag(0)" in str(e) or (isinstance(e, ValueError)
+                                                              and not isinstance(e, matdiff.MatdiffError)))
+def zero_differential_under_diag_loses_its_shape() -> None:
+    """A differential that is 0 under diag (d(A^0) = 0 in diag(A^0)) became diag(0), of no definite shape:
+    derivative("diag(A^0)'*A*diag(A^0)", "A") raised ShapeError "cannot apply + to diag(0)'*A*diag(A^0)
+    (vector of length 3) and diag(A^0)'*A*diag(0) (row vector ...)", and the jvp of diag(A^0)'*A*x escaped
+    as a bare ValueError ("cannot reshape array of size 3 into shape ()").  Found by the long profile
+    (test_jvp_vjp).  Fixed: a zero under diag, or transposed, keeps the shape of what it replaces.
+    """
+    rng = np.random.default_rng(3)
+    A, x, V = rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal((3, 3))
+    for text in ("diag(A^0)'*A*diag(A^0)", "diag(A^0)'*A*x", "-(diag(A^0)'*A*diag(A^0))"):
+        d = matdiff.derivative(text, "A", {"A": "matrix(3,3)", "x": "vector(3)"})
+        v = {"A": A, "x": x}
+        up, down = matdiff.evaluate(text, {**v, "A": A + 1e-6 * V}), matdiff.evaluate(text, {**v, "A": A - 1e-6 * V})
+        num = (up - down) / 2e-6
+        assert np.allclose(d.jvp(v, V), num, atol=1e-6), text
