@@ -130,8 +130,8 @@ def svd_adj(xp: Any, U: Any, s: Any, Vh: Any) -> Any:
     else:
         c = xp.where(c > 0, xp.ones_like(c), -xp.ones_like(c))
     d = others_products(xp, s)
-    V = xp.conj(xp.matrix_transpose(Vh)) if xp.isdtype(Vh.dtype, "complex floating") else xp.matrix_transpose(Vh)
-    Uh = xp.conj(xp.matrix_transpose(U)) if xp.isdtype(U.dtype, "complex floating") else xp.matrix_transpose(U)
+    V = _ct(xp, Vh)
+    Uh = _ct(xp, U)
     return xp.matmul(c[..., None, None] * V * d[..., None, :], Uh)
 
 
@@ -145,8 +145,8 @@ def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
     eye = xp.eye(n, dtype=s.dtype, device=_device(xp, s))
     S = xp.where(eye > 0, xp.ones_like(eye), s[..., None, :] + 0 * eye)  # row i: s with s_i replaced by 1
     P = others_products(xp, S) * (1 - eye)
-    V = xp.conj(xp.matrix_transpose(Vh)) if xp.isdtype(Vh.dtype, "complex floating") else xp.matrix_transpose(Vh)
-    Uh = xp.conj(xp.matrix_transpose(U)) if xp.isdtype(U.dtype, "complex floating") else xp.matrix_transpose(U)
+    V = _ct(xp, Vh)
+    Uh = _ct(xp, U)
     dtype = xp.result_type(U.dtype, E.dtype)
     E = xp.astype(E, dtype) if E.dtype != dtype else E
     F = xp.matmul(xp.matmul(xp.astype(Uh, dtype), E), xp.astype(V, dtype))
@@ -155,6 +155,12 @@ def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
     D = Pd[..., :, None] * xp.astype(eye, dtype) - P * F
     cv = xp.astype(c, dtype)[..., None, None] * xp.astype(V, dtype)
     return xp.matmul(xp.matmul(cv, D), xp.astype(Uh, dtype))
+
+
+def _ct(xp: Any, M: Any) -> Any:
+    """M^H (the conjugate transpose of the last two axes)."""
+    t = xp.matrix_transpose(M)
+    return xp.conj(t) if xp.isdtype(M.dtype, "complex floating") else t
 
 
 def _device(xp: Any, x: Any) -> Any:

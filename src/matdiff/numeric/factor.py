@@ -159,12 +159,7 @@ def adj_d(F: LU | Chol, E: np.ndarray) -> np.ndarray:
     n = F.a.shape[0]
     if n == 1:
         return np.zeros(F.a.shape, dtype=np.result_type(F.a, E, np.float64))
-    if isinstance(F, Chol):
-        good = True
-    else:
-        u = np.abs(F.lu.diagonal())
-        good = F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max()
-    if not good or F.a.dtype != np.result_type(F.a, E):  # complex E with a real A: the kernel converts
+    if not _adj_by_inverse(F) or F.a.dtype != np.result_type(F.a, E):  # (complex E, real A: the kernel converts)
         return _K.adj_d(F.a, E)
     X = inv(F) if isinstance(F, Chol) else _inv_lu(F)
     XE = X @ E
@@ -178,7 +173,15 @@ def adj(F: LU | Chol) -> np.ndarray:
     n = F.a.shape[0]
     if n == 1:
         return np.ones_like(F.a)
-    u = np.abs(F.lu.diagonal())
-    if F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max():
+    if _adj_by_inverse(F):
         return F.det() * _inv_lu(F)
     return _K.adj(F.a)  # the SVD branch: finite and right at singular A
+
+
+def _adj_by_inverse(F: LU | Chol) -> bool:
+    """Whether adj(A) = det(A) A^-1 (and its derivative) may come from the factors: Cholesky, or LU pivots that
+    show A well conditioned (else the SVD, exact at singular A)."""
+    if isinstance(F, Chol):
+        return True
+    u = np.abs(F.lu.diagonal())
+    return bool(F.info == 0 and u.min() > _K._ADJ_LU_MIN_PIVOT_RATIO * u.max())
