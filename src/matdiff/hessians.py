@@ -34,7 +34,7 @@ class Hessian(Derived):
                            lhs_latex=rf"\mathrm{{d}}\left(\nabla_{{{latex_name(n)}}} f\right)")
         S = Simplifier()
         self.second_differential = S.run(dg) if dg.linear else dg
-        self.direction = Var("_d" + n, var.kind, var.shape)
+        self.direction = Var("_d_" + n, var.kind, var.shape)  # "_d_": never a name of generated code
         self.hvp_expr = S.run(substitute(dg, {Diff(var): self.direction})) if dg.linear else dg
         self.expr: Expr | None = None
         all_steps = list(grad_steps) + steps
@@ -135,7 +135,7 @@ class Hessian(Derived):
             return generate(f"hessian_{self.wrt}", [self.expr], self.variables, guard_of=self.expr_f,
                             doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt}: {to_text(self.expr)}")
         return generate(f"hvp_{self.wrt}", [self.hvp_expr], self._vars, guard_of=self.expr_f,
-                        doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt} applied to _d{self.wrt}")
+                        doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt} applied to _d_{self.wrt}")
 
     def compile(self, backend: str = "numpy", batch: Any = False) -> Callable[..., Any]:
         """A function of the variables (keywords) returning the dense Hessian, from generated code.

@@ -77,7 +77,7 @@ class Derivative(Derived):
         self.expr, self.var, self.wrt, self.variables = f, var, var.name, variables
         self.differential = df
         S = Simplifier()
-        self.direction = Var("_d" + var.name, var.kind, var.shape)
+        self.direction = Var("_d_" + var.name, var.kind, var.shape)
         self.jvp_expr = S.run(substitute(df, {Diff(var): self.direction})) if df.linear else df
         # the adjoint: tr(C' dF) = tr(M' dX), M = vjp(C)
         self.cotangent = Var("_c", _kind_of(f), f.shape)

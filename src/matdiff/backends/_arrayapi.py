@@ -47,8 +47,12 @@ class Ops:
         A = self.asarray(A)
         xp = self.xp
         if not (xp.isdtype(A.dtype, "real floating") or xp.isdtype(A.dtype, "complex floating")):
-            A = xp.astype(A, xp.float64)
+            A = xp.astype(A, self.default_float())
         return A
+
+    def default_float(self) -> Any:
+        """The dtype integer and boolean inputs are computed in."""
+        return self.xp.float64
 
     def asarray(self, x: Any) -> Any:
         if self.is_array(x):
@@ -467,6 +471,21 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
             if ok is not None and not bool(ok) and not bool(ops.value(xp.all(xp.isfinite(v)))):
                 raise C.not_finite_error(name)
 
+    def arg(v: Any) -> Any:
+        """An argument of floating dtype: integers and booleans converted (float32 stays float32 here)."""
+        return ops.floating(v)
+
+    def arg0(v: Any) -> Any:
+        """A scalar argument; _BadShapes for an array with more than one entry (the caller explains)."""
+        if isinstance(v, (float, complex)):
+            return v
+        if isinstance(v, (bool, int)):
+            return float(v)
+        a = ops.floating(v)
+        if a.ndim:
+            raise _cg._BadShapes()
+        return a
+
     def dot(a: Any, b: Any) -> Any:
         return xp.sum(a * b)
 
@@ -476,5 +495,5 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
     ns = _cg.numpy_namespace()  # names that a newer code generator emits resolve (to NumPy) until added here
     ns.update({"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_scalar": scalar,
                "_check_positive": check_positive, "_dot": dot, "_expit": ops.expit, "_nonzero": nonzero,
-               "_finite_inputs": finite_inputs})
+               "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0})
     return ns

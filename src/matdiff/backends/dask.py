@@ -151,6 +151,27 @@ def _scalar(v: Any) -> Any:
     return v if isinstance(v, da.Array) else _cg._scalar(v)
 
 
+def _arg(v: Any) -> Any:
+    """An argument in float64 (complex128) as in NumPy code; a dask array is converted lazily."""
+    if not isinstance(v, da.Array):
+        return _cg._arg(v)
+    if v.dtype in (np.float64, np.complex128):
+        return v
+    if v.dtype.kind in "biuf":
+        return v.astype(np.float64)
+    if v.dtype.kind == "c":
+        return v.astype(np.complex128)
+    raise _cg._BadShapes()
+
+
+def _arg0(v: Any) -> Any:
+    if isinstance(v, da.Array):
+        if v.ndim:
+            raise _cg._BadShapes()
+        return _arg(v)
+    return _cg._arg0(v)
+
+
 def _dot(a: Any, b: Any) -> Any:
     return da.sum(a * b) if _lazy(a, b) else _cg._dot(a, b)
 
@@ -419,5 +440,5 @@ def namespace() -> dict[str, Any]:
     ns = _cg.numpy_namespace()
     ns.update({"_np": NP, "_F": F, "_K": K, "_check": _check, "_scalar": _scalar, "_check_positive": _check_positive,
                "_dot": _dot, "_expit": _expit, "_nonzero": _nonzero, "_wrap": wrap,
-               "_finite_inputs": _finite_inputs})
+               "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0})
     return ns

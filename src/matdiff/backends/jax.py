@@ -42,6 +42,9 @@ class JaxOps(A.Ops):
     def asarray(self, x: Any) -> Any:
         return x if isinstance(x, jax.Array) else jnp.asarray(x)
 
+    def default_float(self) -> Any:
+        return jnp.asarray(0.0).dtype  # float64 with jax_enable_x64, else float32
+
     def lu_factor(self, A: Any) -> tuple[Any, Any]:
         return jsl.lu_factor(A)
 

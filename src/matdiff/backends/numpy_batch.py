@@ -585,6 +585,20 @@ def _nonzero(v: Any, what: str) -> Any:
     return v
 
 
+def _arg(v: Any) -> Any:
+    """An argument in float64 (complex128), as in the unbatched code; a stack stays a stack."""
+    return BArray(_cg._arg(v.data)) if isinstance(v, BArray) else _cg._arg(v)
+
+
+def _arg0(v: Any) -> Any:
+    """A scalar argument: a stack of scalars (shape (B,)) or a scalar shared by the batch."""
+    if isinstance(v, BArray):
+        if v.ndim:
+            raise _cg._BadShapes()
+        return _arg(v)
+    return _cg._arg0(v)
+
+
 def _finite_inputs(**values: Any) -> None:
     for name, v in values.items():
         if not isinstance(v, BArray):
@@ -612,7 +626,7 @@ def _scalar(v: Any) -> Any:
 def namespace() -> dict[str, Any]:
     ns = _cg.numpy_namespace()
     ns.update({"_np": NP, "_F": F, "_K": K, "_check": _check, "_scalar": _scalar, "_check_positive": _check_positive,
-               "_dot": _dot, "_nonzero": _nonzero, "_finite_inputs": _finite_inputs})
+               "_dot": _dot, "_nonzero": _nonzero, "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0})
     return ns
 
 

@@ -54,11 +54,19 @@ from . import kernels as _K
 from .patterns import logistic, one_plus_exp
 
 UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
+TEMPORARY = r"(?<![\w.])_t\d+\b"  # a temporary of generated code: _t0, _t1, ... (never a user's name)
 
 
 def pyname(name: str) -> str:
-    """A Python identifier for a variable (keywords get a trailing underscore)."""
-    return name + "_" if keyword.iskeyword(name) or name in ("True", "False", "None") else name
+    """The Python identifier of a variable in generated code.
+
+    Generated code names its own things with a leading underscore (``_t0``, ``_np``, ``_dX``), which
+    the language's identifiers never have, so a user's ``t0`` cannot meet a temporary.  A keyword
+    gets a trailing underscore, and so does every name that is a keyword followed by underscores:
+    ``lambda`` -> ``lambda_``, ``lambda_`` -> ``lambda__`` (one-to-one, so no two variables meet).
+    """
+    base = name.rstrip("_")
+    return name + "_" if keyword.iskeyword(base) or base in ("True", "False", "None") else name
 
 
 def _num(v: Fraction | float | int) -> str:
@@ -114,7 +122,7 @@ class Lowering:
         got = self.keys.get(code)
         if got is not None:
             return got
-        name = f"t{len(self.stmts)}"
+        name = f"_t{len(self.stmts)}"
         self.stmts.append((name, code))
         self.keys[code] = name
         return name
@@ -570,7 +578,7 @@ def _atomic(code: str) -> bool:
 
 def _inline(stmts: list[tuple[str, str]], keep: list[str]) -> list[tuple[str, str]]:
     """Inline temporaries used once into their single user, for a readable source."""
-    pattern = re.compile(r"\bt\d+\b")
+    pattern = re.compile(TEMPORARY)
     uses: dict[str, int] = {}
     for _, code in stmts:
         for m in pattern.findall(code):
@@ -620,30 +628,35 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
         lines.append(f'    """{doc}"""')
     for c in comment:
         lines.append(f"    # {c}")
-    for n, v in variables.items():
+    for n, v in variables.items():  # arrays in float64 (integers, booleans, float32 converted); scalars checked
         p = pyname(n)
-        if v.is_vector and v.kind != "vector":  # a matrix declared with one column
-            lines.append(f"    {p} = _np.reshape({p}, -1)")
-        elif not v.is_scalar and not v.is_vector:
-            lines.append(f"    {p} = _np.asarray({p})")
+        if v.is_scalar:
+            lines.append(f"    {p} = _arg0({p})")
+        elif v.is_vector and v.kind != "vector":  # a matrix declared with one column
+            lines.append(f"    {p} = _np.reshape(_arg({p}), -1)")
+        else:
+            lines.append(f"    {p} = _arg({p})")
     cond = _shape_condition(variables)
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
     if variables:  # NaN/Inf refused: one sum per argument (the exact test only when a sum is not finite)
-        lines.append(f"    _finite_inputs({', '.join(f'{pyname(n)}={pyname(n)}' for n in variables)})")
+        if all(pyname(n) == n for n in variables):
+            lines.append(f"    _finite_inputs({', '.join(f'{n}={n}' for n in variables)})")
+        else:  # errors name the user's variables (lambda, not lambda_)
+            lines.append(f"    _finite_inputs(**{{{', '.join(f'{n!r}: {pyname(n)}' for n in variables)}}})")
 
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]
     for g in list(guard_at):  # checks that need no temporaries come first
-        if not re.search(r"\bt\d+\b", g):
+        if not re.search(TEMPORARY, g):
             lines.append(f"    {g}")
             guard_at.remove(g)
     for n, code in stmts:
         lines.append(f"    {n} = {code}")
         emitted.add(n)
         for g in list(guard_at):
-            names = set(re.findall(r"\bt\d+\b", g))
+            names = set(re.findall(TEMPORARY, g))
             if names <= emitted:
                 lines.append(f"    {g}")
                 guard_at.remove(g)
@@ -656,6 +669,40 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
 
 class _BadShapes(ValueError):
     """The arguments' shapes do not fit the expression (the caller explains which)."""
+
+
+_REAL, _COMPLEX = np.dtype(np.float64), np.dtype(np.complex128)
+
+
+def _arg(v: Any) -> np.ndarray:
+    """An argument as the array it is computed as: float64, or complex128 for complex input.
+
+    Integer, boolean and float32 inputs are converted, as ``evaluate`` converts them (one rule);
+    a float64 array passes as it is (no copy).  Anything else is left to the caller to explain."""
+    a = v if type(v) is np.ndarray else np.asarray(v)
+    dt = a.dtype
+    if dt == _REAL or dt == _COMPLEX:
+        return a
+    if dt.kind in "biuf":
+        return a.astype(_REAL)
+    if dt.kind == "c":
+        return a.astype(_COMPLEX)
+    raise _BadShapes()
+
+
+def _arg0(v: Any) -> Any:
+    """A scalar argument as a float (or complex); _BadShapes for an array with more than one entry.
+
+    A one-entry array (``[[2.0]]``) is refused here too; the caller then converts it, as evaluate does."""
+    t = type(v)
+    if t is float or t is complex:
+        return v
+    if t is int or t is bool:
+        return float(v)
+    a = np.asarray(v)
+    if a.ndim:
+        raise _BadShapes()
+    return _arg(a)[()]
 
 
 def _shape_condition(variables: Mapping[str, Var]) -> str:
@@ -732,7 +779,8 @@ STANDALONE_HEADER = """\
 import numpy as _np
 from scipy.special import expit as _expit
 from matdiff.numeric import factor as _F, kernels as _K
-from matdiff.numeric.codegen import _BadShapes, _check_positive, _dot, _finite_inputs, _nonzero, _scalar
+from matdiff.numeric.codegen import (_arg, _arg0, _BadShapes, _check_positive, _dot, _finite_inputs, _nonzero,
+                                     _scalar)
 from matdiff.numeric.evaluate import check as _check
 
 """
@@ -747,7 +795,7 @@ def numpy_namespace() -> dict[str, Any]:
     """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
     return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
             "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit,
-            "_nonzero": _nonzero, "_finite_inputs": _finite_inputs}
+            "_nonzero": _nonzero, "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0}
 
 
 def namespace_for(backend: str) -> dict[str, Any]:

@@ -96,8 +96,10 @@ class Bindings:
             raise MatdiffError(f"the value of {var.name} is not an array of numbers") from None
         if a.dtype.kind not in "biufc":
             raise MatdiffError(f"the value of {var.name} is not numeric (dtype {a.dtype})")
-        if a.dtype.kind in "biu":
-            a = a.astype(float)
+        if a.dtype.kind in "biuf" and a.dtype != np.float64:  # one rule, as compiled code: float64
+            a = a.astype(np.float64)
+        elif a.dtype.kind == "c" and a.dtype != np.complex128:
+            a = a.astype(np.complex128)
         if not np.all(np.isfinite(a)):
             raise DomainError(f"the value of {var.name} has NaN or infinite entries")
         if var.is_scalar:
