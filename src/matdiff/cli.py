@@ -12,6 +12,16 @@ import numpy as np
 
 from .errors import MatdiffError
 
+CHECK_FAILED = 1
+"""The exit status of a numerical check that failed (``check``, ``grad --check``, ``tour``); 2 is an error."""
+
+EXIT_STATUS = """\
+exit status:
+  0  success (and every numerical check passed)
+  1  a numerical check failed (matdiff check, matdiff grad --check, matdiff tour)
+  2  an error: the expression, a type, a value or the command line is wrong
+"""
+
 EXAMPLES = """\
 examples:
   matdiff grad "norm_fro(X)" --wrt X --steps
@@ -29,7 +39,8 @@ the language: + - * / .* ./ ^ .^ ' ( ), numbers, eye, and the functions
   tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs
 names a-g are scalars, h-z vectors, A-Z matrices unless --type says otherwise
 (--type S=spd, --type X=matrix(3,4), --type x=scalar, --type v=vector(n)).
-"""
+
+""" + EXIT_STATUS
 
 
 def _types(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -95,7 +106,10 @@ def cmd_grad(args: argparse.Namespace) -> int:
         from .numeric.verify import check
 
         print()
-        print(check(args.expr, wrt=args.wrt, types=types, seed=args.seed))
+        rep = check(args.expr, wrt=args.wrt, types=types, seed=args.seed)
+        print(rep)
+        if not rep.ok:  # the same status as `matdiff check`: a script must not take a failure for success
+            return CHECK_FAILED
     return 0
 
 
@@ -126,7 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         res = sweep(args.expr, wrt=args.wrt, types=types, values=values, seed=args.seed)
         plot_sweep(res, args.plot)
         print(f"step-size sweep written to {args.plot}")
-    return 0 if rep.ok else 1
+    return 0 if rep.ok else CHECK_FAILED
 
 
 def cmd_jacobian(args: argparse.Namespace) -> int:
@@ -184,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", action="store_true", help="show the derivation step by step")
     g.add_argument("--latex", action="store_true", help="print LaTeX")
     g.add_argument("--code", choices=["numpy"], help="print the generated code")
-    g.add_argument("--check", action="store_true", help="verify the gradient numerically at a random point")
+    g.add_argument("--check", action="store_true",
+                   help=f"verify the gradient numerically at a random point; exit status {CHECK_FAILED} "
+                        "if the check fails")
     g.add_argument("--seed", type=int, default=0, help="seed of the random point for --check")
     g.set_defaults(run=cmd_grad)
 
@@ -194,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--type", action="append", metavar="NAME=TYPE")
     e.set_defaults(run=cmd_eval)
 
-    c = sub.add_parser("check", help="verify a gradient against finite differences and the complex step")
+    c = sub.add_parser("check", help="verify a gradient against finite differences and the complex step",
+                       description="Verify the gradient numerically; exit status 0 if it passes, "
+                                   f"{CHECK_FAILED} if it fails, 2 on an error.")
     c.add_argument("expr")
     c.add_argument("--wrt", required=True)
     c.add_argument("--type", action="append", metavar="NAME=TYPE")

@@ -29,6 +29,19 @@ so ``h`` can be tiny and the error is round-off of f itself: ``~ eps``; it needs
 analytic (the real restriction of a holomorphic function near ``X``).  When ``|f|`` is large
 compared with its change over the scale ``s``, round-off in the difference methods grows with
 the ratio ``kappa = |f| / (|D| s)``: the expected errors above are multiplied by ``1 + kappa``.
+
+A derivative that is 0 (``tr(X*inv(X))``, ``tr(X'*X) - tr(X*X')``) has no relative error: each
+method has an absolute *noise floor*, what its estimate of a zero derivative is made of.  With
+``delta_f`` the round-off in the values of f near X (measured: the rms of 3rd and 4th differences
+of f at 7 nearby points, ECnoise-style, at least ``eps |f|``; for ``tr(X'*X) - tr(X*X')`` it is the
+round-off of the terms, ``~ eps ||X||^2``, although f = 0), the floor is
+
+    forward  2 delta_f / h      central  delta_f / h      richardson  delta_f / h_used
+    complex  delta_f / s        (Im f(X + ihV) / h carries the relative round-off of the terms of f)
+
+and the error of a direction is judged against ``max(||G|| ||V||, |D_V f|, 100 floor / tol)``:
+``|<G, V> - D_V f| <= max(tol ||G|| ||V||, tol |D_V f|, 100 floor)``.  A direction whose derivative
+is below 100 floors counts as 0 within round-off and does not enter ``kappa``.
 """
 
 from __future__ import annotations
@@ -51,6 +64,8 @@ METHODS = ("forward", "central", "richardson", "complex")
 DEFAULT_SIZES = (4, 3, 5)  # sizes given in turn to the distinct symbolic dims (distinct: catches transposes)
 TOL_FLOOR = 1e-6  # the default tolerance is never below this ...
 TOL_CAP = 1e-4  # ... nor above this: a check whose numerical derivative is that poor fails, not passes
+NOISE_FACTOR = 100.0  # a difference within 100 noise floors of a method is round-off (see the module doc)
+ZERO_FACTOR = 10.0  # a derivative (and <G, V>) below 10 noise floors is 0 up to round-off
 
 # functions whose definition involves |.| or sign: not the restriction of a holomorphic function
 NON_ANALYTIC = frozenset({"abs", "norm1", "sign", "polar", "top_sv"})
@@ -418,15 +433,89 @@ def directional_derivative(f: Callable[[Any], Any], x: Any, v: Any, method: str 
     return estimate(f, np.asarray(x) if np.ndim(x) else x, v, method, h).value
 
 
+# ----------------------------------------------------------------------------- round-off of f
+
+
+def terms_size(tree: Expr, variables: Mapping[str, Var], values: Mapping[str, Any]) -> float:
+    """``sum |t_k|`` over the terms of f = t_1 + t_2 - ... (through sums and negations); ``|f|`` if f is no sum.
+
+    The round-off of a sum is ``eps sum |t_k|``, however much the terms cancel: ``tr(X'*X) - tr(X*X')``
+    is 0 with a round-off of ``~ 2 eps ||X||^2``.
+    """
+    from ..syntax.ast import Add, Neg
+    from .evaluate import Evaluator
+
+    ev = Evaluator(variables, values)
+
+    def size(e: Expr) -> float:
+        if isinstance(e, Add):
+            return sum(size(t) for t in e.terms)
+        if isinstance(e, Neg):
+            return size(e.arg)
+        return float(np.max(np.abs(ev(e)))) if np.size(ev(e)) else 0.0
+
+    try:
+        out = size(tree)
+    except (MatdiffError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return 0.0
+    return out if np.isfinite(out) else 0.0
+
+
+def round_off(f: Callable[[Any], Any], x: Any, v: Any, fx: float | None = None, terms: float = 0.0) -> float:
+    """The round-off noise (absolute) in the values of f near x: ``delta_f`` of the module doc.
+
+    f is sampled at ``x + j delta v``, ``j = -3 .. 3``, with ``delta`` an eighth of the central
+    step: there the smooth part of the 3rd and 4th differences (``delta^k f^(k)``, ~1e-19) is far
+    below round-off, so they are noise.  k-th differences of independent noise of deviation
+    ``sigma`` have deviation ``sigma sqrt(C(2k, k))`` (sqrt(20), sqrt(70)): their rms over those
+    constants estimates ``sigma`` (Moré and Wild's ECnoise, without its adaptivity).  At least
+    ``eps max(|f(x)|, terms)`` (``terms``: :func:`terms_size`; seven points can all round alike, to
+    an exact 0 say); that alone where a nearby point leaves the domain.
+    """
+    if fx is None:
+        fx = _real(f(x))
+    least = EPS * max(abs(fx), terms)
+    delta = default_step("central", x, v) / 8
+    try:
+        pts = np.array([fx if j == 0 else _real(f(x + j * delta * v)) for j in range(-3, 4)])
+    except (MatdiffError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return least
+    if not np.all(np.isfinite(pts)):
+        return least
+    d3, d4 = np.diff(pts, 3), np.diff(pts, 4)
+    sigma = max(float(np.sqrt(np.mean(d3**2) / 20)), float(np.sqrt(np.mean(d4**2) / 70)))
+    return max(least, sigma)
+
+
+def noise_floor(method: str, noise: float, x: Any, step: float) -> float:
+    """The absolute error of the method's estimate of a zero derivative, from f's round-off ``noise``.
+
+    Differences divide the round-off of f by the step (forward: two values, each off by ``noise``);
+    the complex step subtracts nothing, but its ``Im f(X + ihV) / h`` carries the relative
+    round-off of the terms of f, ``noise / |f|``-sized, times their derivative, ``~ |f| / s``,
+    accumulated over the N entries of X: ``N noise / s`` (generous: for the complex step the floor
+    only decides when a derivative counts as 0, it never loosens a relative error).
+    """
+    if method == "forward":
+        return 2 * noise / step
+    if method in ("central", "richardson"):
+        return noise / step
+    return max(1, int(np.size(x))) * noise / _scale(x)
+
+
 # ----------------------------------------------------------------------------- analyticity
 
 
-def analytic(f: Callable[[Any], Any], x: Any, v: Any, nonanalytic: Sequence[str] = ()) -> tuple[bool, str]:
+def analytic(f: Callable[[Any], Any], x: Any, v: Any, nonanalytic: Sequence[str] = (),
+             noise: float | None = None) -> tuple[bool, str]:
     """Whether the complex step applies to f at x along v, and why not.
 
     No if the expression has non-analytic functions, or if evaluation at ``x + ihv`` raises,
     is not finite or not complex, or disagrees with central differences (a complex evaluation
-    that is not the analytic continuation).
+    that is not the analytic continuation).  "Disagrees" allows for the round-off of both:
+    ``noise`` (f's round-off near x, :func:`round_off` if None) over the central step and over
+    the scale, so that a zero derivative (a polynomial such as ``tr(X'*X) - tr(X*X')``, f = 0 up to
+    round-off) is not taken for a non-analytic one.
     """
     if nonanalytic:
         return False, f"{', '.join(nonanalytic)} {'is' if len(nonanalytic) == 1 else 'are'} not analytic"
@@ -440,12 +529,19 @@ def analytic(f: Callable[[Any], Any], x: Any, v: Any, nonanalytic: Sequence[str]
     if not np.isfinite(y):
         return False, "evaluation at a complex point is not finite"
     cs = float(np.imag(y)) / h
+    hc = default_step("central", x, v)
     try:
-        cd = _central(f, x, v, default_step("central", x, v))
+        cd = _central(f, x, v, hc)
+        fx = _real(f(x))
+        if noise is None:
+            noise = round_off(f, x, v, fx)
     except DomainError:
         return True, ""
-    scale = abs(cs) + abs(cd) + abs(_real(f(x))) / _scale(x)
-    if abs(cs - cd) > 1e-5 * scale:
+    scale = abs(cs) + abs(cd) + abs(fx) / _scale(x)
+    # 1e-5: the accuracy of central differences (eps^(2/3) ~ 4e-11) with a wide margin; plus both
+    # methods' noise floors, which decide when the derivative itself is 0 up to round-off
+    slack = NOISE_FACTOR * (noise_floor("central", noise, x, hc) + noise_floor("complex", noise, x, h))
+    if abs(cs - cd) > 1e-5 * scale + slack:
         return False, (f"the complex step ({cs:.6g}) disagrees with central differences ({cd:.6g}): "
                        "the complex evaluation is not analytic")
     return True, ""
@@ -459,10 +555,12 @@ class CheckReport:
     """The result of :func:`check`.
 
     ``max_rel_error`` is the largest over the directions V of
-    ``|<G, V> - D_V f| / max(||G|| ||V||, |D_V f|)`` (Frobenius norms): by Cauchy-Schwarz
-    ``|<G, V>| <= ||G|| ||V||``, so this is an error relative to the size of the derivative that
-    does not blow up when ``<G, V>`` happens to be near 0, and is 1 for G = 0 against a nonzero
-    derivative.  ``expected_error`` is what the method's step analysis promises (module doc);
+    ``|<G, V> - D_V f| / max(||G|| ||V||, |D_V f|, 100 floor / tolerance)`` (Frobenius norms): by
+    Cauchy-Schwarz ``|<G, V>| <= ||G|| ||V||``, so this is an error relative to the size of the
+    derivative that does not blow up when ``<G, V>`` happens to be near 0, and is 1 for G = 0
+    against a nonzero derivative; ``floor`` is the method's noise floor (module doc), so that a
+    derivative that is 0 up to round-off (``tr(X*inv(X))``) passes with G = 0.
+    ``expected_error`` is what the method's step analysis promises (module doc);
     ``ok`` is ``max_rel_error <= tolerance``.
     """
 
@@ -541,14 +639,14 @@ def default_tolerance(expected: float) -> float:
     return min(max(100.0 * expected, TOL_FLOOR), TOL_CAP)
 
 
-def _choose_method(method: str, f: Callable[[Any], Any], x: Any, v: Any, tree: Expr, types: Types
-                   ) -> tuple[str, str]:
+def _choose_method(method: str, f: Callable[[Any], Any], x: Any, v: Any, tree: Expr, types: Types,
+                   noise: float | None = None) -> tuple[str, str]:
     """The method to use, and a note on the choice."""
     if method not in ("auto", "complex"):
         if method not in METHODS:
             raise MatdiffError(f"unknown method {method!r}: use one of {', '.join(METHODS)} or 'auto'")
         return method, ""
-    ok, why = analytic(f, x, v, non_analytic_functions(tree, types))
+    ok, why = analytic(f, x, v, non_analytic_functions(tree, types), noise)
     if method == "complex":
         if not ok:
             raise MatdiffError(f"the complex step does not apply: {why}; use method='richardson'")
@@ -604,21 +702,34 @@ def check(expr: str | Expr, wrt: str, types: Types = None, values: Mapping[str, 
     if wrong:
         return CheckReport(False, method, float("inf"), float("nan"), float("nan"), [], values, g, text, wrt,
                            wrong, seed)
-    used, note = _choose_method(method, f, x, vs[0], tree, types)
-    details: list[dict[str, float]] = []
+    # f's round-off near x: sets each method's noise floor
+    noise = round_off(f, x, vs[0], fx, terms_size(tree, variables, values))
+    used, note = _choose_method(method, f, x, vs[0], tree, types, noise)
+    rows: list[tuple[float, Estimate, float, float]] = []
     kappa, rich_err = 0.0, 0.0
     for v in vs:
         est = estimate(f, x, v, used)
         analytic_value = _inner(g, v)
-        denom = max(_norm(g) * _norm(v), abs(est.value), 1e-300)
+        size = max(_norm(g) * _norm(v), abs(est.value))  # the size of the derivative (Cauchy-Schwarz)
+        floor = noise_floor(used, noise * _norm(v), x, est.step)
+        rows.append((analytic_value, est, size, floor))
+        if size <= ZERO_FACTOR * floor:
+            continue  # G and the estimate are both round-off: a zero derivative, no relative error
+        # resolved: the round-off relative to the derivative grows with kappa = |f| / (|D| s)
+        kappa = max(kappa, abs(fx) * _norm(v) / (size * _scale(x)))
+        if used == "richardson":
+            rich_err = max(rich_err, est.error / size)
+    expected = expected_error(used, kappa, rich_err)
+    tolerance = default_tolerance(expected) if tol is None else float(tol)
+    details: list[dict[str, float]] = []
+    for analytic_value, est, size, floor in rows:
+        # relative to the derivative where it stands above the noise; where it does not (G and the
+        # estimate both below 10 floors), |<G, V> - D| <= 100 floor is the pass mark
+        zero = size <= ZERO_FACTOR * floor and tolerance > 0
+        denom = max(size, NOISE_FACTOR * floor / tolerance if zero else 0.0, 1e-300)
         err = abs(analytic_value - est.value) / denom
         details.append({"analytic": analytic_value, "numeric": est.value, "rel_error": err if np.isfinite(err)
                         else float("inf"), "step": est.step})
-        kappa = max(kappa, abs(fx) * _norm(v) / (denom * _scale(x)))
-        if used == "richardson":
-            rich_err = max(rich_err, est.error / denom)
-    expected = expected_error(used, kappa, rich_err)
-    tolerance = default_tolerance(expected) if tol is None else float(tol)
     worst = max(d["rel_error"] for d in details)
     if expected > tolerance:
         note = "; ".join(filter(None, [note, f"the {used} estimate cannot be trusted to the tolerance here "
@@ -672,8 +783,13 @@ def sweep(expr: str | Expr, wrt: str, types: Types = None, values: Mapping[str, 
     g = api.grad(expr, wrt=wrt, types=types).evaluate(values)
     v = random_direction(np.random.default_rng((seed, 1)), variables[wrt].kind, x)
     exact = _inner(g, v)
-    denom = max(_norm(g) * _norm(v), abs(exact), 1e-300)
-    ok, why = analytic(f, x, v, non_analytic_functions(tree, types))
+    noise = round_off(f, x, v, terms=terms_size(tree, variables, values))
+    denom = max(_norm(g) * _norm(v), abs(exact))
+    zero = denom <= NOISE_FACTOR * noise_floor("complex", noise, x, 0.0)
+    if zero:  # a zero derivative: errors relative to the derivative of the terms of f, ~ their size / s
+        denom = max(denom, noise / (EPS * _scale(x)))
+    denom = max(denom, 1e-300)
+    ok, why = analytic(f, x, v, non_analytic_functions(tree, types), noise)
     methods = ["forward", "central"] + (["complex"] if ok else [])
     errors: dict[str, np.ndarray] = {}
     for m in methods:
@@ -686,7 +802,9 @@ def sweep(expr: str | Expr, wrt: str, types: Types = None, values: Mapping[str, 
         errors[m] = errs
     best = {m: (float(hs[np.nanargmin(e)]), float(np.nanmin(e))) for m, e in errors.items()
             if np.any(np.isfinite(e))}
-    return SweepResult(hs, errors, best, to_text(tree), wrt, exact, "" if ok else f"no complex step: {why}")
+    notes = ["the derivative is 0 up to round-off: errors relative to |terms of f| / scale" if zero else "",
+             "" if ok else f"no complex step: {why}"]
+    return SweepResult(hs, errors, best, to_text(tree), wrt, exact, "; ".join(filter(None, notes)))
 
 
 def plot_sweep(result: SweepResult, path: str | Any) -> str:

@@ -5,16 +5,36 @@ stalls half-way through its headers: each such client would hold a connection (a
 for ever. Here the headers of every request must arrive within ``read_timeout_s`` of its first byte (of
 the connection, for the first request); otherwise the client is answered 408 and the connection closed.
 The body has its own deadline in the application (``app.read_body``), which answers 408 in JSON.
+
+Two answers uvicorn writes itself, plain text, are JSON here like every other error of the API:
+the 400 to a request h11 refuses (no ``Host`` header, a malformed request line or header) and the
+503 past the connection limit (``limit_concurrency``: this protocol applies the limit itself, with
+uvicorn's rule, and answers ``{"error": {"kind": "Unavailable", ...}}``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
+
+
+def _json_error(kind: str, message: str) -> bytes:
+    """The API's error body: ``{"error": {"kind", "message"}}`` (see web/errors.py)."""
+    return json.dumps({"error": {"kind": kind, "message": message}}).encode()
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    """The 503 past the connection limit, in JSON (uvicorn's own is plain text)."""
+    body = _json_error("Unavailable", "the server has too many open connections; retry later")
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _answer_408(seconds: float) -> bytes:
@@ -28,6 +48,37 @@ class HeaderDeadlineProtocol(H11Protocol):
     """H11Protocol whose requests' headers must arrive within ``read_timeout_s``."""
 
     read_timeout_s: float = 10.0
+
+    def __init__(self, config: Any, server_state: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, server_state, *args, **kwargs)
+        limit, app = self.limit_concurrency, self.app
+        self.limit_concurrency = None  # uvicorn's check would answer its plain-text 503: ours instead
+
+        async def limited(scope: Any, receive: Any, send: Any) -> None:
+            # uvicorn's rule, taken when the request's task runs: this task is already in ``tasks``
+            if limit is not None and (len(self.connections) >= limit or len(self.tasks) > limit):
+                await _service_unavailable(scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+        self.app = limited
+
+    def send_400_response(self, msg: str) -> None:
+        """The 400 to a request h11 refuses, as JSON (uvicorn calls this inside its ``except``)."""
+        err = sys.exc_info()[1]
+        reason = str(err) if isinstance(err, h11.RemoteProtocolError) and str(err) else msg
+        body = _json_error("RequestError", f"invalid HTTP request: {reason}")
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        try:
+            self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers,
+                                                             reason=STATUS_PHRASES[400])))
+            self.transport.write(self.conn.send(h11.Data(data=body)))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:  # h11 cannot answer in this state: write the bytes ourselves
+            self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+                                 + b"\r\n" + body)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
