@@ -26,6 +26,7 @@ from .syntax.ast import (
     Power,
     Transpose,
     Var,
+    fold,
     is_symmetric,
 )
 
@@ -67,7 +68,7 @@ def add(*terms: Expr) -> Expr:
         if isinstance(t, Add):
             out.extend(t.terms)
         elif isinstance(t, Num):
-            number = number + t.value  # numbers fold: 2 - 1 = 1, where the first number stood
+            number = fold("+", number, t.value)  # numbers fold: 2 - 1 = 1, where the first number stood
             at = len(out) if at < 0 else at
         elif not is_zero(t):
             out.append(t)
@@ -113,7 +114,7 @@ def mul(*factors: Expr) -> Expr:
             parts = (f,)
         for p in parts:
             if isinstance(p, Num):
-                coef = coef * p.value
+                coef = fold("*", coef, p.value)  # DomainError where it overflows: 1e308*1e308
             elif isinstance(p, Neg):
                 coef = -coef
                 flat.append(p.arg)
@@ -151,7 +152,7 @@ def div(a: Expr, b: Expr) -> Expr:
     if is_one(b) or is_zero(a):
         return a
     if isinstance(b, Num) and isinstance(b.value, (int, Fraction)) and b.value != 0:
-        return mul(Num(Fraction(1) / b.value), a)
+        return mul(Num(fold("/", 1, b.value)), a)
     return Div(a, b)
 
 

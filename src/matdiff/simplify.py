@@ -37,6 +37,7 @@ from .syntax.ast import (
     Power,
     Transpose,
     Var,
+    fold,
     integer_value,
     is_symmetric,
 )
@@ -141,7 +142,7 @@ class Simplifier:
             elif isinstance(x, MatMul) and sum(1 for f in x.factors if not f.is_scalar) == 1:
                 for f in x.factors:
                     if isinstance(f, Num):
-                        coef = _ratio(coef, f.value) if below else coef * f.value
+                        coef = fold("/" if below else "*", coef, f.value)
                     elif f.is_scalar:
                         scal.append(self._reciprocal(f) if below else f)
                     else:
@@ -200,7 +201,7 @@ class Simplifier:
         if isinstance(s, Num) and s.value == 0:
             raise DomainError("division by the constant 0: the expression is undefined everywhere")
         if isinstance(s, Num):
-            return Num(Fraction(1) / s.value) if isinstance(s.value, (int, Fraction)) else Num(1.0 / s.value)
+            return Num(fold("/", 1, s.value))  # 1/5e-324 overflows: a DomainError
         return self.power(s, Num(-1))
 
     def power(self, base: Expr, p: Expr) -> Expr:
@@ -216,10 +217,10 @@ class Simplifier:
                 return Eye(like=base.like if isinstance(base, Eye) and base.like is not None else base)
             if isinstance(base, Num) and isinstance(base.value, (int, Fraction)) and isinstance(p.value, int) \
                     and (base.value != 0 or p.value > 0) and abs(p.value) < 64:
-                return Num(Fraction(base.value) ** p.value)
+                return Num(fold("^", base.value, p.value))
             if base.is_scalar and isinstance(base, Power) and isinstance(base.exp, Num) \
                     and isinstance(p.value, int):
-                return self.power(base.base, Num(base.exp.value * p.value))
+                return self.power(base.base, Num(fold("*", base.exp.value, p.value)))  # (a^p)^k = a^(p k)
             if isinstance(base, MatMul) and isinstance(p.value, int) and all(f.is_scalar for f in base.factors):
                 # (c * u * v)^k = c^k u^k v^k for scalar factors
                 return self.product([self.power(f, p) for f in base.factors])
@@ -281,7 +282,7 @@ class Simplifier:
         def absorb(f: Expr) -> None:
             nonlocal coef
             if isinstance(f, Num):
-                coef = coef * f.value
+                coef = fold("*", coef, f.value)
             elif isinstance(f, MatMul) and (not f.is_scalar or all(p.is_scalar for p in f.factors)):
                 for p in f.factors:
                     absorb(p)
@@ -289,7 +290,7 @@ class Simplifier:
                 base, p = f, 1
                 if isinstance(f, Power) and isinstance(f.exp, Num):
                     base, p = f.base, f.exp.value
-                scal[base] = scal.get(base, 0) + p
+                scal[base] = fold("+", scal.get(base, 0), p)  # a^p * a^q = a^(p + q)
             else:
                 chain.append(f)
 
@@ -357,7 +358,7 @@ class Simplifier:
         for t in flat:
             c, rest = split_coefficient(t)
             key = _term_key(rest)  # scalar factors in any order are the same term
-            coefs[key] = coefs.get(key, 0) + c
+            coefs[key] = fold("+", coefs.get(key, 0), c)  # like terms: 2*A + 3*A = 5*A
             first.setdefault(key, rest)
         parts = [self.product([Num(c), first[k]]) if c != 1 else first[k] for k, c in coefs.items() if c != 0]
         parts = self._merge_diagonals(parts)
@@ -405,10 +406,8 @@ def _is_zero(e: Expr) -> bool:
 
 
 def _ratio(a: Fraction | float, b: Fraction | float) -> Fraction | float:
-    """a / b, exact for rationals."""
-    if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
-        return Fraction(a) / b
-    return a / b
+    """a / b, exact for rationals (a DomainError where it overflows)."""
+    return fold("/", a, b)
 
 
 def _powers(factors: list[Expr]) -> list[Expr]:
@@ -421,7 +420,7 @@ def _powers(factors: list[Expr]) -> list[Expr]:
         if k == 1:
             out.append(f)
         elif isinstance(f, EPower) and isinstance(f.b, Num):
-            out.append(EPower(f.a, Num(f.b.value * k)))
+            out.append(EPower(f.a, Num(fold("*", f.b.value, k))))
         else:
             out.append(EPower(f, Num(k)))
     return out

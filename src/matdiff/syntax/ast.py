@@ -12,9 +12,10 @@ shapes, so an ill-shaped tree cannot be built.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
-from ..errors import ShapeError
+from ..errors import DomainError, ShapeError
 from ..shapes import ONE, SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
 
 Shape = tuple[Dim, Dim]
@@ -114,8 +115,79 @@ def _typed(*children: Expr) -> bool:
     return all(c.shape is not None for c in children)
 
 
+Number = Fraction | float | int
+
+
+def _number_text(v: Number) -> str:
+    from .printer import format_number  # late: the printer imports this module
+
+    s = format_number(v)
+    if len(s) > 20:  # a long exact number, shown as the float it stands for: 1e+40
+        try:
+            s = repr(float(v))
+        except OverflowError:
+            s = f"{s[:12]}...({len(s)} characters)"
+    return s.replace("e+", "e")  # 1e308, as the user writes it
+
+
+def fold(op: str, a: Number, b: Number) -> Number:
+    """a op b for two numbers of an expression (op one of + * / ^), exact where both are rational.
+
+    Folding constants never makes an infinity or a NaN silently: a DomainError names the
+    constant expression and the reason ("the constant 1e308*1e308 overflows").
+    """
+    rational = isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction))
+
+    def text() -> str:
+        right = _number_text(b)
+        return f"{_number_text(a)}{op}{f'({right})' if b < 0 else right}"
+
+    try:
+        if op == "+":
+            v: Number = a + b
+        elif op == "*":
+            v = a * b
+        elif op == "/":
+            v = Fraction(a) / b if rational else a / b
+        elif op == "^":
+            # exact for a moderate integer exponent (2^(1/2) is a float; 2^100000 needs no digits)
+            exact = rational and isinstance(b, int) and abs(b) <= 1024
+            v = Fraction(a) ** b if exact else float(a) ** float(b)
+        else:  # pragma: no cover - callers pass one of the four
+            raise ValueError(f"unknown operation {op}")
+    except ZeroDivisionError:
+        raise DomainError(f"the constant {text()} divides by 0: it is undefined") from None
+    except OverflowError:
+        raise DomainError(f"the constant {text()} overflows (it is beyond the floating-point range)") from None
+    if isinstance(v, complex):  # (-8)^(1/3) in floats
+        raise DomainError(f"the constant {text()} is not a real number")
+    reason = _not_a_number(v)
+    if reason is not None:
+        raise DomainError(f"the constant {text()} {reason}")
+    return v
+
+
+def _not_a_number(v: Number) -> str | None:
+    """Why v cannot be a constant of an expression (inf, nan, beyond the floats), or None."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "is undefined (not a number)"
+        if math.isinf(v):
+            return "overflows (it is beyond the floating-point range)"
+        return None
+    # an exact rational must still be a float when evaluated: |v| <= the largest float
+    return "overflows (it is beyond the floating-point range)" if abs(v) > _FLOAT_MAX else None
+
+
+_FLOAT_MAX = int(1.7976931348623157e308)  # the largest float, an integer: compared exactly with int and Fraction
+
+
 class Num(Expr):
-    """A number (kept exact as a Fraction where the literal allows)."""
+    """A number (kept exact as a Fraction where the literal allows); always finite.
+
+    A value that is not a finite float (inf, nan, an integer past the floats) is refused with a
+    DomainError: :func:`fold` names the constant expression it came from first where it can.
+    """
 
     __slots__ = ("value",)
 
@@ -128,6 +200,9 @@ class Num(Expr):
             value = int(value)
         elif not isinstance(value, (int, float)):
             value = float(value)
+        reason = _not_a_number(value)
+        if reason is not None:
+            raise DomainError(f"the constant {_number_text(value)} {reason}")
         self.value = value
         self._init(("num", value), (), SCALAR_SHAPE)
 
@@ -160,6 +235,10 @@ class Eye(Expr):
     __slots__ = ("like", "dim")
 
     def __init__(self, like: Expr | None = None, dim: Dim | None = None):
+        if isinstance(like, (Eye, Ones)) and like.shape is not None:
+            # eye(eye(E)) and eye(ones(E)) have E's rows: the size is carried by E (or by the dim
+            # of a bare identity), never by another eye, whose printed text may not fix a size
+            like, dim = like.like, like.shape[0]
         self.like = like
         if like is not None and like.shape is not None:
             dim = like.shape[0]
@@ -182,6 +261,8 @@ class Ones(Expr):
     __slots__ = ("like",)
 
     def __init__(self, like: Expr):
+        while isinstance(like, Ones) and like.shape is not None:
+            like = like.like  # ones(ones(E)) is shaped like E
         self.like = like
         # equal when the shapes are (like is only a way to write the shape)
         key = ("ones", _dim_key(like.shape[0]), _dim_key(like.shape[1])) if like.shape is not None else ("ones", like)

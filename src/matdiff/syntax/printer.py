@@ -128,9 +128,16 @@ def needs_context(e: Expr) -> bool:
 
 
 def rows_like(e: Expr) -> Expr:
-    """A short expression with as many rows as e (to write the size of an identity)."""
+    """A short expression with as many rows as e (to write the size of an identity).
+
+    It goes through identities and ones to what sizes them (eye(A) and ones(A) have A's rows),
+    so the size is written through a variable, never as eye(eye). A bare identity (no ``like``)
+    is returned as it is: only the printer, which knows the variables, can name its size.
+    """
     if isinstance(e, (Var, Diff)) or not e.typed:
         return e
+    if isinstance(e, (Eye, Ones)):
+        return e if e.like is None else rows_like(e.like)
     if isinstance(e, Transpose):
         return Transpose(rows_like(e.arg)) if isinstance(e.arg, Var) else _cols_like(e.arg)
     if isinstance(e, MatMul):
@@ -149,8 +156,13 @@ def rows_like(e: Expr) -> Expr:
 
 
 def _cols_like(e: Expr) -> Expr:
+    """A short expression with as many rows as e has columns."""
     if isinstance(e, Var):
         return Transpose(e)
+    if isinstance(e, Eye) and e.like is not None:  # eye(A) is square: its columns are A's rows
+        return rows_like(e.like)
+    if isinstance(e, Ones):  # ones(A) has A's columns
+        return _cols_like(e.like)
     if isinstance(e, Transpose):
         return rows_like(e.arg)
     if isinstance(e, MatMul):
@@ -196,8 +208,11 @@ class TextPrinter:
             return "eye" if e.like is None else f"eye({self.doprint(e.like)})"
         if sized:
             return "eye"
-        like = rows_like(e.like) if e.like is not None else self._var_with_rows(e.dim)
-        return "eye" if like is None else f"eye({self.p(like, True)})"
+        like = rows_like(e.like) if e.like is not None else None
+        if like is None or needs_context(like):  # no carrier, or one that is itself an identity
+            like = self._var_with_rows(e.dim) or like
+        # eye(E) gives E no size: E's text must fix its own (printed unsized)
+        return "eye" if like is None else f"eye({self.p(like, False)})"
 
     def _var_with_rows(self, dim: Dim | None) -> Expr | None:
         if dim is None:
@@ -215,7 +230,9 @@ class TextPrinter:
         return None
 
     def _print_Ones(self, e: Ones, sized: bool) -> str:
-        return f"ones({self.p(e.like, True)})"
+        # ones(E) is taken as sizing itself (needs_context is False for it), so E's text must
+        # fix its size: ones(eye(A)), never ones(eye)
+        return f"ones({self.p(e.like, False)})"
 
     def _print_Call(self, e: Call, sized: bool) -> str:
         # a same-shaped function passes the size its context gives on to its argument
