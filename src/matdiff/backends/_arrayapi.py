@@ -406,6 +406,9 @@ class Kernels:
             C.check_top_sv(float(v[0]), float(v[1]))
         return self.ops.xp.linalg.outer(U[:, 0], Vh[0, :])
 
+    def norm_fro(self, X: Any) -> Any:
+        return self.ops.xp.linalg.vector_norm(X)
+
     def norm2(self, X: Any) -> Any:
         xp = self.ops.xp
         if self._is_vector(X):

@@ -413,7 +413,8 @@ def _no_zero(v: Any) -> None:
         raise DomainError("sign: an entry is exactly 0, where |x| is not differentiable")
 
 
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj)
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj,
+                    norm_fro=NP.linalg.norm)
 
 
 # -------------------------------------------------------------------------------------- namespace

@@ -534,7 +534,8 @@ def _kadj(A: Any) -> Any:
     return _adj(BLU(A.data)) if isinstance(A, BArray) else _npK.adj(A)
 
 
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj)
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj,
+                    norm_fro=lambda x: _norm(x) if isinstance(x, BArray) else _npK.norm_fro(x))
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -352,7 +352,7 @@ class Lowering:
             return self.emit(f"_np.diag({self(arg)})")
         if fn == "norm_fro" or (fn in ("norm2", "norm_nuc") and (arg.is_vector or
                                                                 arg.shape[0].find().value == 1)):
-            return self.emit(f"_np.linalg.norm({self(arg)})")
+            return self.emit(f"_K.norm_fro({self(arg)})")  # rescaled where the squares over- or underflow
         if fn in ("norm2", "norm_nuc"):
             return self.emit(f"_K.{fn}({self(arg)})")
         if fn == "norm1":

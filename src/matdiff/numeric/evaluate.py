@@ -363,7 +363,9 @@ def _adj(v: Value, e: Call) -> Value:
 
 
 def _norm_fro(v: Value, e: Call) -> Value:
-    return np.sqrt(np.sum(v * v)) if np.iscomplexobj(v) else np.linalg.norm(v)
+    # complex (the complex-step check): sqrt(sum v^2) with no conjugation, the analytic continuation; both
+    # rescale where the squares over- or underflow, so that v / norm is right also at entries ~1e300 or ~1e-170
+    return K.norm_fro_bilinear(v) if np.iscomplexobj(v) else K.norm_fro(v)
 
 
 def _norm2(v: Value, e: Call) -> Value:

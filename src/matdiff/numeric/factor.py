@@ -163,19 +163,32 @@ def adj_d(F: LU | Chol, E: np.ndarray) -> np.ndarray:
         return _K.adj_d(F.a, E)
     X = inv(F) if isinstance(F, Chol) else _inv_lu(F)
     XE = X @ E
-    return det(F) * (np.trace(XE) * X - XE @ X)
+    return _times_det(F, np.trace(XE) * X - XE @ X, "adj_d")
 
 
 def adj(F: LU | Chol) -> np.ndarray:
-    """adj(A) = det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
+    """adj(A) = det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD; right also
+    where det(A) alone over- or underflows (``_times_det``)."""
     if isinstance(F, Chol):
-        return det(F) * inv(F)
+        return _times_det(F, inv(F), "adj")
     n = F.a.shape[0]
     if n == 1:
         return np.ones_like(F.a)
     if _adj_by_inverse(F):
-        return F.det() * _inv_lu(F)
+        return _times_det(F, _inv_lu(F), "adj")
     return _K.adj(F.a)  # the SVD branch: finite and right at singular A
+
+
+def _times_det(F: LU | Chol, Y: np.ndarray, what: str) -> np.ndarray:
+    """det(A) Y: the plain product while det(A) is a finite normal number, else scaled by powers of 2 (det(A) ~ s^n
+    may over- or underflow where adj(A) ~ s^(n-1) does not); DomainError where the result underflows as a whole."""
+    if isinstance(F, Chol):
+        c = F.c.diagonal().real
+        p = _K._prod(c)
+        return _K._times_det(p * p, np.concatenate([c, c]), 1.0, Y, what)  # det(A) = prod(l_ii)^2
+    sign = -1.0 if np.count_nonzero(F.piv != np.arange(F.piv.size)) % 2 else 1.0
+    u = F.lu.diagonal()
+    return _K._times_det(sign * _K._prod(u), u, sign, Y, what)  # det(P L U) = sign(P) prod(u_ii)
 
 
 def _adj_by_inverse(F: LU | Chol) -> bool:

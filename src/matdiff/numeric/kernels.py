@@ -15,6 +15,11 @@ Rules the kernels follow (and that generated code should follow too):
   the limit (rank n-1 gives the rank-1 adjugate, rank <= n-2 gives 0).
   Its derivative ``adj'(A)[E]`` (``adj_d``) likewise: ``tr(adj(A) E) A^{-1} - adj(A) E A^{-1}`` from the LU
   factors, else ``c V Dσ(U^H E V) U^H`` from the SVD, exact at any rank.
+* Extreme scales give the right number or a DomainError, never zeros: ``det(A)`` of an n x n A with entries ~s
+  is ~s^n and may over- or underflow while ``adj(A) ~ s^(n-1)`` is representable, so where the product of the
+  pivots is not a finite normal number the adjugate is formed as (m A^-1) 2^e with det(A) = m 2^e (``_times_det``);
+  one that underflows as a whole is refused. Norms ``sqrt(sum |x|^2)`` rescale by a power of 2 where the plain
+  sum of squares overflowed or underflowed (``norm_fro``), as LAPACK's dnrm2 does.
 * Kernels that compute a derivative where it does not exist (``sign`` at 0, ``top_sv`` at a repeated top
   singular value, ``polar`` at a rank deficient matrix) raise :class:`DomainError` saying what and why.
 
@@ -22,6 +27,9 @@ Inputs are 2-D float or complex ndarrays unless noted; other numeric dtypes are 
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -38,6 +46,8 @@ __all__ = [
     "tr_adj",
     "top_sv",
     "polar",
+    "norm_fro",
+    "norm_fro_bilinear",
     "norm2",
     "norm_nuc",
     "sign",
@@ -46,6 +56,11 @@ __all__ = [
 ]
 
 _EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, 2^-1022
+
+# A plain norm below this (2^-500 ~ 3e-151) may have lost squares to underflow: its sum of squares is below
+# 2^-1000, within n 2^-1074 of the subnormal range (norm >= 2^-500 keeps the loss below n 2^-74 relative).
+_NORM_LO = 2.0**-500
 
 # adj / tr_adj use det(A) * inv(A) from one LU while min|u_ii| / max|u_ii| exceeds this ratio, else the SVD.
 # Both branches have error ~ eps * s_1 / s_{n-1} relative to ||adj|| (the conditioning of adj itself: a small
@@ -156,6 +171,69 @@ def logdet(A: np.ndarray, spd: bool = False) -> float | complex:
     return logabs
 
 
+def _ldexp(X: np.ndarray | float | complex, e: int) -> np.ndarray:
+    """X 2^e exactly (up to over/underflow of the result), for real or complex X; e may exceed 2^±1023."""
+    X = np.asarray(X)
+    if X.dtype.kind != "c":
+        return np.ldexp(X, e)
+    out = np.empty_like(X)
+    out.real = np.ldexp(X.real, e)
+    out.imag = np.ldexp(X.imag, e)
+    return out
+
+
+def _exponent(a: float) -> int:
+    """The e with a = m 2^e, 0.5 <= m < 1 (0 for a = 0 or not finite)."""
+    return int(np.frexp(a)[1]) if np.isfinite(a) else 0
+
+
+def _prod(v: np.ndarray) -> float | complex:
+    """prod(v) as Python numbers: inf or 0 where it over- or underflows, without NumPy's warnings (and faster)."""
+    return math.prod(v.tolist())
+
+
+def _prod_scaled(v: np.ndarray) -> tuple[float | complex, int]:
+    """(m, e) with prod(v) = m 2^e and 0.5 <= |m| < 1 (m = 0 if some v_i = 0): a product without over- or
+    underflow. Each factor is split as v_i = m_i 2^(e_i) (exact: powers of 2), the mantissas multiplied in
+    blocks short enough (2^-512 <= |prod| <= 1) to renormalise before they could underflow."""
+    v = np.asarray(v)
+    e_i = np.frexp(np.abs(v))[1]
+    m_i = _ldexp(v, -e_i)  # |m_i| in [0.5, 1)
+    m: float | complex = 1.0
+    e = int(e_i.sum())
+    for k in range(0, m_i.size, 512):
+        m = m * m_i[k:k + 512].prod()
+        if m == 0:
+            return m, 0
+        k_e = _exponent(abs(m))
+        m, e = m * 2.0**-k_e, e + k_e  # 2^-k_e with k_e in [-511, 1]: exact
+    return m, e
+
+
+def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarray, what: str) -> np.ndarray:
+    """det(A) Y, where d = sign prod(pivots) is det(A) as the plain product gave it.
+
+    While d is a finite normal number that is d * Y (the common case: a scalar test, no extra pass). Else det(A)
+    over- or underflowed, but det(A) Y (an adjugate ~s^(n-1), its derivative ~s^(n-2) at entries ~s) may not:
+    with det(A) = m 2^e (``_prod_scaled``) it is (m Y) 2^e, exact in the scaling. A result that underflows as a
+    whole (largest entry below 2^-1022 where m Y is not 0) is refused with DomainError, never returned as zeros.
+    """
+    if np.isfinite(d) and abs(d) >= _TINY:
+        return d * Y
+    if not np.all(np.isfinite(pivots)):  # NaN input: propagate
+        return d * Y
+    m, e = _prod_scaled(pivots)
+    mY = (sign * m) * Y
+    out = _ldexp(mY, e)
+    if np.size(out) and np.max(np.abs(out)) < _TINY and np.any(mY):
+        raise DomainError(
+            f"{what}: the result underflows (det(A) = {m.real if np.isrealobj(m) else m:.6g} * 2^{e}; its largest "
+            f"entry would be below {_TINY:.3g}, beneath float64's normal range), so it cannot be represented"
+        )
+    return out
+
+
+
 def _perm_sign(piv: np.ndarray) -> int:
     """The sign of the permutation given by LAPACK's 0-based row interchanges."""
     return -1 if np.count_nonzero(piv != np.arange(piv.size)) % 2 else 1
@@ -171,21 +249,39 @@ def _others_products(s: np.ndarray) -> np.ndarray:
     return prefix * suffix
 
 
-def _svd_adj_parts(A: np.ndarray) -> tuple[float | complex, np.ndarray, np.ndarray, np.ndarray]:
-    """(c, U, d, Vh) with adj(A) = c V diag(d) U^H from the SVD A = U S V^H.
+def _svd_adj_parts(A: np.ndarray) -> tuple[float | complex, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(c, U, d, Vh, k) with adj(A) = 2^(k(n-1)) c V diag(d) U^H from the SVD A = U S V^H.
 
     adj(XY) = adj(Y) adj(X), and a unitary W has adj(W) = det(W) W^H, so
     adj(U S V^H) = adj(V^H) adj(S) adj(U) = det(V^H) det(U) V adj(S) U^H,
-    with adj(S) = diag(prod_{j != i} s_j).
+    with adj(S) = diag(prod_{j != i} s_j) = 2^(k(n-1)) adj(S 2^-k), k the exponent of s_0 (no overflow).
     """
     U, s, Vh = np.linalg.svd(A)
     c = np.linalg.det(U) * np.linalg.det(Vh)  # of modulus 1; for real A it is +-1
     c = (1.0 if c > 0 else -1.0) if A.dtype == np.float64 else c / abs(c)
-    return c, U, _others_products(s), Vh
+    s, k = _svd_scale(s)
+    return c, U, _others_products(s), Vh, k
 
 
-def _lu_det_inv(A: np.ndarray) -> tuple[float | complex, np.ndarray] | None:
-    """(det(A), inv(A)) from LU when the pivots show A well conditioned, else None."""
+class _LUAdj:
+    """What the adjugate and its derivative need from one LU of a well conditioned A: A^-1 and det(A), the latter
+    also as its pivots and sign, so that ``times_det`` may scale where det(A) itself over- or underflows."""
+
+    __slots__ = ("d", "x", "pivots", "sign")
+
+    def __init__(self, lu: np.ndarray, piv: np.ndarray, x: np.ndarray):
+        self.pivots = lu.diagonal()
+        self.sign = float(_perm_sign(piv))
+        self.d = self.sign * _prod(self.pivots)  # det(P L U) = sign(P) prod(u_ii)
+        self.x = x
+
+    def times_det(self, Y: np.ndarray, what: str) -> np.ndarray:
+        """det(A) Y, right also where det(A) alone over- or underflows (``_times_det``)."""
+        return _times_det(self.d, self.pivots, self.sign, Y, what)
+
+
+def _lu_det_inv(A: np.ndarray) -> _LUAdj | None:
+    """det(A) and inv(A) from LU when the pivots show A well conditioned, else None."""
     getrf, _, _, getri, _ = _LAPACK[A.dtype]
     lu, piv, info = getrf(A)
     if info > 0:
@@ -193,23 +289,45 @@ def _lu_det_inv(A: np.ndarray) -> tuple[float | complex, np.ndarray] | None:
     u = np.abs(lu.diagonal())
     if not u.min() > _ADJ_LU_MIN_PIVOT_RATIO * u.max():
         return None
-    d = _perm_sign(piv) * lu.diagonal().prod()  # det(P L U) = sign(P) prod(u_ii)
     x, _ = getri(lu, piv)
-    return d, x
+    return _LUAdj(lu, piv, x)
+
+
+def _svd_scale(s: np.ndarray) -> tuple[np.ndarray, int]:
+    """(s 2^-k, k) with k the exponent of the largest singular value s_0: the products of the scaled values, which
+    adj(S) and its derivative take, neither overflow nor (for well scaled factors) underflow; exact scaling."""
+    k = _exponent(float(s[0])) if s.size else 0
+    return np.ldexp(s, -k), k
+
+
+def _unscale(X: np.ndarray, e: int, what: str) -> np.ndarray:
+    """X 2^e (an adjugate or its derivative computed at unit scale); DomainError if it underflows as a whole."""
+    if e == 0:
+        return X
+    out = _ldexp(X, e)
+    if np.size(out) and np.max(np.abs(out)) < _TINY and np.any(X):
+        raise DomainError(f"{what}: the result underflows (its largest entry would be below {_TINY:.3g}, beneath "
+                          "float64's normal range), so it cannot be represented")
+    return out
 
 
 def adj(A: np.ndarray) -> np.ndarray:
-    """The adjugate (classical adjoint) of A: det(A) inv(A) when A is invertible, and its limit otherwise."""
+    """The adjugate (classical adjoint) of A: det(A) inv(A) when A is invertible, and its limit otherwise.
+
+    Right where det(A) over- or underflows but adj(A) does not; DomainError where adj(A) underflows as a whole.
+    """
     A = _square(A, "adj")
-    if A.shape[0] == 1:
+    n = A.shape[0]
+    if n == 1:
         return np.ones_like(A)
     lu = _lu_det_inv(A)
     if lu is not None:
-        return lu[0] * lu[1]
+        return lu.times_det(lu.x, "adj")
     if not np.isfinite(A).all():
         return np.full_like(A, np.nan)
-    c, U, d, Vh = _svd_adj_parts(A)
-    return (c * Vh.conj().T * d) @ U.conj().T  # c V diag(d) U^H
+    c, U, d, Vh, k = _svd_adj_parts(A)
+    # adj(S) = 2^(k(n-1)) adj(S 2^-k): the scaled products, the power of 2 put back at the end
+    return _unscale((c * Vh.conj().T * d) @ U.conj().T, k * (n - 1), "adj")  # c V diag(d) U^H
 
 
 def _pair_products(s: np.ndarray) -> np.ndarray:
@@ -230,15 +348,17 @@ def _pair_products(s: np.ndarray) -> np.ndarray:
 def adj_d_svd(A: np.ndarray, E: np.ndarray) -> np.ndarray:
     """adj'(A)[E] from the SVD A = U S V^H: adj(A) = c V adj(S) U^H with c = det(U) det(V^H) gives
     adj'(A)[E] = c V Dσ(F) U^H, F = U^H E V, Dσ(F) = diag(P diag(F)) - P .* F (P from ``_pair_products``):
-    the derivative of adj(S) = diag(prod_{m != i} s_m) at the diagonal S, exact at any rank."""
+    the derivative of adj(S) = diag(prod_{m != i} s_m) at the diagonal S, exact at any rank. P is formed from
+    S 2^-k (k the exponent of s_0) and 2^(k(n-2)) put back at the end: no overflow in between."""
     U, s, Vh = np.linalg.svd(A)
     c = np.linalg.det(U) * np.linalg.det(Vh)
     c = (1.0 if c > 0 else -1.0) if A.dtype == np.float64 else c / abs(c)
+    s, k = _svd_scale(s)
     V = Vh.conj().T
     F = U.conj().T @ E @ V
     P = _pair_products(s)
     D = np.diag(P @ np.diagonal(F)) - P * F
-    return (c * V) @ D @ U.conj().T
+    return _unscale((c * V) @ D @ U.conj().T, k * (s.size - 2), "adj_d")
 
 
 def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -257,9 +377,9 @@ def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
         return np.zeros_like(E)
     lu = _lu_det_inv(A)
     if lu is not None:
-        d, X = lu
+        X = lu.x
         XE = X @ E
-        return d * (np.trace(XE) * X - XE @ X)
+        return lu.times_det(np.trace(XE) * X - XE @ X, "adj_d")
     if not (np.isfinite(A).all() and np.isfinite(E).all()):
         return np.full_like(E, np.nan)
     return adj_d_svd(A, E)
@@ -272,13 +392,13 @@ def tr_adj(A: np.ndarray) -> float | complex:
         return 1.0
     lu = _lu_det_inv(A)
     if lu is not None:
-        t = lu[0] * lu[1].trace()
+        t = lu.times_det(lu.x.trace(), "tr_adj")
     elif not np.isfinite(A).all():
         t = np.nan
     else:
         # tr(V D U^H) = sum_i d_i (U^H V)_ii, and (U^H V)_ii = conj((V^H U)_ii)
-        c, U, d, Vh = _svd_adj_parts(A)
-        t = c * (d * np.einsum("ik,ki->i", Vh, U).conj()).sum()
+        c, U, d, Vh, k = _svd_adj_parts(A)
+        t = _unscale(c * (d * np.einsum("ik,ki->i", Vh, U).conj()).sum(), k * (A.shape[0] - 1), "tr_adj")
     return complex(t) if A.dtype == np.complex128 else float(t)
 
 
@@ -294,7 +414,7 @@ def top_sv(X: np.ndarray) -> np.ndarray:
     """
     X = _as_float(X)
     if _is_vector(X):
-        nrm = np.linalg.norm(X)
+        nrm = norm_fro(X)
         if nrm == 0:
             raise DomainError("norm2 (top_sv): X = 0, where the norm is not differentiable")
         return X / nrm
@@ -317,7 +437,7 @@ def polar(X: np.ndarray) -> np.ndarray:
     """
     X = _as_float(X)
     if _is_vector(X):
-        nrm = np.linalg.norm(X)
+        nrm = norm_fro(X)
         if nrm == 0:
             raise DomainError("norm_nuc (polar): X = 0, where the nuclear norm is not differentiable")
         return X / nrm
@@ -330,16 +450,59 @@ def polar(X: np.ndarray) -> np.ndarray:
     return U @ Vh
 
 
+def norm_fro(X: np.ndarray) -> np.floating:
+    """sqrt(sum |x_ij|^2), the Frobenius (or Euclidean) norm as ``np.linalg.norm(X)``, without over- or underflow.
+
+    The plain norm first (one pass); only where it came out infinite (the squares overflowed) or below 2^-500
+    (squares lost to underflow, or 0 for a nonzero X) is X rescaled by 2^-k, k the exponent of max |x_ij|, and
+    ||X|| = 2^k ||X 2^-k||: exact in the scaling, as LAPACK's dnrm2 avoids over- and underflow.
+    """
+    r = np.linalg.norm(X)
+    if r < _NORM_LO or r == np.inf:  # (NaN passes through)
+        return _norm_rescaled(np.asarray(X), r, np.linalg.norm)
+    return r
+
+
+def norm_fro_bilinear(X: np.ndarray) -> np.number:
+    """sqrt(sum x_ij^2) with no conjugation: for real X the Frobenius norm, for complex X its analytic
+    continuation (what the complex-step check differentiates); rescaled as ``norm_fro`` where it over/underflows."""
+    X = np.asarray(X)
+
+    def plain(Y: np.ndarray) -> np.number:
+        return np.sqrt(np.sum(Y * Y))
+
+    r = plain(X)
+    if abs(r) < _NORM_LO or not np.isfinite(r):
+        return _norm_rescaled(X, r, plain)
+    return r
+
+
+def _norm_rescaled(X: np.ndarray, r: np.number, norm: Any) -> np.number:
+    """2^k norm(X 2^-k), k the exponent of max |x_ij| (the plain result r where X is 0, empty or not finite);
+    DomainError where the norm of the finite X exceeds float64's range (X / ||X|| would be zeros, not X's
+    direction)."""
+    a = np.max(np.abs(X)) if X.size else 0.0
+    if a == 0 or not np.isfinite(a):
+        return r
+    k = _exponent(float(a))
+    unit = norm(_ldexp(X, -k))  # of X 2^-k, whose largest entry is in [0.5, 1): no over- or underflow
+    out = _ldexp(unit, k)[()]
+    if not np.isfinite(out):
+        raise DomainError(f"norm: the norm of a finite array is {abs(unit):.6g} * 2^{k}, beyond float64's range "
+                          f"(largest entry {a:.6g})")
+    return out
+
+
 def norm2(X: np.ndarray) -> float:
     """The spectral norm of a matrix (the Euclidean norm of a vector)."""
     X = np.asarray(X)
-    return float(np.linalg.norm(X) if _is_vector(X) else np.linalg.norm(X, 2))
+    return float(norm_fro(X) if _is_vector(X) else np.linalg.norm(X, 2))
 
 
 def norm_nuc(X: np.ndarray) -> float:
     """The nuclear norm (the sum of the singular values; the Euclidean norm of a vector)."""
     X = np.asarray(X)
-    return float(np.linalg.norm(X) if _is_vector(X) else np.linalg.norm(X, "nuc"))
+    return float(norm_fro(X) if _is_vector(X) else np.linalg.norm(X, "nuc"))
 
 
 def _first_bad(bad: np.ndarray) -> tuple[int, ...]:
