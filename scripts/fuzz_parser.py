@@ -53,9 +53,14 @@ FUNCS = "tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log si
 EXTRA_FUNCS = ["sign", "polar", "top_sv", "ones", "eye", "adj_d"]
 OPS = ["+", "-", "*", "/", ".*", "./", "^", ".^", "'"]
 NAMES = list("abcdefghxyzuvwABCDSTXYZ") + ["lam", "X1", "x_2", "Sigma", "mu", "eye", "ones", "e", "pi"]
+# names that look like what generated code uses for itself (temporaries, Python keywords and their escaped
+# forms, NumPy-ish names; "_t0" is not a legal name): these found bugs in the code generator
+ODD_NAMES = ["t0", "t1", "t12", "_t0", "lambda", "lambda_", "lambda__", "in", "in_", "is", "if", "for", "class",
+             "def", "True", "None", "False", "np", "sum_", "T", "shape", "self", "values", "out", "grad_x"]
 NUMBERS = ["0", "1", "2", "0.5", ".5", "1e3", "1e-3", "2.5E+2", "1e400", "1e-400", "99999999999999999999",
            "0.0", "3.", "1e", "007", "1.2.3", "1e99999"]
-ALPHABET_TOKENS = FUNCS + EXTRA_FUNCS + OPS + NAMES + NUMBERS + ["(", ")", "(", ")", ",", " ", " ", "  ", "\t", "\n"]
+ALPHABET_TOKENS = (FUNCS + EXTRA_FUNCS + OPS + NAMES + ODD_NAMES + NUMBERS
+                   + ["(", ")", "(", ")", ",", " ", " ", "  ", "\t", "\n"])
 OTHER_CHARS = list("[]{},;:!@#$%&|~`\"?<>=\\_.") + ["\x00", "\u2032", "\u00b7", "\u2212", "\u03bb", "\ufeff",
                                                        "\u200b", "é", "∑", "𝑥"]
 MAX_DEPTH = 200
@@ -77,8 +82,10 @@ def valid_expr(rng: random.Random, depth: int) -> str:
     """A random syntactically valid expression (not necessarily well typed)."""
     if depth <= 0 or rng.random() < 0.25:
         r = rng.random()
-        if r < 0.6:
+        if r < 0.5:
             return rng.choice(NAMES[:23])
+        if r < 0.6:
+            return rng.choice(ODD_NAMES)
         if r < 0.9:
             return rng.choice(["1", "2", "0.5", "3", "10", ".5", "1e-3"])
         return "eye"
@@ -186,17 +193,49 @@ def make_input(seed: int, chunk: int, index: int) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------ one input
 
 
-def random_value(rng: np.random.Generator, var: Any) -> Any:
+#: how the values of one input are given: float64, int64 (small, or of scale 3e9 whose cube overflows
+#: int64), bool, float32, or float64 at an extreme scale (1e+-150 ... 1e+-300)
+STYLES = ["float64", "float64", "int64", "bigint", "bool", "float32", "scale"]
+
+
+def random_value(rng: np.random.Generator, var: Any, style: str = "float64", scale: float = 1.0) -> Any:
     if var.is_scalar:
-        return float(rng.standard_normal())
-    if var.is_vector:
-        return rng.standard_normal(3)
-    a = rng.standard_normal((3, 3))
-    if var.kind in ("symmetric", "spd", "diagonal"):
-        a = a @ a.T + np.eye(3) if var.kind == "spd" else (a + a.T) / 2
-        if var.kind == "diagonal":
-            a = np.diag(np.diag(a))
-    return a
+        a = np.asarray(rng.standard_normal())
+    elif var.is_vector:
+        a = rng.standard_normal(3)
+    else:
+        a = rng.standard_normal((3, 3))
+        if var.kind in ("symmetric", "spd", "diagonal"):
+            a = a @ a.T + np.eye(3) if var.kind == "spd" else (a + a.T) / 2
+            if var.kind == "diagonal":
+                a = np.diag(np.diag(a))
+    if style in ("int64", "bigint"):
+        a = np.rint(2 * a).astype(np.int64) * (3_000_000_000 if style == "bigint" else 1)
+    elif style == "bool":
+        a = a > 0
+    elif style == "float32":
+        a = a.astype(np.float32)
+    elif style == "scale":
+        a = a * scale
+    return a[()] if a.ndim == 0 else a
+
+
+def agree(a: Any, b: Any) -> bool:
+    """Two answers of the same computation agree: the same numbers (float64), or both a MatdiffError."""
+    if isinstance(a, matdiff.MatdiffError) or isinstance(b, matdiff.MatdiffError):
+        return isinstance(a, matdiff.MatdiffError) and isinstance(b, matdiff.MatdiffError)
+    x, y = np.asarray(a), np.asarray(b)
+    if x.shape != y.shape or x.dtype != np.float64 or y.dtype != np.float64:
+        return False
+    scale = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(np.abs(y), initial=0.0)))
+    return bool(np.all(np.abs(x - y) <= 1e-7 * scale))
+
+
+def answer(fn: Any) -> Any:
+    try:
+        return fn()
+    except matdiff.MatdiffError as e:
+        return e
 
 
 def run_one(text: str, rng: random.Random, grad_max_len: int, evaluate: bool) -> str:
@@ -220,8 +259,14 @@ def run_one(text: str, rng: random.Random, grad_max_len: int, evaluate: bool) ->
         matdiff.parse(str(r.gradient))
         if evaluate:
             nrng = np.random.default_rng(rng.randrange(2**32))
-            values = {n: random_value(nrng, v) for n, v in r.variables.items()}
-            r.evaluate(values)
+            style = rng.choice(STYLES)
+            scale = 10.0 ** (rng.choice([-1, 1]) * rng.choice([150, 200, 250, 300]))
+            values = {n: random_value(nrng, v, style, scale) for n, v in r.variables.items()}
+            got = answer(lambda: r.evaluate(values))
+            compiled = answer(lambda: r.compile()(**values))  # the same numbers, or both refuse
+            if not agree(got, compiled):
+                raise AssertionError(f"r.compile() and r.evaluate disagree at {style} values: "
+                                     f"{compiled!r} vs {got!r}")
             return "grad + evaluate ok"
         return "grad ok"
     except matdiff.MatdiffError as e:

@@ -12,7 +12,6 @@ Every test skips cleanly where its library is not installed.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -68,11 +67,6 @@ def _close(got, ref, tol=TOL):
 
 def _numpy(r):
     return r.compile()
-
-
-def _hook_applied() -> bool:
-    """codegen.build applies the backend's _wrap (the wiring proposed with issue 8)."""
-    return "_wrap" in inspect.getsource(build)
 
 
 # ------------------------------------------------------------------------------------------ jax
@@ -289,7 +283,6 @@ def test_torch_wrap_converts_numpy_inputs(torch):
     _close(got.numpy(), _numpy(r)(**vals))
 
 
-@pytest.mark.skipif(not _hook_applied(), reason="codegen.build does not apply a backend's _wrap yet (issue 8)")
 def test_compile_applies_the_backend_wrap(torch):
     case = next(c for c in CASES if c[0] == "logistic")
     _, expr, wrt, types, vals = case
@@ -298,15 +291,18 @@ def test_compile_applies_the_backend_wrap(torch):
 
 
 def test_torch_no_transpose_of_vectors_warning(torch):
-    """Generated code never takes .T of a 1-D tensor (deprecated in torch, an error in a later one)."""
+    """Generated code never takes .T of a 1-D tensor: torch warns that x.T on a tensor of dimension other than
+    2 is deprecated (an error in a later release).  That is the code generator's doing, not the environment's,
+    so it fails here; other warnings (from torch itself) do not."""
     case = next(c for c in CASES if c[0] == "quad_inv")
     r = matdiff.grad(case[1], case[2])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        try:
-            r.compile(backend="torch")(**_t(torch, case[4]))
-        except UserWarning as w:  # pragma: no cover - depends on the code generator
-            pytest.xfail(f"codegen transposes a vector: {w}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = r.compile(backend="torch")(**_t(torch, case[4]))
+    transposes = [str(w.message) for w in caught
+                  if "x.T" in str(w.message) or "dimension other than 2" in str(w.message)]
+    assert not transposes, f"codegen transposes a vector: {transposes[0]}"
+    _close(got.numpy(), _numpy(r)(**case[4]))
 
 
 # ------------------------------------------------------------------------------------- batching
@@ -422,14 +418,6 @@ def test_batch_shape_errors():
         batched(build(r.source(), "grad_x", "numpy"), r.variables, list(r.variables), "dask", True)
 
 
-def _api_batch() -> bool:
-    return "batch" in inspect.signature(matdiff.GradientResult.compile).parameters
-
-
-needs_api_batch = pytest.mark.skipif(not _api_batch(), reason="compile(batch=...) is not wired into the API yet")
-
-
-@needs_api_batch
 def test_compile_batch_through_the_api():
     case = next(c for c in CASES if c[0] == "gaussian_nll")
     _, expr, wrt, types, vals = case
@@ -440,7 +428,6 @@ def test_compile_batch_through_the_api():
     _close(r.compile(batch=[wrt])(**some), _loop(r, some, 3, only={wrt}))
 
 
-@needs_api_batch
 def test_value_and_gradients_batch_through_the_api():
     rng = np.random.default_rng(9)
     X, y, w = rng.standard_normal((6, 10, 3)), rng.choice([-1.0, 1.0], (6, 10)), rng.standard_normal(3)
@@ -457,7 +444,6 @@ def test_value_and_gradients_batch_through_the_api():
     _close(multi["w"], grads["w"])
 
 
-@needs_api_batch
 def test_hessian_batch_through_the_api():
     rng = np.random.default_rng(10)
     x, A = rng.standard_normal((5, 4)), rng.standard_normal((4, 4))
@@ -475,10 +461,9 @@ def test_backend_namespace_covers_numpys(backend):
     names from time to time: a backend must follow)."""
     import importlib
 
-    try:
-        ns = importlib.import_module(f"matdiff.backends.{backend}").namespace()
-    except Exception as err:  # noqa: BLE001 - library not installed, or no GPU for cupy
-        pytest.skip(f"{backend}: {err}")
+    library = {"jax": "jax", "torch": "torch", "cupy": "cupy", "dask": "dask.array"}[backend]
+    pytest.importorskip(library, reason=f"{library} is not installed")  # the one environment condition
+    ns = importlib.import_module(f"matdiff.backends.{backend}").namespace()  # a failure here is a bug
     own = set(ns) - {"_wrap"}
     assert set(numpy_namespace()) <= own
 

@@ -576,3 +576,215 @@ def zero_differential_under_diag_loses_its_shape() -> None:
         up, down = matdiff.evaluate(text, {**v, "A": A + 1e-6 * V}), matdiff.evaluate(text, {**v, "A": A - 1e-6 * V})
         num = (up - down) / 2e-6
         assert np.allclose(d.jvp(v, V), num, atol=1e-6), text
+
+
+# ------------------------------------------------------------------------------------ issue 13: names, dtypes, scales
+# Found by the name families, value styles and extreme scales of strategies.py (issue 13 item 12).
+
+
+@bug(open=False)
+def compiled_names_collide_with_temporaries() -> None:
+    """Generated code reuses the user's names for its temporaries: matdiff.compile("t0'*t0", wrt=["t0"])
+    (t0=[1, 2, 3]) returns the gradient 28.0 (a scalar) instead of [2, 4, 6]: the code assigns
+    t0 = t0 @ t0 and then computes 2 * t0.  A silently wrong number (DESIGN.md: generated code keeps the
+    user's names apart from its own).
+    (Fixed in the core during this session, commit e888f8a.)
+    """
+    x = np.array([1.0, 2.0, 3.0])
+    value, grads = matdiff.compile("t0'*t0", wrt=["t0"])(t0=x)
+    assert value == 14.0 and np.allclose(grads["t0"], 2 * x), grads
+    value, grads = matdiff.compile("t0'*t0 + t1'*A*t1", wrt=["t0", "A"])(t0=x, t1=x, A=np.eye(3))
+    assert value == 28.0 and np.allclose(grads["t0"], 2 * x) and np.allclose(grads["A"], np.outer(x, x)), grads
+
+
+@bug()
+def compile_refuses_a_variable_named_self() -> None:
+    """matdiff.compile of an expression with a variable named self cannot be called: the callable's
+    __call__(self, **values) takes the value as its own self: matdiff.compile("self'*self", wrt=["self"])
+    (self=x) -> TypeError "CompiledFunction.__call__() got multiple values for argument 'self'" (a bare
+    TypeError; r.compile() and matdiff.evaluate accept the name).
+    """
+    x = np.array([1.0, 2.0, 3.0])
+    value, grads = matdiff.compile("self'*self", wrt=["self"])(self=x)
+    assert value == 14.0 and np.allclose(grads["self"], 2 * x)
+
+
+@bug(open=False)
+def compiled_gradient_accepts_array_for_scalar() -> None:
+    """r.compile() accepts an array for a scalar variable and computes with it: matdiff.grad("a*x'*x",
+    "x").compile()(a=np.ones(3), x=[1, 2, 3]) returns [2, 4, 6]; matdiff.evaluate and matdiff.compile raise
+    ShapeError "a is a scalar, but its value has shape (3,)".
+    (Fixed in the core during this session, commit e888f8a.)
+    """
+    x = np.array([1.0, 2.0, 3.0])
+    for a in (np.ones(3), np.array([2.0, 3.0, 4.0])):
+        try:
+            matdiff.grad("a*x'*x", "x").compile()(a=a, x=x)
+        except matdiff.ShapeError:
+            continue
+        raise AssertionError("an array for the scalar a was accepted")
+
+
+def _float64_result(got: object, want: object) -> None:
+    assert np.asarray(got).dtype == np.float64, f"dtype {np.asarray(got).dtype}, not float64"
+    assert np.allclose(np.asarray(got, dtype=float), want, rtol=1e-12), f"{got!r}, not {want!r}"
+
+
+@bug(open=False)
+def compiled_integer_inputs_not_computed_in_float64() -> None:
+    """Compiled code computes in the integer dtype of its inputs, and int64 overflows silently: with
+    a = np.int64(3_000_000_000), matdiff.compile("a^3", wrt=["a"])(a=a) returns (-2.667e18, {"a":
+    8.55e18}) instead of (2.7e28, {"a": 2.7e19}) (matdiff.evaluate gives 2.7e28); the gradient of
+    sum(x.^3) for x = [3e9, 1, 2] (int64) is an int64 array with a wrapped-around first entry.
+    DESIGN.md: integer inputs are computed in float64, as evaluate does.
+    (Fixed in the core during this session, commit e888f8a.)
+    """
+    a = np.int64(3_000_000_000)
+    value, grads = matdiff.compile("a^3", wrt=["a"])(a=a)
+    _float64_result(value, 2.7e28)
+    _float64_result(grads["a"], 2.7e19)
+    x = np.array([3_000_000_000, 1, 2])
+    _float64_result(matdiff.grad("sum(x.^3)", "x").compile()(x=x), 3.0 * x.astype(float) ** 2)
+    _float64_result(matdiff.grad("x'*x", "x").compile()(x=np.array([1, 2, 3])), [2.0, 4.0, 6.0])
+
+
+@bug(open=False)
+def compiled_bool_inputs_not_computed_in_float64() -> None:
+    """Compiled code computes with boolean inputs as booleans: x = [True, True, False],
+    matdiff.compile("x'*x", wrt=["x"])(x=x) returns the value 1.0 (True @ ... is a logical or) where
+    matdiff.evaluate gives 2.0, and the gradient is an int64 array; matdiff.compile("sum(x - y)",
+    wrt=["y"]) of booleans raises nothing but computes x - y as a NumPy boolean subtraction would.
+    (Fixed in the core during this session, commit e888f8a.)
+    """
+    x = np.array([True, True, False])
+    value, grads = matdiff.compile("x'*x", wrt=["x"])(x=x)
+    _float64_result(value, 2.0)
+    _float64_result(grads["x"], [2.0, 2.0, 0.0])
+    _float64_result(matdiff.grad("x'*x", "x").compile()(x=x), [2.0, 2.0, 0.0])
+
+
+@bug(open=False)
+def compiled_float32_inputs_not_computed_in_float64() -> None:
+    """Compiled gradients of float32 inputs are float32 (computed in single precision), where
+    matdiff.evaluate and r.evaluate compute in float64: matdiff.grad("x'*x", "x").compile()(x=<float32>)
+    has dtype float32; so do matdiff.compile's gradients.
+    (Fixed in the core during this session, commit e888f8a.)
+    """
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    _float64_result(matdiff.grad("x'*x", "x").compile()(x=x), [2.0, 4.0, 6.0])
+    _float64_result(matdiff.compile("x'*x", wrt=["x"])(x=x)[1]["x"], [2.0, 4.0, 6.0])
+
+
+def _right_or_domain_error(fn: Callable[[], object], want: object, rtol: float = 1e-10) -> None:
+    try:
+        got = fn()
+    except matdiff.DomainError:
+        return
+    got = got[0] if isinstance(got, tuple) else got
+    assert np.allclose(np.asarray(got, dtype=float), want, rtol=rtol, atol=0), f"{got!r}, not {want!r}"
+
+
+@bug(open=False)
+def norm_gradient_zero_where_the_norm_overflows() -> None:
+    """The gradient of norm_fro(X) (or norm2(x)) at a point of scale 1e200 is all zeros, from
+    r.evaluate and r.compile(): X / norm_fro(X) with the norm overflowing to inf.  The gradient is
+    X/|X|, of entries about 0.5.  A silently wrong number (the value itself rightly raises DomainError
+    or is computed stably).
+    (Fixed in the core during this session: numeric/kernels.py, scaled norms.)
+    """
+    X = np.array([[1.0, 2.0], [3.0, 4.5]])
+    x = np.array([1.0, 2.0, 3.0])
+    for s in (1e200, 1e300):
+        r = matdiff.grad("norm_fro(X)", "X")
+        want = X / np.linalg.norm(X)
+        _right_or_domain_error(lambda r=r, s=s: r.evaluate({"X": s * X}), want)
+        _right_or_domain_error(lambda r=r, s=s: r.compile()(X=s * X), want)
+        r = matdiff.grad("norm2(x)", "x")
+        _right_or_domain_error(lambda r=r, s=s: r.evaluate({"x": s * x}), x / np.linalg.norm(x))
+
+
+@bug(open=False)
+def norm_underflows_to_zero() -> None:
+    """norm_fro(X) and norm2(x) of a point of scale 1e-200 evaluate to 0.0 (the squares underflow):
+    matdiff.evaluate("norm_fro(X)", {"X": 1e-200 * [[1, 2], [3, 4.5]]}) = 0.0, not 5.85e-200; and then
+    the gradient raises DomainError "norm_fro(X)^-1: a negative power of 0" at a point where the norm
+    is differentiable.
+    (Fixed in the core during this session: numeric/kernels.py, scaled norms.)
+    """
+    X = np.array([[1.0, 2.0], [3.0, 4.5]])
+    x = np.array([1.0, 2.0, 3.0])
+    for s in (1e-200, 1e-300):
+        _right_or_domain_error(lambda s=s: matdiff.evaluate("norm_fro(X)", {"X": s * X}), s * np.linalg.norm(X))
+        _right_or_domain_error(lambda s=s: matdiff.evaluate("norm2(x)", {"x": s * x}), s * np.linalg.norm(x))
+        _right_or_domain_error(lambda s=s: matdiff.compile("norm_fro(X)", wrt=["X"])(X=s * X), s * np.linalg.norm(X))
+
+
+@bug(open=False)
+def det_gradient_underflows_to_zero() -> None:
+    """The gradient of det(A) at a 3x3 A of scale 1e-120 is all zeros (r.evaluate, r.compile(),
+    matdiff.compile), where it is adj(A)' of scale 1e-240, well inside the range of float64: the
+    det*inv(A)' form underflows in det (1e-360) first.
+    (Fixed in the core during this session: numeric/factor.py, kernels.py.)
+    """
+    A = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
+    s = 1e-120
+    want = s**2 * np.linalg.det(A) * np.linalg.inv(A).T
+    r = matdiff.grad("det(A)", "A")
+    _right_or_domain_error(lambda: r.evaluate({"A": s * A}), want)
+    _right_or_domain_error(lambda: r.compile()(A=s * A), want)
+    _right_or_domain_error(lambda: matdiff.compile("det(A)", wrt=["A"])(A=s * A)[1]["A"], want)
+
+
+@bug(matches=lambda e, t: isinstance(e, AssertionError) and "but the answer is" in str(e) and "^-" in t)
+def negative_matrix_power_underflows_to_zero() -> None:
+    """A^-2 of a matrix of scale 1e200 is formed (1e-400: zeros) before it multiplies: with A = 2e200*eye(3)
+    and x = 1e200*ones(3), matdiff.evaluate("A^-2*x") is [0, 0, 0], not 2.5e-201 each; matdiff.compile(
+    "x'*A^-2*x", wrt=["x"]) gives the value 0.0, not 0.75.  inv(A)*inv(A)*x is right.  A silently wrong
+    zero (DESIGN.md: never form an inverse to multiply by it).  Found by test_extreme_scales.
+    """
+    A, x, s = 2 * np.eye(3), np.ones(3), 1e200
+    _right_or_domain_error(lambda: matdiff.evaluate("A^-2*x", {"A": s * A, "x": s * x}), np.full(3, 0.25 / s))
+    _right_or_domain_error(lambda: matdiff.compile("x'*A^-2*x", wrt=["x"])(A=s * A, x=s * x)[0], 0.75)
+
+
+@bug(matches=lambda e, t: "LinAlgError" in str(e) or type(e).__name__ == "LinAlgError")
+def svd_of_overflowed_matrix_escapes_as_linalg_error() -> None:
+    """The gradient of norm2(A*A) at an A of scale 1e200 (A*A overflows to inf, where the gradient, of
+    scale 1e200, is representable) lets NumPy's LinAlgError "SVD did not converge" escape from r.evaluate
+    (a bare numpy.linalg.LinAlgError, not a MatdiffError); r.compile() raises the base MatdiffError
+    "evaluation failed: LinAlgError: ...".  DESIGN.md: a DomainError saying where (or the right number).
+    Found by test_extreme_scales.
+    """
+    A = 1e200 * np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
+    r = matdiff.grad("norm2(A*A)", "A")
+    for run in (lambda: r.evaluate({"A": A}), lambda: r.compile()(A=A)):
+        try:
+            run()
+        except matdiff.DomainError:
+            pass
+
+
+@bug(matches=lambda e, t: isinstance(e, AssertionError) and "but the answer is" in str(e)
+     and "r.evaluate grad" in str(e))
+def interpreted_gradient_underflows_to_zero() -> None:
+    """r.evaluate of the gradient X*u*u'/norm_fro(X*u) of norm_fro(X*u) at X, u of scale 1e-150 is all zeros
+    (X*u*u' underflows at 1e-450 before the division), where the gradient is of scale 1e-150; r.compile()
+    gives the right numbers (its kernels rescale).  A silently wrong zero.  Found by test_extreme_scales.
+    """
+    X, u, s = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([1.0, -1.0]), 1e-150
+    want = s * np.outer(X @ u, u) / np.linalg.norm(X @ u)
+    _right_or_domain_error(lambda: matdiff.grad("norm_fro(X*u)", "X").evaluate({"X": s * X, "u": s * u}), want)
+
+
+@bug(matches=lambda e, t: isinstance(e, AssertionError) and "but the answer is" in str(e)
+     and "at scale 1e-" in str(e))
+def intermediate_underflow_gives_zero() -> None:
+    """A product that underflows in an intermediate gives 0 where the answer is well inside float64's range,
+    with no DomainError: matdiff.evaluate("sum(inv(A)*(a*a))") at A = 1e-200*eye(3), a = 1e-200 is 0.0 (a*a
+    is 1e-400 -> 0), not 3e-200 (inv(A) is 1e200*eye); matdiff.compile gives the same 0.0.  DESIGN.md: the
+    answer or a DomainError, never a silently wrong number.  Found by test_extreme_scales (1e-200 points).
+    """
+    s = 1e-200
+    v = {"A": s * np.eye(3), "a": s}
+    _right_or_domain_error(lambda: matdiff.evaluate("sum(inv(A)*(a*a))", v), 3 * s)
+    _right_or_domain_error(lambda: matdiff.compile("sum(inv(A)*(a*a))", wrt=["A"])(**v)[0], 3 * s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,15 +18,19 @@ import matdiff
 from matdiff.api import typed
 
 from .known_bugs import known
-from .strategies import CHECKED, expressions, fuzz_settings
+from .strategies import CHECKED, NAME_FAMILIES, counted, expressions, fuzz_settings, renamed, renamings
 from .timing import time_limit
 
 GRAD_MAX_LEN = 400
 
 FUNCS = ("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs "
          "sign polar top_sv eye ones adj_d").split()
-TOKENS = FUNCS + list("abxyzuABSTX") + ["lam", "X1", "x_2", "0", "1", "2", "0.5", ".5", "1e3", "1e-3", "1e400",
-                                        "+", "-", "*", "/", ".*", "./", "^", ".^", "'", "(", ")", "(", ")", " "]
+#: names a user may choose that look like generated code's (t0, lambda, lambda_, np, self, True, ...)
+ODD_NAMES = sorted({n for fam in NAME_FAMILIES.values() for names in fam.values() for n in names})
+TOKENS = FUNCS + list("abxyzuABSTX") + ODD_NAMES[::3] + ["lam", "X1", "x_2", "_t0", "0", "1", "2", "0.5", ".5",
+                                                         "1e3", "1e-3", "1e400", "3000000000", "1e300", "1e-300",
+                                                         "+", "-", "*", "/", ".*", "./", "^", ".^", "'", "(", ")",
+                                                         "(", ")", " "]
 OTHER = list("[]{},;:!@#$%&|~`\"?<>=\\_.\t\n") + ["\x00", "\u2032", "\u2212", "\u03bb", "\ufeff", "é"]
 
 OUTCOMES: Counter[str] = Counter()
@@ -38,7 +43,9 @@ any_text = st.text(max_size=40)
 @st.composite
 def spliced(draw) -> str:
     """A valid expression with random text inserted, or a slice deleted, somewhere."""
-    text = draw(expressions("any", max_depth=3, budget=8)).text
+    g = draw(expressions("any", max_depth=3, budget=8))
+    mapping = draw(renamings(g.names))
+    text = renamed(g, mapping).text if mapping else g.text
     i = draw(st.integers(0, len(text)))
     if draw(st.booleans()):
         return text[:i] + draw(token_text) + text[i:]
@@ -86,24 +93,28 @@ def only_matdiff_errors(text: str) -> None:
         OUTCOMES[f"known bug: {name}"] += 1
 
 
+@counted("parser inputs", 0.12)
 @fuzz_settings(0.12)
 @given(st.one_of(token_text, char_text, any_text))
 def test_random_text(text):
     only_matdiff_errors(text)
 
 
+@counted("parser inputs", 0.1)
 @fuzz_settings(0.1)
 @given(spliced())
 def test_spliced_expressions(text):
     only_matdiff_errors(text)
 
 
+@counted("parser inputs", 0.01)
 @fuzz_settings(0.01)
 @given(pathological())
 def test_pathological_nesting(text):
     only_matdiff_errors(text)
 
 
+@counted("parser inputs", 0.02)
 @fuzz_settings(0.02)
 @given(st.binary(max_size=64))
 def test_random_bytes(raw):
@@ -111,9 +122,10 @@ def test_random_bytes(raw):
     only_matdiff_errors(raw.decode("latin-1"))
 
 
-def test_non_string_input():
-    for bad in (None, 3, b"x", ["x"], 1.5):
-        try:
-            matdiff.parse(bad)  # type: ignore[arg-type]
-        except matdiff.MatdiffError:
-            pass
+@pytest.mark.parametrize("bad", [None, 3, b"x", ["x"], 1.5, {"x": 1}], ids=repr)
+def test_non_string_input(bad):
+    """Not a string: a ParseError (a MatdiffError), from parse and from the API, never a result."""
+    with pytest.raises(matdiff.MatdiffError):
+        matdiff.parse(bad)  # type: ignore[arg-type]
+    with pytest.raises(matdiff.MatdiffError):
+        matdiff.grad(bad, "x")  # type: ignore[arg-type]

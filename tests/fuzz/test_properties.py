@@ -14,8 +14,18 @@ checks one thing against an independent computation:
 * ``matdiff.compile`` -- the value and all gradients against the interpreter;
 * ``simplify`` -- preserves values (and its printed form re-parses to the same values);
 * printers -- the text re-parses to the same values and prints the same again; LaTeX renders;
-* the evaluator against the independent reference interpreter of shared/conformance (skipped when
-  shared/ is not beside the repository).
+* the evaluator against the independent reference interpreter (reference_interpreter.py, a copy of
+  shared/conformance/reference.py: it runs in every checkout);
+* input dtypes -- integer, boolean, float32 and Python-number values: compiled code (matdiff.compile and
+  r.compile()) equals evaluate, computed in float64 with float64 results, and the gradient matches
+  central differences;
+* extreme scales -- positively homogeneous expressions (f(s V) = s^k f(V), k found numerically with the
+  reference interpreter) at points of scale 1e+-100 ... 1e+-300 and at int64 points of scale 3e9: each of
+  evaluate, matdiff.compile and r.compile() answers the value s^k f(V) and the gradient s^(k-1) grad f(V)
+  (checked against central differences at V), or raises a MatdiffError -- never zeros, inf or another number.
+
+Variables are renamed now and then to names that look like generated code's own (t0, lambda, in_, np,
+self, True...; strategies.NAME_FAMILIES).
 
 The number of expressions each property checked is printed at the end of the run (conftest.py).
 """
@@ -23,19 +33,19 @@ The number of expressions each property checked is printed at the end of the run
 from __future__ import annotations
 
 import functools
-import importlib.util
-import pathlib
+import math
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import matdiff
 from matdiff.api import typed
 from matdiff.simplify import simplify
 
-from .known_bugs import known
+from . import reference_interpreter as REFERENCE
+from .known_bugs import known, present
 from .numerics import (
     arr,
     assert_close,
@@ -47,23 +57,31 @@ from .numerics import (
     numeric_directional,
 )
 from .strategies import (
+    ANSWERS,
     CHECKED,
+    VARIABLES,
     Problem,
+    as_float64,
+    counted,
     fuzz_settings,
     guards_hold,
     is_symmetric_kind,
     problems,
+    styled_value,
+    value_styles,
 )
 
 #: the share of the profile's examples each property gets (they add up to 1)
 SHARES = {
-    "gradient": 0.30,
-    "jvp_vjp": 0.17,
+    "gradient": 0.27,
+    "jvp_vjp": 0.15,
     "hvp": 0.05,
-    "compiled": 0.10,
-    "simplify": 0.12,
-    "printers": 0.16,
-    "reference": 0.10,
+    "compiled": 0.09,
+    "simplify": 0.11,
+    "printers": 0.14,
+    "reference": 0.09,
+    "dtypes": 0.05,
+    "scales": 0.05,
 }
 
 HUGE = 1e6
@@ -91,9 +109,9 @@ def known_bugs_discarded(test):
     """Discard (and count) an example whose failure is the signature of a known bug still present
     (known_bugs.py), so that it does not hide the next bug; anything else fails the test."""
     @functools.wraps(test)
-    def run(p: Problem, *args: Any) -> None:
+    def run(p: Problem, *args: Any, **kwargs: Any) -> None:
         try:
-            test(p, *args)
+            test(p, *args, **kwargs)
         except Exception as e:
             name = known(e, p.text)
             if name is None:
@@ -127,6 +145,7 @@ def check_huge(v: Any, what: str) -> None:
 # ------------------------------------------------------------------------------------ gradients
 
 
+@counted("gradient", SHARES["gradient"])
 @fuzz_settings(SHARES["gradient"])
 @given(problems("scalar"))
 @known_bugs_discarded
@@ -175,6 +194,7 @@ def test_gradient_matches_differences(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ jvp / vjp
 
 
+@counted("jvp_vjp", SHARES["jvp_vjp"])
 @fuzz_settings(SHARES["jvp_vjp"])
 @given(problems("any"))
 @known_bugs_discarded
@@ -216,6 +236,7 @@ def test_jvp_vjp(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ Hessians
 
 
+@counted("hvp", SHARES["hvp"])
 @fuzz_settings(SHARES["hvp"])
 @given(problems("scalar", max_depth=3, budget=10))
 @known_bugs_discarded
@@ -257,6 +278,7 @@ def test_hvp(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ compiled code
 
 
+@counted("compiled", SHARES["compiled"])
 @fuzz_settings(SHARES["compiled"])
 @given(problems("scalar"))
 @known_bugs_discarded
@@ -283,6 +305,7 @@ def test_compiled_equals_interpreter(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ simplify
 
 
+@counted("simplify", SHARES["simplify"])
 @fuzz_settings(SHARES["simplify"])
 @given(problems("any"))
 @known_bugs_discarded
@@ -304,6 +327,7 @@ def test_simplify_preserves_values(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ printers
 
 
+@counted("printers", SHARES["printers"])
 @fuzz_settings(SHARES["printers"])
 @given(problems("any"))
 @known_bugs_discarded
@@ -322,22 +346,7 @@ def test_printers_round_trip(p: Problem) -> None:
 # ------------------------------------------------------------------------------------ reference
 
 
-def _reference() -> Any:
-    here = pathlib.Path(__file__).resolve()
-    for root in (here.parents[3] / "shared", here.parents[2] / "shared", here.parents[2] / "../shared"):
-        path = root / "conformance" / "reference.py"
-        if path.is_file():
-            spec = importlib.util.spec_from_file_location("matdiff_conformance_reference", path)
-            mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            spec.loader.exec_module(mod)  # type: ignore[union-attr]
-            return mod
-    return None
-
-
-REFERENCE = _reference()
-
-
-@pytest.mark.skipif(REFERENCE is None, reason="shared/conformance/reference.py is not beside the repo")
+@counted("reference", SHARES["reference"])
 @fuzz_settings(SHARES["reference"])
 @given(problems("any"))
 @known_bugs_discarded
@@ -351,3 +360,185 @@ def test_evaluate_matches_reference(p: Problem) -> None:
         ref = np.ravel(ref)
     assert_close(f0, ref, f"matdiff.evaluate({p.text}) against the reference interpreter", rtol=1e-9)
     CHECKED["reference"] += 1
+
+
+# ------------------------------------------------------------------------------------ input dtypes
+
+
+def assert_float64(v: Any, what: str) -> None:
+    """A result of real input is a float64 array or a float (never int, bool or float32)."""
+    dt = np.asarray(v).dtype
+    assert dt == np.float64, f"{what}: dtype {dt}, not float64"
+
+
+@counted("dtypes", SHARES["dtypes"])
+@fuzz_settings(SHARES["dtypes"])
+@given(problems("scalar"), st.sampled_from(["all", "some"]), st.data())
+@known_bugs_discarded
+def test_input_dtypes(p: Problem, which: str, data: Any) -> None:
+    styles = value_styles()
+    style = data.draw(st.sampled_from(styles), label="style")
+    special = {}
+    for name, v in p.values.items():
+        kind = VARIABLES[p.canonical[name]][0]
+        keep = which == "some" and data.draw(st.booleans(), label=f"keep {name}")
+        special[name] = v if keep else styled_value(p.rng, style, kind, v)
+    p.values = {k: as_float64(v) for k, v in special.items()}  # the same point in float64
+    f0 = admit(p)
+    w = p.wrt
+    what = f"{p.text} at {style} values {special!r}"
+    e = matdiff.evaluate(p.text, special, p.types)
+    assert_float64(e, f"evaluate({what})")
+    assert_close(e, f0, f"evaluate({what}) against float64 values", rtol=1e-12, atol=1e-300)
+
+    names = sorted(p.gen.names)
+    fg = with_limits(matdiff.compile, p.text, wrt=names, types=p.types)
+    value, grads = fg(**special)
+    assert_float64(value, f"matdiff.compile value of {what}")
+    assert_close(value, f0, f"matdiff.compile value of {what}", atol=1e-11)
+    r = with_limits(matdiff.grad, p.text, w, p.types)
+    g = r.evaluate(p.values)
+    check_huge(g, "gradient")
+    for how, got in (("r.evaluate", r.evaluate(special)), ("r.compile()", r.compile()(**special)),
+                     ("matdiff.compile", grads[w])):
+        assert_float64(got, f"{how} grad_{w} of {what}")
+        assert_close(got, g, f"{how} grad_{w} of {what} against float64 values", rtol=1e-7, atol=1e-11)
+
+    d = p.direction(w)
+    num, err, noise, fmax = numeric_directional(value_fn(p.text, p.types), p.values, w, d)
+    assert_derivative(inner(g, d), num, err, noise, fmax, fro(g) * fro(d), f"<grad_{w}, D> of {what}")
+    CHECKED["dtypes"] += 1
+
+
+# ------------------------------------------------------------------------------------ extreme scales
+
+#: exponents of the scale of the points; the outer ones only once the bugs they found are fixed
+SCALE_EXPONENTS = [100, 150, 120, 200, 250, 300]
+SCALE_BUGS = {200: "norm_gradient_zero_where_the_norm_overflows", 250: "norm_gradient_zero_where_the_norm_overflows",
+              300: "norm_gradient_zero_where_the_norm_overflows"}
+BIG = 3_000_000_000  # an int64 point of this scale: its cube overflows int64
+OVER, UNDER = 1e305, 1e-290  # beyond these the float64 answer is not representable (or only roughly)
+
+
+def homogeneity(text: str, values: dict[str, Any]) -> tuple[float, Any] | None:
+    """(k, f(V)) if f(t V) = t^k f(V) at t = 1e8 and 1e-8 (by the reference interpreter), else None.
+
+    Far apart scales, so that a sum of terms of different degrees that cancel (X*C + X - X*C) is not
+    taken for homogeneous: at 1e8 its rounding shows, as it would, worse, at 1e200."""
+    t = 1e8
+    try:
+        f1, fu, fd = (np.asarray(REFERENCE.evaluate(text, {n: c * np.asarray(v, dtype=float)
+                                                           for n, v in values.items()}), dtype=float)
+                      for c in (1.0, t, 1 / t))
+    except REFERENCE.RefError:
+        return None
+    if not (np.all(np.isfinite(f1)) and np.all(np.isfinite(fu)) and np.all(np.isfinite(fd))):
+        return None
+    big = np.abs(f1) > 1e-6 * max(float(np.max(np.abs(f1), initial=0.0)), 1e-300)
+    if not np.any(big):
+        return None
+    k = math.log10(float(np.median(np.abs(fu[big] / f1[big])))) / 8
+    k = round(2 * k) / 2
+    for c, fc in ((t, fu), (1 / t, fd)):
+        if not np.allclose(fc / c**k, f1, rtol=1e-9, atol=1e-12 * float(np.max(np.abs(f1)))):
+            return None
+    return k, f1
+
+
+def scaled(x: Any, s: float) -> Any:
+    """s*x without overflow in between (s may be 1e300 and x a few units)."""
+    a = np.asarray(x, dtype=float)
+    return a * s
+
+
+def expect_scaled(got: Any, base: Any, k: float, log10s: float, what: str) -> str:
+    """got is base * 10^(k log10s) (the exact answer at the scaled point), or the check says why not.
+
+    Returns "right" or "domain error"; got is an exception instance where the call raised."""
+    mag = float(np.max(np.abs(np.asarray(base, dtype=float)), initial=0.0))
+    e = k * log10s + (math.log10(mag) if mag > 0 else -math.inf)
+    if isinstance(got, matdiff.MatdiffError):
+        return "domain error"
+    if isinstance(got, BaseException):
+        raise AssertionError(f"{what}: {type(got).__name__} escaped: {got}") from got
+    g = np.asarray(got, dtype=float)
+    assert g.shape == np.shape(base), f"{what}: shape {g.shape}, not {np.shape(base)}"
+    assert np.all(np.isfinite(g)), f"{what}: returned a value that is not finite: {g!r}"
+    if e > math.log10(OVER):
+        raise AssertionError(f"{what}: the answer is about 1e{e:.0f}, beyond float64, but it returned {g!r} "
+                             "(a DomainError is the right answer)")
+    if e < math.log10(UNDER):  # the answer underflows: anything as small, or 0, is as good as float64 gets
+        assert float(np.max(np.abs(g), initial=0.0)) <= 1e-280, f"{what}: about 1e{e:.0f}, but it returned {g!r}"
+        return "right"
+    want = np.asarray(base, dtype=float) / mag * 10.0**e  # base * s^k, computed without overflow
+    scale = float(np.max(np.abs(want)))
+    diff = float(np.max(np.abs(g - want)))
+    assert diff <= 1e-6 * scale, (f"{what}: {g!r}, but the answer is {want!r} (s^k f(V), k = {k}; |diff| "
+                                  f"{diff:.3g}, scale {scale:.3g})")
+    return "right"
+
+
+def outcome(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - judged by expect_scaled: only MatdiffError may escape
+        return e
+
+
+@counted("scales", SHARES["scales"])
+@fuzz_settings(SHARES["scales"])
+@given(problems("any", homogeneous=True), st.sampled_from(SCALE_EXPONENTS), st.sampled_from([1, -1]),
+       st.sampled_from(["point", "result", "int64"]))
+@known_bugs_discarded
+def test_extreme_scales(p: Problem, exponent: int, sign: int, how: str) -> None:
+    if exponent in SCALE_BUGS and present(SCALE_BUGS[exponent]):
+        exponent = 150
+    if how == "int64":  # an integer point: ints, then times 3e9 as int64 (exact)
+        p.values = {n: as_float64(styled_value(p.rng, "int64", VARIABLES[p.canonical[n]][0], v))
+                    for n, v in p.values.items()}
+    reason = guards_hold(p)
+    if reason is not None:
+        discard("guard: " + reason)
+    try:
+        f0 = matdiff.evaluate(p.text, p.values, p.types)
+    except matdiff.DomainError:
+        discard("domain error at the point")
+    if not np.all(np.isfinite(arr(f0))) or np.max(np.abs(arr(f0)), initial=0.0) > HUGE:
+        discard("value huge or not finite")
+    found = homogeneity(p.text, p.values)
+    if found is None:
+        discard("scales: not homogeneous (or the reference refuses)")
+    k, ref = found
+    if np.ndim(f0) == 1 and np.shape(ref) == (1, np.size(f0)):
+        ref = np.ravel(ref)
+    assert_close(f0, ref, f"matdiff.evaluate({p.text}) against the reference interpreter", rtol=1e-9)
+    if how == "int64":
+        log10s = math.log10(BIG)
+        big = {n: (np.asarray(v) * BIG).astype(np.int64) if np.ndim(v) else np.int64(int(v) * BIG)
+               for n, v in p.values.items()}
+    else:
+        log10s = sign * exponent / (abs(k) if how == "result" and k else 1.0)
+        big = {n: scaled(v, 10.0**log10s) if np.ndim(v) else float(v) * 10.0**log10s for n, v in p.values.items()}
+    text, w = p.text, p.wrt
+    seen = []
+    seen.append(expect_scaled(outcome(lambda: matdiff.evaluate(text, big, p.types)), f0, k, log10s,
+                              f"evaluate({text}) at scale 1e{log10s:.3g}"))
+    if np.ndim(f0) == 0:  # scalar-valued: its gradient too
+        r = with_limits(matdiff.grad, text, w, p.types)
+        g = r.evaluate(p.values)
+        check_huge(g, "gradient")
+        d = p.direction(w)
+        num, err, noise, fmax = numeric_directional(value_fn(text, p.types), p.values, w, d)
+        assert_derivative(inner(g, d), num, err, noise, fmax, fro(g) * fro(d), f"<grad_{w}, D> of {text}")
+        fg = with_limits(matdiff.compile, text, wrt=[w], types=p.types)
+        compiled = outcome(lambda: fg(**big))
+        value = compiled if isinstance(compiled, BaseException) else compiled[0]
+        grad_c = compiled if isinstance(compiled, BaseException) else compiled[1][w]
+        at = f"at scale 1e{log10s:.3g} ({how})"
+        seen.append(expect_scaled(value, f0, k, log10s, f"matdiff.compile value of {text} {at}"))
+        for name, got in (("r.evaluate", outcome(lambda: r.evaluate(big))),
+                          ("r.compile()", outcome(lambda: r.compile()(**big))), ("matdiff.compile", grad_c)):
+            seen.append(expect_scaled(got, g, k - 1, log10s, f"{name} grad_{w} of {text} = {r.gradient} {at}"))
+    for o in seen:
+        ANSWERS[f"extreme scales: {o}"] += 1
+    CHECKED["scales"] += 1
