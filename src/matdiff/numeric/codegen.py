@@ -51,7 +51,7 @@ from ..syntax.printer import to_text
 from . import evaluate as _ev
 from . import factor as _F
 from . import kernels as _K
-from .patterns import logistic, one_plus_exp
+from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp
 
 UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
 TEMPORARY = r"(?<![\w.])_t\d+\b"  # a temporary of generated code: _t0, _t1, ... (never a user's name)
@@ -139,9 +139,13 @@ class Lowering:
             if inv is not None and not in_chain:
                 self.standalone_inv.add(inv[0])
             if isinstance(e, MatMul):
-                chain = [f for f in e.factors if not f.is_scalar]
-                for f in e.factors:
+                factors = inverse_powers(list(e.factors))  # inv(A)^2*x: inv(A) in a chain, solved with
+                chain = [f for f in factors if not f.is_scalar]
+                for f in factors:
                     walk(f, len(chain) > 1 and not f.is_scalar)
+                return
+            if in_chain and inverse_power(e) is not None:  # inv(A)^k in a chain: k solves
+                walk(e.children[0], True)
                 return
             if isinstance(e, Transpose) or (isinstance(e, Add) and in_chain):  # sums in a chain are distributed
                 for c in e.children:
@@ -217,7 +221,7 @@ class Lowering:
         return self.emit(f"-{self(e.arg)}")
 
     def _l_MatMul(self, e: MatMul) -> str:
-        factors = list(e.factors)
+        factors = inverse_powers(list(e.factors))  # A^-k*B as k solves
         if len(factors) > 2:
             from ..build import group_scalar_runs
 
@@ -265,6 +269,8 @@ class Lowering:
         inv = _inv_arg(t)
         if inv is not None:
             return inv[0] not in self.standalone_inv
+        if inverse_power(t) is not None:  # inv(A)^k*x: k solves
+            return True
         if isinstance(t, MatMul):
             return any(self._has_solve(f) for f in t.factors)
         return False

@@ -50,7 +50,7 @@ class CompiledFunction:
         self._names = names
         self.__doc__ = doc
 
-    def __call__(self, **values: Any) -> tuple[Any, dict[str, Any]]:
+    def __call__(self, /, **values: Any) -> tuple[Any, dict[str, Any]]:  # a variable may be named self
         out = self._fn(**values)
         return out[0], dict(zip(self._names, out[1:]))
 

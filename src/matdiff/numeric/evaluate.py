@@ -38,9 +38,25 @@ from ..syntax.ast import (
 )
 from ..syntax.printer import to_text
 from . import kernels as K
-from .patterns import logistic, one_plus_exp
+from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp
 
 Value = Any
+
+
+class _Known:
+    """A factor of a product whose value is already computed (scaled), standing where ``expr`` stood."""
+
+    __slots__ = ("value", "shape")
+
+    def __init__(self, value: Value, expr: Expr):
+        self.value, self.shape = value, expr.shape
+
+
+def _holds_inverse(t: Expr) -> bool:
+    """t is, or is a product holding, an inverse or a power of one (computed by solves in a product)."""
+    if _is_inv(t) is not None or inverse_power(t) is not None:
+        return True
+    return isinstance(t, MatMul) and any(_holds_inverse(f) for f in t.factors)
 
 
 def _is_inv(e: Expr) -> Expr | None:
@@ -147,6 +163,9 @@ class Evaluator:
             try:
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     return self(e)
+            except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed to inf
+                raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value "
+                                  "outside the domain") from None
             finally:
                 self._outer = True
         if got is None:
@@ -207,11 +226,16 @@ class Evaluator:
     def _ev_MatMul(self, e: MatMul) -> Value:
         scale: Value = None
         chain: list[Expr] = []
-        factors = list(e.factors)
+        factors = inverse_powers(list(e.factors))  # A^-k*B as k solves
         if len(factors) > 2:  # sizes settled since typing (eye beside a row vector is 1x1)
             from ..build import group_scalar_runs
 
             factors = group_scalar_runs(factors)
+        for f in factors:  # (inv(A)^2 + B)*x = solve(A, solve(A, x)) + B*x: distribute over the sum, as codegen
+            if isinstance(f, Add) and not f.is_scalar and not any(t.is_scalar for t in f.terms) \
+                    and any(_holds_inverse(t) for t in f.terms):
+                i = factors.index(f)
+                return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
         for f in factors:
             if f.is_scalar:
                 v = self(f)
@@ -220,30 +244,41 @@ class Evaluator:
                 chain.append(f)
         if not chain:
             return scale
+        if scale is not None and len(chain) > 1:
+            # the scalars scale the smallest factor, as in generated code: X*u*u'/norm_fro(X*u) at entries ~1e-150
+            # is X*(u/norm)*u', where X*u*u' (~1e-450) would underflow to 0 before the division
+            sizes = [np.size(self(f)) if _is_inv(f) is None else np.inf for f in chain]
+            k = int(np.argmin(sizes))
+            if sizes[k] < np.inf:
+                chain = chain[:k] + [_Known(scale * self(chain[k]), chain[k])] + chain[k + 1:]
+                return self._chain(chain)
         out = self._chain(chain)
         return out if scale is None else scale * out
 
-    def _chain(self, chain: list[Expr]) -> Value:
+    def _val(self, f: Expr | _Known) -> Value:
+        return f.value if isinstance(f, _Known) else self(f)
+
+    def _chain(self, chain: list[Expr | _Known]) -> Value:
         """The product of a chain of matrices, with inv(A)*B computed as solve(A, B)."""
         if len(chain) == 1:
-            return self(chain[0])
+            return self._val(chain[0])
         last = _is_inv(chain[-1])
         if last is not None:  # B*inv(A) = solve(A', B')'
             return K.solve(self(last).T, self._chain(chain[:-1]).T).T
         right_to_left = chain[-1].shape[1].find().value == 1 or chain[0].shape[0].find().value != 1
         if right_to_left:
-            acc = self(chain[-1])
+            acc = self._val(chain[-1])
             for f in reversed(chain[:-1]):
                 a = _is_inv(f)
-                acc = K.solve(self(a), acc) if a is not None else self(f) @ acc
+                acc = K.solve(self(a), acc) if a is not None else self._val(f) @ acc
             return acc
         first = _is_inv(chain[0])
         if first is not None:  # inv(A)*B...: the rest first, then one solve
             return K.solve(self(first), self._chain(chain[1:]))
-        acc = self(chain[0])
+        acc = self._val(chain[0])
         for f in chain[1:]:
             a = _is_inv(f)
-            acc = K.solve(self(a).T, acc.T).T if a is not None else acc @ self(f)
+            acc = K.solve(self(a).T, acc.T).T if a is not None else acc @ self._val(f)
         return acc
 
     def _ev_Div(self, e: Div) -> Value:

@@ -1,10 +1,11 @@
 """Forms that overflow when computed as written, recognised so both the evaluator and the
-generated code compute them stably: log(1 + exp(u)) = logaddexp(0, u), and
-exp(u)^j ./ (1 + exp(u))^k = s^j .* (1 - s)^(k - j) with s = expit(u) (the logistic sigmoid)."""
+generated code compute them stably: log(1 + exp(u)) = logaddexp(0, u),
+exp(u)^j ./ (1 + exp(u))^k = s^j .* (1 - s)^(k - j) with s = expit(u) (the logistic sigmoid), and
+A^-k in a product as k solves (``inverse_powers``)."""
 
 from __future__ import annotations
 
-from ..syntax.ast import Add, Call, EPower, Expr, Hadamard, HDiv, Num, integer_value
+from ..syntax.ast import Add, Call, EPower, Expr, Hadamard, HDiv, Num, Power, Transpose, integer_value
 
 
 def one_plus_exp(e: Expr) -> Expr | None:
@@ -45,3 +46,35 @@ def logistic(e: HDiv) -> tuple[Expr, int, int, list[Expr]] | None:
         else:
             rest.append(f)
     return (u, j, k, rest) if j <= k else None
+
+
+MAX_SOLVES = 16  # A^-k with k above this stays a power of the inverse
+
+
+def inverse_powers(factors: list[Expr]) -> list[Expr]:
+    """The factors of a product with each A^-k (k <= MAX_SOLVES) written as k factors inv(A), which the
+    product computes as solves: A^-2*x is solve(A, solve(A, x)), never inv(A)^2 formed (which underflows
+    to 0 where A is large, 2.5e-401 at A ~ 2e200, and costs a product)."""
+    if sum(1 for f in factors if not f.is_scalar) < 2:
+        return factors
+    out: list[Expr] = []
+    for f in factors:
+        got = inverse_power(f)
+        out += [got[0]] * got[1] if got is not None else [f]
+    return out
+
+
+def inverse_power(f: Expr) -> tuple[Expr, int] | None:
+    """(inv(A), k) where f is A^-k, inv(A)^k or inv(A)'^k (the latter as (inv(A)', k)), 1 <= k <= MAX_SOLVES."""
+    if not isinstance(f, Power) or f.base.is_scalar:
+        return None
+    k = integer_value(f.exp)
+    if k is None or k == 0 or abs(k) > MAX_SOLVES:
+        return None
+    if k < 0:
+        return Call("inv", f.base), -k
+    b = f.base
+    if (isinstance(b, Call) and b.fn == "inv") or (isinstance(b, Transpose) and isinstance(b.arg, Call)
+                                                   and b.arg.fn == "inv"):
+        return b, k
+    return None
