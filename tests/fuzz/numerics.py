@@ -119,6 +119,22 @@ def assert_derivative(got: Any, num: Any, err: float, noise: float, fmax: float,
                          f"(|diff| {diff:.3g} > tol {tol:.3g}; scale {scale:.3g}, est. error {err:.2g})")
 
 
+def rounding_floor(fn: Callable[[dict[str, Any]], Any], values: dict[str, Any], name: str, direction: Any,
+                   base: Any) -> float:
+    """How far fn's value moves when the variable moves by ~1e-13 of its size along a valid direction.
+
+    Two computations of the same quantity in another order (compiled code, evaluate) may differ by the rounding
+    noise of the result, which is as large as the result where it is all cancellation (the zero gradient of
+    det(X*X') for a tall X); a move of 1e-13 relative shows that noise (and adds only ~1e-13 of the
+    derivative's own change)."""
+    t = 1e-13 * max(1.0, fro(values[name])) / max(fro(direction), 1e-300)
+    try:
+        moved = fn(shifted(values, name, direction, t))
+    except matdiff.MatdiffError:
+        return 0.0
+    return float(np.max(np.abs(arr(moved) - arr(base)), initial=0.0))
+
+
 def assert_close(a: Any, b: Any, what: str, rtol: float = 1e-8, atol: float = 1e-13) -> None:
     """Two computations of the same value agree to rtol of their scale (and atol)."""
     a_, b_ = arr(a), arr(b)

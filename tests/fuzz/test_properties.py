@@ -55,6 +55,7 @@ from .numerics import (
     fro,
     inner,
     numeric_directional,
+    rounding_floor,
 )
 from .strategies import (
     ANSWERS,
@@ -159,7 +160,8 @@ def test_gradient_matches_differences(p: Problem) -> None:
     assert np.all(np.isfinite(g)), f"grad_{w} {p.text} = {r.gradient} is not finite: {g}"
     check_huge(g, "gradient")
     gc = r.compile()(**p.values)
-    assert_close(gc, g, f"compiled grad_{w} {p.text} = {r.gradient}")
+    floor = 10 * rounding_floor(r.evaluate, p.values, w, p.direction(w), g)  # both orders round alike, up to noise
+    assert_close(gc, g, f"compiled grad_{w} {p.text} = {r.gradient}", atol=1e-13 + floor)
     if is_symmetric_kind(p.types, w):
         assert_close(arr(g).T, g, f"grad_{w} {p.text} of a symmetric variable is not symmetric")
 

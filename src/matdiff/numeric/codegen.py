@@ -51,9 +51,16 @@ from ..syntax.printer import to_text
 from . import evaluate as _ev
 from . import factor as _F
 from . import kernels as _K
-from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp
+from .patterns import (
+    inverse_power,
+    inverse_powers,
+    is_diag_of_vector,
+    logistic,
+    one_plus_exp,
+    scaled_factor,
+    size_estimate,
+)
 
-UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
 TEMPORARY = r"(?<![\w.])_t\d+\b"  # a temporary of generated code: _t0, _t1, ... (never a user's name)
 
 
@@ -95,8 +102,7 @@ def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
     return None
 
 
-def _is_diag(e: Expr) -> bool:
-    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
+_is_diag = is_diag_of_vector
 
 
 class Lowering:
@@ -235,11 +241,8 @@ class Lowering:
         scal = [f for f in factors if f.is_scalar]
         if scal and chain:
             # scale the smallest factor of the product, not the product: c*x*y' = (c*x)*y', diag(v)/c = diag(v/c)
-            sizes = [(_size(f.arg.shape[0]) if _is_diag(f) else _size(f.shape[0]) * _size(f.shape[1]))
-                     for f in chain]
-            k = sizes.index(min(sizes))
-            out = _size(chain[0].shape[0]) * _size(chain[-1].shape[1])
-            if sizes[k] < out and _inv_arg(chain[k]) is None:
+            k = scaled_factor(chain)
+            if k is not None:
                 f = chain[k]
                 scaled = Call("diag", MatMul(tuple(scal) + (f.arg,))) if _is_diag(f) else MatMul(tuple(scal) + (f,))
                 return self.chain(chain[:k] + [scaled] + chain[k + 1:])
@@ -477,9 +480,7 @@ def _t(code: str) -> str:
     return f"{code}.T"
 
 
-def _size(d: Dim) -> int:
-    v = d.find().value
-    return v if v is not None else UNKNOWN
+_size = size_estimate
 
 
 def _negative_power(f: Expr) -> bool:
@@ -510,11 +511,16 @@ def positive(e: Expr) -> bool:
     return False
 
 
-def _finite(out: Any) -> bool:
-    """Whether every entry of the output(s) is finite (one sum per array; exact check if that overflows)."""
+def _finite(out: Any, all_finite: Callable[[Any], bool | None] | None = None) -> bool:
+    """Whether every entry of the output(s) is finite (one sum per array; exact check if that overflows).
+
+    Another backend's arrays are asked ``all_finite(o)`` (the ``_all_finite`` of its namespace: True, False, or
+    None where the value cannot be read — traced, vmapped, lazy — and is not looked at); without it they pass."""
     for o in out if isinstance(out, tuple) else (out,):
-        if not isinstance(o, (np.ndarray, float, int, np.generic)):
-            continue  # another backend's arrays (lazy ones must not be computed here)
+        if not isinstance(o, (np.ndarray, float, int, complex, np.generic)):
+            if all_finite is not None and all_finite(o) is False:
+                return False
+            continue  # lazy or traced arrays (they must not be computed here), or a backend without the reader
         if not np.isfinite(np.sum(o)) and not np.all(np.isfinite(o)):
             return False
     return True
@@ -738,6 +744,10 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes,
     a DomainError that says where (``where``: the expression)."""
     names = list(params)
+    inner = fn
+    while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
+        inner = inner.__wrapped__
+    all_finite = getattr(inner, "__globals__", {}).get("_all_finite")  # its backend's reader of concrete arrays
 
     def call(**values: Any) -> Any:
         try:
@@ -747,10 +757,11 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             raise MatdiffError(f"no value given for {', '.join(missing)}") from None
         try:
             out = fn(*args)
-            if not _finite(out):  # NaN or Inf: from the inputs (say which) or an overflow
-                from .evaluate import Bindings
+            if not _finite(out, all_finite):  # NaN or Inf: from the inputs (say which) or an overflow
+                if all_finite is None:  # NumPy's inputs (another backend's were checked by its _finite_inputs)
+                    from .evaluate import Bindings
 
-                Bindings({k: v for k, v in variables.items() if k in values}, values)
+                    Bindings({k: v for k, v in variables.items() if k in values}, values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
             return out

@@ -38,9 +38,12 @@ from ..syntax.ast import (
 )
 from ..syntax.printer import to_text
 from . import kernels as K
-from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp
+from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp, scaled_factor
 
 Value = Any
+
+
+_UNDER = 2.0**-960  # a product below this may have lost digits to underflow (float64's normal range ends at 2^-1022)
 
 
 class _Known:
@@ -244,16 +247,15 @@ class Evaluator:
                 chain.append(f)
         if not chain:
             return scale
-        if scale is not None and len(chain) > 1:
-            # the scalars scale the smallest factor, as in generated code: X*u*u'/norm_fro(X*u) at entries ~1e-150
-            # is X*(u/norm)*u', where X*u*u' (~1e-450) would underflow to 0 before the division
-            sizes = [np.size(self(f)) if _is_inv(f) is None else np.inf for f in chain]
-            k = int(np.argmin(sizes))
-            if sizes[k] < np.inf:
-                chain = chain[:k] + [_Known(scale * self(chain[k]), chain[k])] + chain[k + 1:]
-                return self._chain(chain)
         out = self._chain(chain)
-        return out if scale is None else scale * out
+        if scale is None:
+            return out
+        big = np.max(np.abs(out), initial=0.0)
+        if (big < _UNDER or not np.isfinite(big)) and (k := scaled_factor(chain)) is not None:
+            # the product alone under- or overflowed: let the scalars scale its smallest factor first, as generated
+            # code does (X*u*u'/norm_fro(X*u) at entries ~1e-150 is X*(u/norm)*u'; X*u*u' ~1e-450 underflows to 0)
+            return self._chain(chain[:k] + [_Known(scale * self(chain[k]), chain[k])] + chain[k + 1:])
+        return scale * out
 
     def _val(self, f: Expr | _Known) -> Value:
         return f.value if isinstance(f, _Known) else self(f)

@@ -5,6 +5,7 @@ A^-k in a product as k solves (``inverse_powers``)."""
 
 from __future__ import annotations
 
+from ..shapes import Dim
 from ..syntax.ast import Add, Call, EPower, Expr, Hadamard, HDiv, Num, Power, Transpose, integer_value
 
 
@@ -78,3 +79,37 @@ def inverse_power(f: Expr) -> tuple[Expr, int] | None:
                                                    and b.arg.fn == "inv"):
         return b, k
     return None
+
+
+UNKNOWN = 1000  # the size assumed for a dimension unknown when the code is generated
+
+
+def size_estimate(d: Dim) -> int:
+    """A dimension's size where it is known, else UNKNOWN (for choosing an order of computation)."""
+    v = d.find().value
+    return v if v is not None else UNKNOWN
+
+
+def is_diag_of_vector(e: Expr) -> bool:
+    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
+
+
+def _is_inverse(e: Expr) -> bool:
+    return (isinstance(e, Call) and e.fn == "inv") or (isinstance(e, Transpose) and isinstance(e.arg, Call)
+                                                      and e.arg.fn == "inv")
+
+
+def scaled_factor(chain: list[Expr]) -> int | None:
+    """Which factor of a product of matrices its scalar factors scale: the smallest, where it is smaller than
+    the product and not an inverse (c*x*y' = (c*x)*y', diag(v)/c = diag(v/c)); None: scale the product.
+
+    Fewer multiplications, and no underflow of a product that the scalars would have brought back into range
+    (X*u*u'/norm_fro(X*u) at entries ~1e-150 is X*(u/norm)*u').  Evaluation and generated code choose alike,
+    from the typed sizes, so that they round alike."""
+    if not chain:
+        return None
+    sizes = [size_estimate(f.arg.shape[0]) if is_diag_of_vector(f) else
+             size_estimate(f.shape[0]) * size_estimate(f.shape[1]) for f in chain]
+    k = sizes.index(min(sizes))
+    out = size_estimate(chain[0].shape[0]) * size_estimate(chain[-1].shape[1])
+    return k if sizes[k] < out and not _is_inverse(chain[k]) else None
