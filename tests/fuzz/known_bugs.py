@@ -747,7 +747,7 @@ def negative_matrix_power_underflows_to_zero() -> None:
     _right_or_domain_error(lambda: matdiff.compile("x'*A^-2*x", wrt=["x"])(A=s * A, x=s * x)[0], 0.75)
 
 
-@bug(matches=lambda e, t: "LinAlgError" in str(e) or type(e).__name__ == "LinAlgError")
+@bug(open=False, matches=lambda e, t: "LinAlgError" in str(e) or type(e).__name__ == "LinAlgError")
 def svd_of_overflowed_matrix_escapes_as_linalg_error() -> None:
     """The gradient of norm2(A*A) at an A of scale 1e200 (A*A overflows to inf, where the gradient, of
     scale 1e200, is representable) lets NumPy's LinAlgError "SVD did not converge" escape from r.evaluate

@@ -302,7 +302,7 @@ class Factorizations:
         """adj(A): det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
         xp, ops = self.ops.xp, self.ops
         if isinstance(F, Chol):
-            return self.det(F) * self.inv(F)
+            return self._times_det(F, self.inv(F), "adj")
         n = F.a.shape[-1]
         if n == 1:
             return xp.ones_like(F.a)
@@ -310,14 +310,14 @@ class Factorizations:
         good = xp.min(u) > C.ADJ_LU_MIN_PIVOT_RATIO * xp.max(u)
 
         def by_lu() -> Any:
-            return F.det() * ops.lu_solve(F.lu, F.piv, self._eye(F), False)
+            return self._times_det(F, ops.lu_solve(F.lu, F.piv, self._eye(F), False), "adj")
 
         def by_svd() -> Any:
             a = ops.value(F.a)
             if a is not None and not np.isfinite(a).all():
                 return xp.full_like(F.a, float("nan"))
             U, s, Vh = ops.svd(F.a, full=True)
-            return C.svd_adj(xp, U, s, Vh)
+            return self._unscale(*C.svd_adj_scaled(xp, U, s, Vh), "adj")
         return ops.cond(good, by_lu, by_svd)
 
     def adj_d(self, F: LU | Chol, E: Any) -> Any:
@@ -337,7 +337,7 @@ class Factorizations:
         def by_lu() -> Any:
             X = self.ops.cho_inverse(F.c) if isinstance(F, Chol) else ops.lu_solve(F.lu, F.piv, self._eye(F), False)
             XE = xp.matmul(X, E)
-            return self.det(F) * (xp.linalg.trace(XE) * X - xp.matmul(XE, X))
+            return self._times_det(F, xp.linalg.trace(XE) * X - xp.matmul(XE, X), "adj_d")
 
         if isinstance(F, Chol):
             return by_lu()
@@ -349,8 +349,47 @@ class Factorizations:
             if a is not None and not np.isfinite(a).all():
                 return xp.full_like(E, float("nan"))
             U, s, Vh = ops.svd(F.a, full=True)
-            return C.svd_adj_d(xp, U, s, Vh, E)
+            return self._unscale(*C.svd_adj_d_scaled(xp, U, s, Vh, E), "adj_d")
         return ops.cond(good, by_lu, by_svd)
+
+    def _times_det(self, F: LU | Chol, Y: Any, what: str) -> Any:
+        """det(A) Y, right also where det(A) alone over- or underflows (an n x n A at entries ~s: det(A) ~ s^n,
+        adj(A) ~ s^(n-1)). While the plain det(A) is a finite normal number, det(A) Y (as NumPy's
+        ``factor._times_det``); else det(A) = m 2^E from the pivots (``_common.prod_scaled``: per-pivot powers of 2,
+        their mantissas multiplied) and det(A) Y = ((m Y) 2^h) 2^(E-h), exact in the scaling (``ops.cond``: a
+        Python branch eagerly, lax.cond / where when traced). Where that underflows as a whole: DomainError
+        (eagerly) or NaN (traced)."""
+        xp, ops = self.ops.xp, self.ops
+        if isinstance(F, Chol):
+            c = xp.linalg.diagonal(F.c)
+            c = xp.real(c) if _complex(xp, c) else c
+            d = xp.prod(c) ** 2
+        else:
+            d = F.det()
+        ad = xp.abs(d)
+        normal = xp.isfinite(ad) & (ad >= C.tiny(xp, ad.dtype))
+
+        def scaled() -> Any:
+            if isinstance(F, Chol):
+                m, E = C.prod_scaled(xp, xp.concat([c, c], axis=-1))  # det(A) = prod(l_ii)^2
+            else:
+                m, E = C.prod_scaled(xp, xp.linalg.diagonal(F.lu))  # det(P L U) = sign(P) prod(u_ii)
+                m = xp.astype(1 - 2 * ops.parity(F.piv), m.dtype) * m
+            return self._unscale(m * Y, E, what)
+        return ops.cond(normal, lambda: d * Y, scaled)
+
+    def _unscale(self, X: Any, e: Any, what: str) -> Any:
+        """X 2^e (a matrix computed at unit scale); where it underflows as a whole, DomainError (eagerly) or NaNs
+        (traced or vmapped: never zeros; the batched call's finiteness check then raises)."""
+        xp = self.ops.xp
+        out = C.times_pow2(xp, X, e)
+        lost = C.underflows(xp, out, X)
+        bad = self.ops.value(lost)
+        if bad is None:
+            return xp.where(lost, xp.full_like(out, float("nan")), out)
+        if bool(bad):
+            raise C.underflow_error(what)
+        return out
 
 
 def _complex(xp: Any, x: Any) -> bool:
@@ -379,8 +418,7 @@ class Kernels:
         return xp.sign(X)
 
     def _unit(self, X: Any, kernel: str) -> Any:
-        xp = self.ops.xp
-        nrm = xp.linalg.vector_norm(X)
+        nrm = self.norm_fro(X)
         v = self.ops.value(nrm)
         if v is not None:
             C.check_vector_norm(float(v), kernel)
@@ -407,18 +445,46 @@ class Kernels:
         return self.ops.xp.linalg.outer(U[:, 0], Vh[0, :])
 
     def norm_fro(self, X: Any) -> Any:
-        return self.ops.xp.linalg.vector_norm(X)
+        """sqrt(sum |x|^2) without over- or underflow (as numeric.kernels.norm_fro): the plain norm first; only
+        where it is infinite or below 2^-500 (float64; squares lost to underflow) is X rescaled by a power of 2
+        (``ops.cond``: a Python branch where the value can be read, lax.cond / where when traced)."""
+        ops, xp = self.ops, self.ops.xp
+        X = ops.floating(X)
+        r = xp.linalg.vector_norm(X)
+        if 0 in tuple(X.shape):
+            return r
+        lo = C.norm_lo(xp, r.dtype)
+        return ops.cond((r < lo) | (r == float("inf")), lambda: self._norm_rescaled(X, r), lambda: r)
+
+    def _norm_rescaled(self, X: Any, r: Any) -> Any:
+        """2^k ||X 2^-k||, k the exponent of max |x| (r where X is 0 or not finite); where the norm of a finite X
+        exceeds the dtype's range, DomainError (eagerly) or NaN (traced)."""
+        ops, xp = self.ops, self.ops.xp
+        a = xp.max(xp.abs(X))
+        ok = xp.isfinite(a) & (a > 0)
+        k = C.exponent(xp, a)
+        out = C.times_pow2(xp, xp.linalg.vector_norm(C.times_pow2(xp, X, -k)), k)
+        out = xp.where(ok, out, r)
+        beyond = ok & ~xp.isfinite(out)
+        over = ops.value(beyond)
+        if over is None:  # traced: NaN, not inf (X / inf would be zeros; the batched call's check then raises)
+            return xp.where(beyond, xp.full_like(out, float("nan")), out)
+        if bool(over):
+            from ..numeric import kernels as _npK
+
+            _npK.norm_fro(ops.value(X))  # raises, with NumPy's words
+        return out
 
     def norm2(self, X: Any) -> Any:
         xp = self.ops.xp
         if self._is_vector(X):
-            return xp.linalg.vector_norm(X)
+            return self.norm_fro(X)
         return xp.linalg.matrix_norm(self.ops.floating(X), ord=2)
 
     def norm_nuc(self, X: Any) -> Any:
         xp = self.ops.xp
         if self._is_vector(X):
-            return xp.linalg.vector_norm(X)
+            return self.norm_fro(X)
         return xp.linalg.matrix_norm(self.ops.floating(X), ord="nuc")
 
     def adj(self, A: Any) -> Any:
@@ -489,6 +555,17 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
             raise _cg._BadShapes()
         return a
 
+    def all_finite(v: Any) -> bool | None:
+        """Whether a result has only finite entries (codegen.make_callable's check of the outputs): one sum read
+        back (a scalar), the entries only where it is not finite; None where the value cannot be read (a traced
+        or vmapped array: never forced), True for what is not a floating array of this backend."""
+        if not ops.is_array(v) or not (xp.isdtype(v.dtype, "real floating") or xp.isdtype(v.dtype, "complex floating")):
+            return True
+        ok = ops.value(xp.isfinite(xp.sum(v)))
+        if ok is None:
+            return None
+        return bool(ok) or bool(ops.value(xp.all(xp.isfinite(v))))
+
     def dot(a: Any, b: Any) -> Any:
         return xp.sum(a * b)
 
@@ -498,5 +575,5 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
     ns = _cg.numpy_namespace()  # names that a newer code generator emits resolve (to NumPy) until added here
     ns.update({"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_scalar": scalar,
                "_check_positive": check_positive, "_dot": dot, "_expit": ops.expit, "_nonzero": nonzero,
-               "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0})
+               "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0, "_all_finite": all_finite})
     return ns

@@ -122,26 +122,116 @@ def others_products(xp: Any, s: Any) -> Any:
     return prefix * suffix
 
 
+# ------------------------------------------------------------------------------- extreme scales
+# A Frobenius / Euclidean norm below 2^(minexp/2 + 11) (2^-500 in float64, as numeric.kernels._NORM_LO) may
+# have lost squares to underflow; one that is infinite overflowed: both are recomputed rescaled by a power of 2.
+def norm_lo(xp: Any, dtype: Any) -> float:
+    """The smallest plain norm trusted in dtype (its real dtype for a complex one)."""
+    tiny = float(xp.finfo(dtype).smallest_normal)
+    return 2.0 ** (np.frexp(tiny)[1] // 2 + 11)
+
+
+def tiny(xp: Any, dtype: Any) -> float:
+    return float(xp.finfo(dtype).smallest_normal)
+
+
+def _real_dtype(xp: Any, x: Any) -> Any:
+    """The real dtype of x's (float64 for complex128, float32 for complex64)."""
+    if x.dtype == xp.complex128:
+        return xp.float64
+    return xp.float32 if x.dtype == xp.complex64 else x.dtype
+
+
+def pow2(xp: Any, e: Any, like: Any) -> Any:
+    """2^e for an integer-valued floating array e with |e| <= 1023, exactly (in like's real dtype and device).
+
+    NumPy: ldexp; other libraries: pow(2, e), exact for normal results (XLA flushes subnormal ones to 0, so
+    callers keep each factor normal: ``times_pow2`` splits the exponent in two)."""
+    if xp is np:
+        return np.ldexp(1.0, np.asarray(e).astype(np.int64)).astype(_real_dtype(xp, like))
+    two = xp.asarray(2.0, dtype=_real_dtype(xp, like), device=_device(xp, like))
+    return xp.pow(two, xp.astype(e, _real_dtype(xp, like)))
+
+
+def times_pow2(xp: Any, X: Any, e: Any) -> Any:
+    """X 2^e, exact up to over- or underflow of the result, in two factors 2^h 2^(e-h), h = floor(e/2) (each a
+    normal number for |e| <= 2044); e broadcasts against X (a batch: shape (B, 1, 1) for matrices)."""
+    h = xp.floor(e / 2)
+    return X * pow2(xp, h, X) * pow2(xp, e - h, X)
+
+
+def exponent(xp: Any, a: Any) -> Any:
+    """round(log2 a) for finite a > 0 (0 elsewhere) as a floating array: a 2^-exponent(a) lies within about
+    [2^-0.5, 2^0.5] (log2 may be off by an ulp: only that the scale is a power of 2 matters)."""
+    ok = xp.isfinite(a) & (a > 0)
+    safe = xp.where(ok, a, xp.ones_like(a))
+    return xp.where(ok, xp.round(xp.log2(safe)), xp.zeros_like(a))
+
+
+def prod_scaled(xp: Any, d: Any) -> tuple[Any, Any]:
+    """(m, E) with prod(d) = m 2^E along the last axis, neither over- nor underflowing: d_i = m_i 2^(e_i), e_i =
+    round(log2 |d_i|) (0 where d_i is 0 or not finite: then m is 0, or not finite, as prod(d)), the m_i ~ 1
+    multiplied. The sign (phase) of prod(d) is m's."""
+    e = exponent(xp, xp.abs(d))
+    return xp.prod(times_pow2(xp, d, -e), axis=-1), xp.sum(e, axis=-1)
+
+
+def underflows(xp: Any, out: Any, X: Any) -> Any:
+    """Per matrix (leading axes a batch): True where out = X 2^e lost everything to underflow although X is not 0
+    (its largest entry below the smallest normal number)."""
+    ax = (-2, -1)
+    return (xp.max(xp.abs(out), axis=ax) < tiny(xp, _real_dtype(xp, out))) & xp.any(X != 0, axis=ax)
+
+
+def underflow_error(what: str) -> DomainError:
+    """NumPy's error for an adjugate (or its derivative) that underflows as a whole."""
+    return _numpy_error(_npK._unscale, np.ones((1, 1)), -2000, what)
+
+
+def svd_scale(xp: Any, s: Any) -> tuple[Any, Any]:
+    """(s 2^-k, k) along the last axis, k = exponent(s_0) (s_0 the largest): the products of the scaled singular
+    values that adj(S) and its derivative take do not overflow (as numeric.kernels._svd_scale)."""
+    k = exponent(xp, s[..., 0])
+    return times_pow2(xp, s, -k[..., None]), k
+
+
 def svd_adj(xp: Any, U: Any, s: Any, Vh: Any) -> Any:
     """adj(A) = det(U) det(V^H) V adj(S) U^H from the full SVD A = U S V^H (leading axes a batch)."""
+    X, e = svd_adj_scaled(xp, U, s, Vh)
+    return times_pow2(xp, X, e[..., None, None])
+
+
+def svd_adj_scaled(xp: Any, U: Any, s: Any, Vh: Any) -> tuple[Any, Any]:
+    """(X, e) with adj(A) = X 2^e (e per matrix), from the full SVD A = U S V^H (leading axes a batch): adj(S) =
+    2^(k(n-1)) adj(S 2^-k), k the exponent of s_0, so that no product of singular values overflows."""
     c = xp.linalg.det(U) * xp.linalg.det(Vh)
     if xp.isdtype(c.dtype, "complex floating"):
         c = c / xp.abs(c)
     else:
         c = xp.where(c > 0, xp.ones_like(c), -xp.ones_like(c))
+    n = s.shape[-1]
+    s, k = svd_scale(xp, s)
     d = others_products(xp, s)
     V = _ct(xp, Vh)
     Uh = _ct(xp, U)
-    return xp.matmul(c[..., None, None] * V * d[..., None, :], Uh)
+    return xp.matmul(c[..., None, None] * V * d[..., None, :], Uh), k * (n - 1)
 
 
 def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
-    """adj'(A)[E] = c V Dσ(U^H E V) U^H from the full SVD A = U S V^H (leading axes a batch), exact at any rank:
-    Dσ(F) = diag(P diag(F)) - P .* F with P_ij = prod_{m != i, j} s_m (P_ii = 0), as numeric.kernels.adj_d_svd."""
+    """adj'(A)[E] = c V Dσ(U^H E V) U^H from the full SVD A = U S V^H (leading axes a batch), exact at any rank."""
+    X, e = svd_adj_d_scaled(xp, U, s, Vh, E)
+    return times_pow2(xp, X, e[..., None, None])
+
+
+def svd_adj_d_scaled(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> tuple[Any, Any]:
+    """(X, e) with adj'(A)[E] = X 2^e = c V Dσ(U^H E V) U^H from the full SVD A = U S V^H (leading axes a batch):
+    Dσ(F) = diag(P diag(F)) - P .* F with P_ij = prod_{m != i, j} s_m (P_ii = 0), as numeric.kernels.adj_d_svd,
+    P formed from S 2^-k and e = k(n-2)."""
     c = xp.linalg.det(U) * xp.linalg.det(Vh)
     cplx = xp.isdtype(c.dtype, "complex floating")
     c = c / xp.abs(c) if cplx else xp.where(c > 0, xp.ones_like(c), -xp.ones_like(c))
     n = s.shape[-1]
+    s, k = svd_scale(xp, s)
     eye = xp.eye(n, dtype=s.dtype, device=_device(xp, s))
     S = xp.where(eye > 0, xp.ones_like(eye), s[..., None, :] + 0 * eye)  # row i: s with s_i replaced by 1
     P = others_products(xp, S) * (1 - eye)
@@ -154,7 +244,7 @@ def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
     Pd = xp.matmul(P, xp.linalg.diagonal(F)[..., None])[..., 0]  # P diag(F)
     D = Pd[..., :, None] * xp.astype(eye, dtype) - P * F
     cv = xp.astype(c, dtype)[..., None, None] * xp.astype(V, dtype)
-    return xp.matmul(xp.matmul(cv, D), xp.astype(Uh, dtype))
+    return xp.matmul(xp.matmul(cv, D), xp.astype(Uh, dtype)), k * (n - 2)
 
 
 def _ct(xp: Any, M: Any) -> Any:

@@ -49,6 +49,7 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
                            f"{', '.join(BATCHED_BACKENDS)}); a dask array is already blockwise")
     names = list(params)
     bnames = batch_names(names, batch)
+    all_finite = getattr(inspect.unwrap(fn), "__globals__", {}).get("_all_finite") if backend != "numpy" else None
     in_axes = tuple(0 if n in bnames else None for n in names)
     if backend == "numpy":
         run = _numpy(fn, names, bnames)
@@ -66,7 +67,9 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
         from ..numeric.codegen import _BadShapes
 
         try:
-            return run(size, *args)
+            out = run(size, *args)
+            _check_finite(out, all_finite)
+            return out
         except DomainError as err:
             if where and where not in str(err):
                 raise DomainError(f"{err} (in {where})") from None
@@ -77,6 +80,23 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
 
     call.__doc__ = getattr(fn, "__doc__", None)
     return call
+
+
+def _check_finite(out: Any, all_finite: Callable[[Any], bool | None] | None) -> None:
+    """DomainError where a result has NaN or infinite entries, as ``codegen.make_callable`` (naming the first
+    such batch element of a NumPy result); results that cannot be read (traced by an outer jax.jit) pass."""
+    from ..numeric.codegen import _finite
+
+    if _finite(out, all_finite):
+        return
+    where = ""
+    for o in out if isinstance(out, tuple) else (out,):
+        if isinstance(o, np.ndarray) and o.ndim:
+            bad = ~np.isfinite(o.reshape(o.shape[0], -1)).all(axis=1)
+            if np.any(bad):
+                where = f" (batch element {int(np.argmax(bad))})"
+                break
+    raise DomainError(f"the result is not finite at this point (an overflow, or a value outside the domain){where}")
 
 
 def _batch_size(names: list[str], bnames: list[str], args: list[Any]) -> int:

@@ -198,13 +198,42 @@ def _matrix_power(x: Any, k: int) -> Any:
     return out if out is not None else da.eye(x.shape[0], chunks=x.chunks[0])
 
 
+def _norm_chunk(x: Any, axis: Any = None, keepdims: bool = True, computing_meta: bool = False) -> Any:
+    """The norm of one block (of the partial norms, in the tree's combine and aggregate steps), rescaled by
+    NumPy's ``kernels.norm_fro`` where its squares over- or underflow, as an array of keepdims' shape."""
+    if computing_meta:
+        return np.empty((0,) * (x.ndim if keepdims else 0), dtype=_real(x.dtype))
+    with np.errstate(over="ignore", under="ignore"):  # the plain norm's overflow: rescaled by norm_fro
+        r = _npK.norm_fro(x) if x.size else np.zeros((), dtype=_real(x.dtype))
+    r = np.asarray(r, dtype=_real(x.dtype))
+    return r.reshape((1,) * x.ndim) if keepdims else r
+
+
+def _real(dtype: Any) -> Any:
+    return np.empty(0, dtype=dtype).real.dtype
+
+
+def _norm(x: Any) -> Any:
+    """sqrt(sum |x|^2) of all entries (the Frobenius / Euclidean norm), right at every scale, in one pass.
+
+    Of a dask array: a tree reduction whose blocks give their own norms and whose combine steps take the norm of
+    those norms (||x|| = ||(||x_1||, ..., ||x_k||)||), each by ``kernels.norm_fro``: the plain norm, rescaled by a
+    power of 2 only where it over- or underflowed; a norm beyond float64's range raises NumPy's DomainError when
+    computed. (A lazy guard would refuse what this computes right, and rescaling needs max |x|, which the block
+    has at hand: no second pass over the tall data.)"""
+    if not isinstance(x, da.Array):
+        return _npK.norm_fro(x)
+    return da.reduction(x, _norm_chunk, _norm_chunk, combine=_norm_chunk, axis=None, keepdims=False,
+                        dtype=_real(x.dtype), concatenate=True, meta=np.empty((), dtype=_real(x.dtype)))
+
+
 NP = SimpleNamespace(
     asarray=_asarray, reshape=lambda x, s: x.reshape(s) if isinstance(x, da.Array) else np.reshape(x, s),
     exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh, sqrt=np.sqrt, abs=np.abs, sign=np.sign,
     logaddexp=np.logaddexp,  # NumPy ufuncs: lazy on dask arrays (__array_ufunc__)
     sum=lambda x: _mod(x).sum(x), trace=lambda x: _mod(x).trace(x), diag=lambda x: _mod(x).diag(x),
     outer=lambda a, b: _mod(a, b).outer(a, b), eye=np.eye, ones=np.ones,
-    linalg=SimpleNamespace(norm=lambda x: _mod(x).linalg.norm(x), matrix_power=_matrix_power))
+    linalg=SimpleNamespace(norm=_norm, matrix_power=_matrix_power))
 
 
 # -------------------------------------------------------------------------------- factorizations
@@ -301,14 +330,27 @@ def _check_factor(f: Any, what: str) -> None:
         f.check(what)
 
 
+def _no_overflow(out: np.ndarray, inputs: tuple[Any, ...], what: str) -> np.ndarray:
+    """out, or a DomainError where it has entries that are not finite although the inputs are all finite (the
+    adjugate of entries ~1e120 overflows: NumPy's compiled code refuses that by its check of the results, which
+    lazy results do not get; an n x n result is cheap to look at in its task)."""
+    if not np.all(np.isfinite(out)) and all(np.all(np.isfinite(a)) for a in inputs):
+        raise DomainError(f"{what}: the result overflows (entries beyond float64's range) at this point")
+    return out
+
+
+def _adj_checked(f: Any) -> np.ndarray:
+    return _no_overflow(np.asarray(_npF.adj(f)), (f.a,), "adj")
+
+
 def _adj(F: Any) -> Any:
-    return _from(F, _npF.adj, F.a.shape) if isinstance(F, Lazy) else _npF.adj(F)
+    return _from(F, _adj_checked, F.a.shape) if isinstance(F, Lazy) else _npF.adj(F)
 
 
 def _adj_d_block(f: Any, e: Any) -> Any:
     f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
     with _LAPACK:
-        return np.asarray(_npF.adj_d(f, e))
+        return _no_overflow(np.asarray(_npF.adj_d(f, e)), (f.a, e), "adj_d")
 
 
 def _adj_d(F: Any, E: Any) -> Any:
@@ -340,7 +382,7 @@ def _is_vector(X: Any) -> bool:
 
 
 def _unit(X: Any, kernel: str) -> Any:
-    nrm = da.linalg.norm(X)
+    nrm = _norm(X)
     _guard(nrm, functools.partial(_vector_norm_ok, kernel=kernel))
     return X / nrm
 
@@ -388,13 +430,13 @@ def _polar(X: Any) -> Any:
 def _norm2(X: Any) -> Any:
     if not isinstance(X, da.Array):
         return _npK.norm2(X)
-    return da.linalg.norm(X) if _is_vector(X) else _svd(X)[1][0]
+    return _norm(X) if _is_vector(X) else _svd(X)[1][0]
 
 
 def _norm_nuc(X: Any) -> Any:
     if not isinstance(X, da.Array):
         return _npK.norm_nuc(X)
-    return da.linalg.norm(X) if _is_vector(X) else _svd(X)[1].sum()
+    return _norm(X) if _is_vector(X) else _svd(X)[1].sum()
 
 
 def _kadj(A: Any) -> Any:
@@ -414,7 +456,7 @@ def _no_zero(v: Any) -> None:
 
 
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj,
-                    norm_fro=NP.linalg.norm)
+                    norm_fro=_norm)
 
 
 # -------------------------------------------------------------------------------------- namespace

@@ -223,10 +223,21 @@ def _outer(a: Any, b: Any) -> Any:
 
 
 def _norm(x: Any) -> Any:
+    """The Frobenius (Euclidean) norm of each element: the plain norms in one call, and those that came out
+    infinite or below 2^-500 (squares over- or underflowed) again by NumPy's rescaling ``kernels.norm_fro``."""
     if not isinstance(x, BArray):
-        return np.linalg.norm(x)
+        return _npK.norm_fro(x)
     d = x.data
-    return BArray(np.linalg.norm(d.reshape(d.shape[0], -1), axis=1))
+    flat = d.reshape(d.shape[0], -1)
+    with np.errstate(over="ignore", under="ignore"):  # those elements are done again, rescaled
+        r = np.linalg.norm(flat, axis=1)
+    bad = (r < _npK._NORM_LO) | (r == np.inf)
+    for i in np.flatnonzero(bad) if flat.shape[1] else ():
+        try:
+            r[i] = _npK.norm_fro(flat[i])
+        except DomainError as err:
+            raise _element_error(int(i), err) from None
+    return BArray(r)
 
 
 def _matrix_power(x: Any, k: int) -> Any:
@@ -382,9 +393,41 @@ def _logdet(F: Any) -> Any:
     return BArray(logabs)
 
 
+def _det_times(F: BLU | BChol, A: np.ndarray, Y: np.ndarray, idx: np.ndarray, what: str) -> np.ndarray:
+    """det(A_j) Y_j for the stack A (batch elements idx): the plain products, and where det(A_j) itself is not a
+    finite normal number (over- or underflowed while det(A) Y may not) NumPy's scaled ``factor._times_det`` for
+    that element (a DomainError naming it where the result underflows as a whole)."""
+    if isinstance(F, BChol):
+        det = np.prod(np.diagonal(F.c[idx], axis1=-2, axis2=-1).real, axis=-1) ** 2
+    else:
+        with np.errstate(over="ignore", under="ignore"):  # those elements are done again, scaled
+            det = np.linalg.det(A)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = det[:, None, None] * Y
+    bad = ~(np.isfinite(det) & (np.abs(det) >= _npK._TINY))
+    for j in np.flatnonzero(bad):
+        if not (np.isfinite(A[j]).all() and np.isfinite(Y[j]).all()):
+            continue  # NaN or Inf input: propagated as above
+        try:
+            f = _npF.chol(A[j]) if isinstance(F, BChol) else _npF.lu(A[j])
+            out[j] = _npF._times_det(f, Y[j], what)
+        except DomainError as err:
+            raise _element_error(int(idx[j]), err) from None
+    return out
+
+
+def _unscale_svd(X: np.ndarray, e: np.ndarray, idx: np.ndarray, what: str) -> np.ndarray:
+    """X 2^e per element (an SVD adjugate at unit scale); DomainError naming the element where it underflows."""
+    out = C.times_pow2(np, X, e[:, None, None])
+    lost = C.underflows(np, out, X)
+    if np.any(lost):
+        raise _element_error(int(idx[_first(lost)]), C.underflow_error(what))
+    return out
+
+
 def _adj(F: Any) -> Any:
     if isinstance(F, BChol):
-        return _det(F) * _inv(F)
+        return BArray(_det_times(F, F.a, _inv(F).data, np.arange(F.a.shape[0]), "adj"))
     if not isinstance(F, BLU):
         return _npF.adj(F)
     A = F.a
@@ -394,7 +437,7 @@ def _adj(F: Any) -> Any:
     good = rcond > C.ADJ_LU_MIN_PIVOT_RATIO if inv is not None else np.zeros(A.shape[0], dtype=bool)
     out = np.empty_like(A)
     if np.any(good):
-        out[good] = np.linalg.det(A[good])[:, None, None] * inv[good]  # type: ignore[index]
+        out[good] = _det_times(F, A[good], inv[good], np.flatnonzero(good), "adj")  # type: ignore[index]
     rest = ~good
     if np.any(rest):
         sub = A[rest]
@@ -402,7 +445,7 @@ def _adj(F: Any) -> Any:
         res = np.full_like(sub, np.nan)
         if np.any(finite):
             U, s, Vh = np.linalg.svd(sub[finite])
-            res[finite] = C.svd_adj(np, U, s, Vh)
+            res[finite] = _unscale_svd(*C.svd_adj_scaled(np, U, s, Vh), np.flatnonzero(rest)[finite], "adj")
         out[rest] = res
     return BArray(out)
 
@@ -429,7 +472,7 @@ def _adj_d(F: Any, E: Any) -> Any:
         X = inv[good].astype(dtype)  # type: ignore[index]
         XE = X @ e[good]
         tr = np.trace(XE, axis1=-2, axis2=-1)[:, None, None]
-        out[good] = np.linalg.det(A[good])[:, None, None] * (tr * X - XE @ X)
+        out[good] = _det_times(F, A[good], tr * X - XE @ X, np.flatnonzero(good), "adj_d")
     rest = ~good
     if np.any(rest):
         sub, es = A[rest], e[rest]
@@ -437,7 +480,8 @@ def _adj_d(F: Any, E: Any) -> Any:
         res = np.full_like(es, np.nan)
         if np.any(finite):
             U, s, Vh = np.linalg.svd(sub[finite])
-            res[finite] = C.svd_adj_d(np, U, s, Vh, es[finite])
+            res[finite] = _unscale_svd(*C.svd_adj_d_scaled(np, U, s, Vh, es[finite]), np.flatnonzero(rest)[finite],
+                                       "adj_d")
         out[rest] = res
     return BArray(out)
 

@@ -774,7 +774,13 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
         except (OverflowError, ZeroDivisionError):  # Python floats in, where NumPy's would give Inf
             raise DomainError("the result is not finite at this point (an overflow, or a value outside the "
                               f"domain){f' (in {where})' if where else ''}") from None
-        except (ValueError, TypeError, IndexError, AttributeError, np.linalg.LinAlgError) as err:
+        except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed: once the inputs are right
+            from .evaluate import Bindings
+
+            Bindings({k: v for k, v in variables.items() if k in values}, values)  # a ShapeError first, if any
+            raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value outside "
+                              f"the domain{f' (in {where})' if where else ''}") from None
+        except (ValueError, TypeError, IndexError, AttributeError) as err:
             from .evaluate import Bindings
 
             b = Bindings({k: v for k, v in variables.items() if k in values}, values)  # raises a ShapeError
