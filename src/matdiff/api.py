@@ -148,18 +148,23 @@ class GradientResult(Derived):
             from .numeric.codegen import generate
 
             doc = f"Gradient of {to_text(self.expr)} with respect to {self.wrt}: {to_text(self.gradient)}"
-            g = self.gradient
-            if g.is_scalar and not self.var.is_scalar:
-                from .build import mul
-                from .syntax.ast import Ones
-
-                g = mul(g, Ones(self.var))
+            g = self._outputs()[0]
             form = "tr(M'*d" + self.wrt + ")" if not (self.var.is_scalar or self.var.is_vector) else "the form above"
             comment = ["derivation (matdiff):", f"  df = {to_text(self.differential)}",
                        f"  compare with {form}: M = {to_text(self.gradient)}"]
             src = generate(f"grad_{self.wrt}", [g], self.variables, guard_of=self.expr, doc=doc, comment=comment)
             self._sources["source"] = src
         return src
+
+    def _outputs(self) -> list[Expr]:
+        """What the generated function computes: the gradient, a constant one shaped like the variable."""
+        g = self.gradient
+        if g.is_scalar and not self.var.is_scalar:
+            from .build import mul
+            from .syntax.ast import Ones
+
+            g = mul(g, Ones(self.var))
+        return [g]
 
     def compile(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., Any]:
         """A function of the variables (keyword arguments) returning the gradient, from generated code.
@@ -179,7 +184,8 @@ class GradientResult(Derived):
                 fn = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
             else:
                 fn = make_callable(raw, self.variables, list(self.variables),
-                                   f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.", where=to_text(self.expr))
+                                   f"Gradient of {to_text(self.expr)} w.r.t. {self.wrt}.", where=to_text(self.expr),
+                                   outputs=self._outputs())
             self._fns[key] = fn
         return fn
 
@@ -276,15 +282,7 @@ class MultiGradient:
         if self._src is None:
             from .numeric.codegen import generate
 
-            outs = []
-            for r in self.results.values():
-                g = r.gradient
-                if g.is_scalar and not r.var.is_scalar:
-                    from .build import mul
-                    from .syntax.ast import Ones
-
-                    g = mul(g, Ones(r.var))
-                outs.append(g)
+            outs = [g for r in self.results.values() for g in r._outputs()]
             doc = f"Gradients of {to_text(self.expr)} with respect to {', '.join(self.wrt)}"
             self._src = generate("gradients", outs, self.variables, guard_of=self.expr, doc=doc)
         return self._src
@@ -302,7 +300,9 @@ class MultiGradient:
 
                 call = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
             else:
-                call = make_callable(raw, self.variables, list(self.variables), where=to_text(self.expr))
+                outs = [g for r in self.results.values() for g in r._outputs()]
+                call = make_callable(raw, self.variables, list(self.variables), where=to_text(self.expr),
+                                     outputs=outs)
             wrt = self.wrt
 
             def gradients(**values: Any) -> dict[str, Any]:

@@ -167,7 +167,7 @@ class Hessian(Derived):
             self._fn, self._fn_backend = batched_hessian, key
             return batched_hessian
         if self.expr is not None:
-            fn = make_callable(build(src, f"hessian_{self.wrt}", backend), self.variables, names)
+            fn = make_callable(build(src, f"hessian_{self.wrt}", backend), self.variables, names, outputs=[self.expr])
             var = self.var
 
             def hessian(**values: Any) -> Any:
@@ -177,7 +177,8 @@ class Hessian(Derived):
                 n = np.shape(values[var.name])[0]
                 return np.broadcast_to(h, (n, n)).copy() if np.shape(h) != (n, n) else h
         else:
-            fn = make_callable(build(src, f"hvp_{self.wrt}", backend), self._vars, names + [self.direction.name])
+            fn = make_callable(build(src, f"hvp_{self.wrt}", backend), self._vars, names + [self.direction.name],
+                               outputs=[self.hvp_expr])
             var, dname = self.var, self.direction.name
 
             def hessian(**values: Any) -> Any:

@@ -788,3 +788,21 @@ def intermediate_underflow_gives_zero() -> None:
     v = {"A": s * np.eye(3), "a": s}
     _right_or_domain_error(lambda: matdiff.evaluate("sum(inv(A)*(a*a))", v), 3 * s)
     _right_or_domain_error(lambda: matdiff.compile("sum(inv(A)*(a*a))", wrt=["A"])(**v)[0], 3 * s)
+
+
+@bug(matches=lambda e, t: isinstance(e, AssertionError) and "but the answer is" in str(e)
+     and "inv(" in str(e) and "grad_" in str(e))
+def partial_product_of_inverses_underflows_in_a_sum() -> None:
+    """A term of a printed gradient that is a product of inverses with a scalar, -sum(A)*inv(A)'*inv(A)', loses
+    itself to underflow at A ~ 1e200 (inv(A)'*inv(A)' ~ 1e-400 is formed before sum(A) ~ 1e200 scales it), while
+    another term of the sum is representable, so the result is neither 0 (the interpreter's fallback) nor right:
+    r.compile() of the gradient of tr(inv(A)) .* sum(A) gives only the tr(inv(A))*ones(A) term.  The whole
+    product is ~1e-200.  Open: generated code puts a product's scalars on its smallest factor or on the
+    product; a product of inverses only has solves to put them in.  Found by test_extreme_scales.
+    """
+    A0 = np.array([[-0.3518, -0.1695, 0.7728], [0.762, -0.6569, 0.4576], [-0.5102, -0.8179, -0.3907]])
+    s = 1e200
+    X = np.linalg.inv(A0)
+    want = (-A0.sum() * (X.T @ X.T) + np.trace(X) * np.ones((3, 3))) / s  # the gradient is of degree -1
+    r = matdiff.grad("tr(inv(A)) .* sum(A)", "A")
+    _right_or_domain_error(lambda: r.compile()(A=s * A0), want)

@@ -423,11 +423,11 @@ OVER, UNDER = 1e305, 1e-290  # beyond these the float64 answer is not representa
 
 
 def homogeneity(text: str, values: dict[str, Any]) -> tuple[float, Any] | None:
-    """(k, f(V)) if f(t V) = t^k f(V) at t = 1e8 and 1e-8 (by the reference interpreter), else None.
+    """(k, f(V)) if f(t V) = t^k f(V) at t = 1e20 and 1e-20 (by the reference interpreter), else None.
 
-    Far apart scales, so that a sum of terms of different degrees that cancel (X*C + X - X*C) is not
-    taken for homogeneous: at 1e8 its rounding shows, as it would, worse, at 1e200."""
-    t = 1e8
+    Far apart scales, so that a sum of terms of different degrees that cancel (X*C + X - X*C, a + 1 - a) is
+    not taken for homogeneous: beyond 2^53 its rounding shows, as it would, worse, at 1e200."""
+    t = 1e20
     try:
         f1, fu, fd = (np.asarray(REFERENCE.evaluate(text, {n: c * np.asarray(v, dtype=float)
                                                            for n, v in values.items()}), dtype=float)
@@ -439,8 +439,10 @@ def homogeneity(text: str, values: dict[str, Any]) -> tuple[float, Any] | None:
     big = np.abs(f1) > 1e-6 * max(float(np.max(np.abs(f1), initial=0.0)), 1e-300)
     if not np.any(big):
         return None
-    k = math.log10(float(np.median(np.abs(fu[big] / f1[big])))) / 8
-    k = round(2 * k) / 2
+    ratio = float(np.median(np.abs(fu[big] / f1[big])))
+    if not (ratio > 0 and math.isfinite(ratio)):  # f is 0 up to rounding (det(u*u')): no degree to read
+        return None
+    k = round(2 * math.log10(ratio) / math.log10(t)) / 2
     for c, fc in ((t, fu), (1 / t, fd)):
         if not np.allclose(fc / c**k, f1, rtol=1e-9, atol=1e-12 * float(np.max(np.abs(f1)))):
             return None
@@ -466,6 +468,8 @@ def expect_scaled(got: Any, base: Any, k: float, log10s: float, what: str) -> st
     g = np.asarray(got, dtype=float)
     assert g.shape == np.shape(base), f"{what}: shape {g.shape}, not {np.shape(base)}"
     assert np.all(np.isfinite(g)), f"{what}: returned a value that is not finite: {g!r}"
+    if mag == 0:  # 0 at the unit point (the gradient of tr(inv(C)*C)): any rounding noise of its terms is as right
+        return "right"
     if e > math.log10(OVER):
         raise AssertionError(f"{what}: the answer is about 1e{e:.0f}, beyond float64, but it returned {g!r} "
                              "(a DomainError is the right answer)")
@@ -508,7 +512,11 @@ def test_extreme_scales(p: Problem, exponent: int, sign: int, how: str) -> None:
     if not np.all(np.isfinite(arr(f0))) or np.max(np.abs(arr(f0)), initial=0.0) > HUGE:
         discard("value huge or not finite")
     found = homogeneity(p.text, p.values)
-    if found is None:
+    # homogeneous near the point too, not by a coincidence of it (a + b + x'*x at integers with a + b = 0 is
+    # t^2 f at this point only; its gradient in a is not of degree 1)
+    near = {n: arr(v) + 1e-2 * arr(p.direction(n)) for n, v in p.values.items()}
+    again = homogeneity(p.text, {n: float(v) if np.ndim(v) == 0 else v for n, v in near.items()})
+    if found is None or again is None or again[0] != found[0]:
         discard("scales: not homogeneous (or the reference refuses)")
     k, ref = found
     if np.ndim(f0) == 1 and np.shape(ref) == (1, np.size(f0)):
@@ -522,6 +530,16 @@ def test_extreme_scales(p: Problem, exponent: int, sign: int, how: str) -> None:
         log10s = sign * exponent / (abs(k) if how == "result" and k else 1.0)
         big = {n: scaled(v, 10.0**log10s) if np.ndim(v) else float(v) * 10.0**log10s for n, v in p.values.items()}
     text, w = p.text, p.wrt
+    # the expression as written, in plain float64 (the reference interpreter): where even that leaves float64's
+    # range at this scale (a partial product A^-2 ~ 1e-400 of A*a*inv(A)*A^-2 at A ~ 1e200, a*a at a ~ 1e-200),
+    # the loss is the written expression's, not matdiff's: such points are not judged (matdiff's own forms, norms,
+    # adjugates, inverse powers, scaled products, have their own tests at these scales: test_extreme_scales.py)
+    try:
+        plain = REFERENCE.evaluate(text, {n: np.asarray(v, dtype=float) for n, v in big.items()})
+        with np.errstate(all="ignore"):
+            expect_scaled(np.asarray(plain, dtype=float).reshape(np.shape(f0)), f0, k, log10s, "reference")
+    except (REFERENCE.RefError, AssertionError, ValueError, FloatingPointError):
+        discard("scales: the expression as written leaves float64's range there")
     seen = []
     seen.append(expect_scaled(outcome(lambda: matdiff.evaluate(text, big, p.types)), f0, k, log10s,
                               f"evaluate({text}) at scale 1e{log10s:.3g}"))

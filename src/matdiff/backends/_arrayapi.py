@@ -336,8 +336,13 @@ class Factorizations:
 
         def by_lu() -> Any:
             X = self.ops.cho_inverse(F.c) if isinstance(F, Chol) else ops.lu_solve(F.lu, F.piv, self._eye(F), False)
-            XE = xp.matmul(X, E)
-            return self._times_det(F, xp.linalg.trace(XE) * X - xp.matmul(XE, X), "adj_d")
+            # X E X of an A ~ 2^k is ~2^-2k and underflows (~1e-400 at A ~ 1e200) where the derivative does not:
+            # far from unit scale X = X1 2^k (exact) and det(A) 2^2k taken together (NumPy's adj_d_from_inverse)
+            k = C.exponent(xp, xp.max(xp.abs(X)))
+            k = xp.where(xp.abs(k) < 256, xp.zeros_like(k), k)
+            X1 = C.times_pow2(xp, X, -k)
+            XE = xp.matmul(X1, E)
+            return self._times_det(F, xp.linalg.trace(XE) * X1 - xp.matmul(XE, X1), "adj_d", 2 * k)
 
         if isinstance(F, Chol):
             return by_lu()
@@ -352,7 +357,7 @@ class Factorizations:
             return self._unscale(*C.svd_adj_d_scaled(xp, U, s, Vh, E), "adj_d")
         return ops.cond(good, by_lu, by_svd)
 
-    def _times_det(self, F: LU | Chol, Y: Any, what: str) -> Any:
+    def _times_det(self, F: LU | Chol, Y: Any, what: str, shift: Any = None) -> Any:
         """det(A) Y, right also where det(A) alone over- or underflows (an n x n A at entries ~s: det(A) ~ s^n,
         adj(A) ~ s^(n-1)). While the plain det(A) is a finite normal number, det(A) Y (as NumPy's
         ``factor._times_det``); else det(A) = m 2^E from the pivots (``_common.prod_scaled``: per-pivot powers of 2,
@@ -368,6 +373,8 @@ class Factorizations:
             d = F.det()
         ad = xp.abs(d)
         normal = xp.isfinite(ad) & (ad >= C.tiny(xp, ad.dtype))
+        if shift is not None:  # det(A) 2^shift Y: the plain product only where no shift is asked for
+            normal = normal & (shift == 0)
 
         def scaled() -> Any:
             if isinstance(F, Chol):
@@ -375,7 +382,7 @@ class Factorizations:
             else:
                 m, E = C.prod_scaled(xp, xp.linalg.diagonal(F.lu))  # det(P L U) = sign(P) prod(u_ii)
                 m = xp.astype(1 - 2 * ops.parity(F.piv), m.dtype) * m
-            return self._unscale(m * Y, E, what)
+            return self._unscale(m * Y, E if shift is None else E + shift, what)
         return ops.cond(normal, lambda: d * Y, scaled)
 
     def _unscale(self, X: Any, e: Any, what: str) -> Any:

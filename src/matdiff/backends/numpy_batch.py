@@ -473,6 +473,14 @@ def _adj_d(F: Any, E: Any) -> Any:
         XE = X @ e[good]
         tr = np.trace(XE, axis1=-2, axis2=-1)[:, None, None]
         out[good] = _det_times(F, A[good], tr * X - XE @ X, np.flatnonzero(good), "adj_d")
+        big = np.max(np.abs(X), axis=(-2, -1))
+        far = np.isfinite(big) & (big > 0) & (np.abs(np.frexp(big)[1]) >= 256)
+        for j in np.flatnonzero(good)[far]:  # X E X underflowed (A ~ 1e200): NumPy's kernel, at unit scale
+            try:
+                f = _npF.chol(A[j]) if isinstance(F, BChol) else _npF.lu(A[j])
+                out[j] = _npF.adj_d(f, e[j])
+            except DomainError as err:
+                raise _element_error(int(j), err) from None
     rest = ~good
     if np.any(rest):
         sub, es = A[rest], e[rest]

@@ -526,11 +526,33 @@ def _finite(out: Any, all_finite: Callable[[Any], bool | None] | None = None) ->
     return True
 
 
+UNDERFLOW = 2.0**-960  # a NumPy result whose entries all lie below this may have lost them to underflow
+
+
+def _underflowed(out: Any) -> bool:
+    """Whether some NumPy output is 0 or tiny throughout (a partial product that underflowed gives that, as does a
+    true 0): one sum per output, the exact look only where the sum is tiny."""
+    for o in out if isinstance(out, tuple) else (out,):
+        if isinstance(o, (np.ndarray, float, np.generic)) and np.size(o) and abs(np.sum(o)) < UNDERFLOW \
+                and np.max(np.abs(o)) < UNDERFLOW:
+            return True
+    return False
+
+
 def _finite_inputs(**values: Any) -> None:
     """DomainError naming the first argument with a NaN or infinite entry (one fast sum per array)."""
     for name, v in values.items():
         if not np.isfinite(np.sum(v)) and not np.all(np.isfinite(v)):  # the sum may overflow: then look
             raise DomainError(f"the value of {name} has NaN or infinite entries")
+
+
+def _interpreted(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any], out: Any) -> Any:
+    """The outputs computed by the interpreter (as generated code returns them: a tuple where there are several)."""
+    ev = _ev.Evaluator({k: v for k, v in variables.items() if k in values}, values)
+    got = [ev.external(e, ev(e)) for e in outputs]
+    got = [np.broadcast_to(g, np.shape(o)).copy() if np.ndim(g) < np.ndim(o) else g
+           for g, o in zip(got, out if isinstance(out, tuple) else (out,))]
+    return tuple(got) if isinstance(out, tuple) else got[0]
 
 
 def _one(d: Dim) -> bool:
@@ -740,9 +762,13 @@ def _shape_condition(variables: Mapping[str, Var]) -> str:
 
 
 def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str],
-                  doc: str = "", where: str = "") -> Callable[..., Any]:
+                  doc: str = "", where: str = "", outputs: Sequence[Expr] | None = None) -> Callable[..., Any]:
     """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes,
-    a DomainError that says where (``where``: the expression)."""
+    a DomainError that says where (``where``: the expression).
+
+    ``outputs``, the expressions fn computes: where a NumPy result comes back 0 or tiny throughout (a partial
+    product that underflowed, at inputs ~1e±200, or a true 0), the interpreter computes them again, rescaling
+    the products that left float64's range; a true 0 stays 0 (no extra pass otherwise)."""
     names = list(params)
     inner = fn
     while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
@@ -764,6 +790,8 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
                     Bindings({k: v for k, v in variables.items() if k in values}, values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
+            if outputs is not None and all_finite is None and _underflowed(out):
+                return _interpreted(outputs, variables, values, out)
             return out
         except DomainError as err:
             if where and where not in str(err):

@@ -46,7 +46,7 @@ class CompiledFunction:
 
             self._fn = batched(raw, variables, list(variables), backend, batch, where=to_text(f))
         else:
-            self._fn = make_callable(raw, variables, list(variables), where=to_text(f))
+            self._fn = make_callable(raw, variables, list(variables), where=to_text(f), outputs=outputs)
         self._names = names
         self.__doc__ = doc
 

@@ -251,9 +251,12 @@ class Evaluator:
         if scale is None:
             return out
         big = np.max(np.abs(out), initial=0.0)
-        if (big < _UNDER or not np.isfinite(big)) and (k := scaled_factor(chain)) is not None:
+        if big < _UNDER or not np.isfinite(big):
             # the product alone under- or overflowed: let the scalars scale its smallest factor first, as generated
-            # code does (X*u*u'/norm_fro(X*u) at entries ~1e-150 is X*(u/norm)*u'; X*u*u' ~1e-450 underflows to 0)
+            # code does (X*u*u'/norm_fro(X*u) at entries ~1e-150 is X*(u/norm)*u'; X*u*u' ~1e-450 underflows to 0),
+            # else its first (a*inv(A)'*inv(A)' at A, a ~ 1e200: (a*inv(A)')*inv(A)', an inverse formed here only)
+            k = scaled_factor(chain)
+            k = 0 if k is None else k
             return self._chain(chain[:k] + [_Known(scale * self(chain[k]), chain[k])] + chain[k + 1:])
         return scale * out
 

@@ -162,8 +162,7 @@ def adj_d(F: LU | Chol, E: np.ndarray) -> np.ndarray:
     if not _adj_by_inverse(F) or F.a.dtype != np.result_type(F.a, E):  # (complex E, real A: the kernel converts)
         return _K.adj_d(F.a, E)
     X = inv(F) if isinstance(F, Chol) else _inv_lu(F)
-    XE = X @ E
-    return _times_det(F, np.trace(XE) * X - XE @ X, "adj_d")
+    return _K.adj_d_from_inverse(X, E, lambda Y, shift: _times_det(F, Y, "adj_d", shift))
 
 
 def adj(F: LU | Chol) -> np.ndarray:
@@ -179,16 +178,16 @@ def adj(F: LU | Chol) -> np.ndarray:
     return _K.adj(F.a)  # the SVD branch: finite and right at singular A
 
 
-def _times_det(F: LU | Chol, Y: np.ndarray, what: str) -> np.ndarray:
+def _times_det(F: LU | Chol, Y: np.ndarray, what: str, shift: int = 0) -> np.ndarray:
     """det(A) Y: the plain product while det(A) is a finite normal number, else scaled by powers of 2 (det(A) ~ s^n
     may over- or underflow where adj(A) ~ s^(n-1) does not); DomainError where the result underflows as a whole."""
     if isinstance(F, Chol):
         c = F.c.diagonal().real
         p = _K._prod(c)
-        return _K._times_det(p * p, np.concatenate([c, c]), 1.0, Y, what)  # det(A) = prod(l_ii)^2
+        return _K._times_det(p * p, np.concatenate([c, c]), 1.0, Y, what, shift)  # det(A) = prod(l_ii)^2
     sign = -1.0 if np.count_nonzero(F.piv != np.arange(F.piv.size)) % 2 else 1.0
     u = F.lu.diagonal()
-    return _K._times_det(sign * _K._prod(u), u, sign, Y, what)  # det(P L U) = sign(P) prod(u_ii)
+    return _K._times_det(sign * _K._prod(u), u, sign, Y, what, shift)  # det(P L U) = sign(P) prod(u_ii)
 
 
 def _adj_by_inverse(F: LU | Chol) -> bool:

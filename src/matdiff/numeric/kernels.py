@@ -29,6 +29,7 @@ Inputs are 2-D float or complex ndarrays unless noted; other numeric dtypes are 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -210,7 +211,8 @@ def _prod_scaled(v: np.ndarray) -> tuple[float | complex, int]:
     return m, e
 
 
-def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarray, what: str) -> np.ndarray:
+def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarray, what: str,
+               shift: int = 0) -> np.ndarray:
     """det(A) Y, where d = sign prod(pivots) is det(A) as the plain product gave it.
 
     While d is a finite normal number that is d * Y (the common case: a scalar test, no extra pass). Else det(A)
@@ -218,13 +220,13 @@ def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarra
     with det(A) = m 2^e (``_prod_scaled``) it is (m Y) 2^e, exact in the scaling. A result that underflows as a
     whole (largest entry below 2^-1022 where m Y is not 0) is refused with DomainError, never returned as zeros.
     """
-    if np.isfinite(d) and abs(d) >= _TINY:
+    if shift == 0 and np.isfinite(d) and abs(d) >= _TINY:
         return d * Y
     if not np.all(np.isfinite(pivots)):  # NaN input: propagate
         return d * Y
     m, e = _prod_scaled(pivots)
     mY = (sign * m) * Y
-    out = _ldexp(mY, e)
+    out = _ldexp(mY, e + shift)  # det(A) 2^shift Y
     if np.size(out) and np.max(np.abs(out)) < _TINY and np.any(mY):
         raise DomainError(
             f"{what}: the result underflows (det(A) = {m.real if np.isrealobj(m) else m:.6g} * 2^{e}; its largest "
@@ -275,9 +277,9 @@ class _LUAdj:
         self.d = self.sign * _prod(self.pivots)  # det(P L U) = sign(P) prod(u_ii)
         self.x = x
 
-    def times_det(self, Y: np.ndarray, what: str) -> np.ndarray:
-        """det(A) Y, right also where det(A) alone over- or underflows (``_times_det``)."""
-        return _times_det(self.d, self.pivots, self.sign, Y, what)
+    def times_det(self, Y: np.ndarray, what: str, shift: int = 0) -> np.ndarray:
+        """det(A) 2^shift Y, right also where det(A) alone over- or underflows (``_times_det``)."""
+        return _times_det(self.d, self.pivots, self.sign, Y, what, shift)
 
 
 def _lu_det_inv(A: np.ndarray) -> _LUAdj | None:
@@ -309,6 +311,22 @@ def _unscale(X: np.ndarray, e: int, what: str) -> np.ndarray:
         raise DomainError(f"{what}: the result underflows (its largest entry would be below {_TINY:.3g}, beneath "
                           "float64's normal range), so it cannot be represented")
     return out
+
+
+def adj_d_from_inverse(X: np.ndarray, E: np.ndarray, times_det: Callable[[np.ndarray, int], np.ndarray]) \
+        -> np.ndarray:
+    """adj'(A)[E] = det(A) (tr(X E) X - X E X) from X = A^-1, with ``times_det(Y, shift)`` = det(A) 2^shift Y.
+
+    X E X is ~2^-2k for an A of scale 2^k and underflows (~1e-400 at A ~ 1e200) where the derivative, ~2^(k(n-2)),
+    does not: far from unit scale X is taken as X1 2^k (exact) and the 2^2k given to ``times_det``."""
+    big = float(np.max(np.abs(X), initial=0.0))
+    k = _exponent(big) if 0 < big < np.inf else 0
+    if abs(k) < 256:
+        XE = X @ E
+        return times_det(np.trace(XE) * X - XE @ X, 0)
+    X1 = _ldexp(X, -k)
+    XE = X1 @ E
+    return times_det(np.trace(XE) * X1 - XE @ X1, 2 * k)
 
 
 def adj(A: np.ndarray) -> np.ndarray:
@@ -377,9 +395,7 @@ def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
         return np.zeros_like(E)
     lu = _lu_det_inv(A)
     if lu is not None:
-        X = lu.x
-        XE = X @ E
-        return lu.times_det(np.trace(XE) * X - XE @ X, "adj_d")
+        return adj_d_from_inverse(lu.x, E, lambda Y, shift: lu.times_det(Y, "adj_d", shift))
     if not (np.isfinite(A).all() and np.isfinite(E).all()):
         return np.full_like(E, np.nan)
     return adj_d_svd(A, E)
