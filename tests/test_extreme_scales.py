@@ -289,3 +289,41 @@ def test_tr_adj_at_extreme_scales(scale: float) -> None:
     exact = _exact_adj(A)
     tr = sum(exact[i][i] for i in range(3))
     assert math.isclose(K.tr_adj(A), float(tr), rel_tol=1e-13)
+
+
+# ------------------------------------------------- products far from unit scale (found by the fuzzer)
+_C2 = np.array([[1.3147, 0.7973], [-0.7363, 1.0076]])
+_C3 = np.array([[-0.3518, -0.1695, 0.7728], [0.762, -0.6569, 0.4576], [-0.5102, -0.8179, -0.3907]])
+
+
+@pytest.mark.parametrize("s", [1e200, 1e-200, 1e150])
+@pytest.mark.parametrize("C", [_C2, _C3], ids=["2x2", "3x3"])
+def test_adjugate_derivative_far_from_unit_scale(C: np.ndarray, s: float) -> None:
+    """∇ tr(adj(C)) = adj_d(C', eye) is of degree n-2: X E X (~s^-2) must not underflow on the way."""
+    n = C.shape[0]
+    r = matdiff.grad("tr(adj(C))", wrt="C")
+    want = r.evaluate({"C": C}) * s ** (n - 2)
+    atol = 1e-12 * np.max(np.abs(want))  # rounding of the entries that are 0
+    np.testing.assert_allclose(r.evaluate({"C": s * C}), want, rtol=1e-10, atol=atol)
+    np.testing.assert_allclose(r.compile()(C=s * C), want, rtol=1e-10, atol=atol)
+
+
+def test_product_of_inverses_with_a_scalar_at_large_scale() -> None:
+    """-a*inv(A)'*inv(A)' at A, a ~ 1e200 is ~1e-200; inv(A)'*inv(A)' alone (~1e-400) underflows."""
+    s = 1e200
+    X = np.linalg.inv(_C3)
+    a = -1.1047
+    want = -a * (X.T @ X.T) / s
+    r = matdiff.grad("tr(inv(A)) .* a", wrt="A", types={"a": "scalar"})
+    values = {"A": s * _C3, "a": a * s}
+    np.testing.assert_allclose(r.evaluate(values), want, rtol=1e-10)
+    np.testing.assert_allclose(r.compile()(**values), want, rtol=1e-10)
+    _, grads = matdiff.compile("tr(inv(A)) .* a", wrt=["A"], types={"a": "scalar"})(**values)
+    np.testing.assert_allclose(grads["A"], want, rtol=1e-10)
+
+
+def test_a_true_zero_stays_zero() -> None:
+    """The interpreter's second look at a result that is 0 throughout keeps a true 0."""
+    r = matdiff.grad("tr(X'*X) - tr(X*X')", wrt="X")
+    X = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(r.compile()(X=X), np.zeros((2, 3)))
