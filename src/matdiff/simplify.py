@@ -431,6 +431,9 @@ def _diag_of_vector(e: Expr) -> bool:
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:
+    """a*b = I: inv(A)*A, A*inv(A), and transposed, inv(A)'*A' = (A*inv(A))' and A'*inv(A)'."""
+    if isinstance(a, Transpose) and isinstance(b, Transpose):
+        a, b = a.arg, b.arg
     return (isinstance(a, Call) and a.fn == "inv" and a.arg == b) or \
         (isinstance(b, Call) and b.fn == "inv" and b.arg == a)
 

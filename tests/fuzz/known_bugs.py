@@ -806,3 +806,48 @@ def partial_product_of_inverses_underflows_in_a_sum() -> None:
     want = (-A0.sum() * (X.T @ X.T) + np.trace(X) * np.ones((3, 3))) / s  # the gradient is of degree -1
     r = matdiff.grad("tr(inv(A)) .* sum(A)", "A")
     _right_or_domain_error(lambda: r.compile()(A=s * A0), want)
+
+
+@bug(open=False)
+def compiled_negative_base_power_loses_its_sign() -> None:
+    """Generated code wrote (-1)^3332 as -1 ** 3332, which Python reads as -(1 ** 3332): the compiled gradient of
+    (-eyee)^3333 was 3333 where evaluate gives -3333.  Found by scripts/fuzz_parser.py (seed 0).
+    """
+    r = matdiff.grad("(-eyee)^3333", "eyee")
+    assert r.compile()(eyee=1.0) == r.evaluate({"eyee": 1.0}) == -3333.0
+    r = matdiff.grad("sum((-a).^2 .* x)", "x")
+    assert np.allclose(r.compile()(a=3.0, x=np.ones(2)), 9.0)
+
+
+@bug(open=False)
+def compiled_one_by_one_identity_makes_a_row() -> None:
+    """A 1x1 identity beside a vector (x*eye) was _np.eye(1), a 2-D (1, 1) array, so the compiled gradient of
+    norm2(-(x*eye)) came back with shape (1, 3) where evaluate gives (3,).  Found by scripts/fuzz_parser.py.
+    """
+    x = np.array([1.0, 2.0, 3.0])
+    for text, w in (("norm2(-(x * eye))", "x"), ("-(norm1(sqrt(eye) * (w)'))'", "w")):
+        r = matdiff.grad(text, w)
+        got = r.compile()(**{w: x})
+        assert got.shape == (3,) and np.allclose(got, r.evaluate({w: x})), (text, got)
+
+
+@bug(open=False)
+def compiled_huge_integer_literal_is_an_object() -> None:
+    """An integer literal beyond 2^53 was written as a Python int, which NumPy holds with object dtype:
+    the compiled gradient of -(1999999999999999999990*log(a)) raised "loop of ufunc does not support argument 0
+    of type int".  Found by scripts/fuzz_parser.py.
+    """
+    r = matdiff.grad("-(1999999999999999999990*log(a*b))", "a")
+    assert np.isclose(r.compile()(a=2.0, b=np.float64(3.0)), r.evaluate({"a": 2.0, "b": 3.0}))
+
+
+@bug(open=False)
+def interpreted_python_float_power_overflow_escapes() -> None:
+    """evaluate of (norm_nuc(B))^-1 at a B of scale 1e-310 let Python's OverflowError (34, 'Numerical result out of
+    range') escape from a ** -1 of a float.  Found by scripts/fuzz_parser.py.
+    """
+    r = matdiff.grad("(norm_nuc(B))^-1", "B")
+    try:
+        r.evaluate({"B": 1e-310 * np.eye(2)})
+    except matdiff.DomainError:
+        pass

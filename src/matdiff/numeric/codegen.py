@@ -77,9 +77,14 @@ def pyname(name: str) -> str:
 
 
 def _num(v: Fraction | float | int) -> str:
-    if isinstance(v, int):
+    if isinstance(v, int) and abs(v) <= 2**53:  # a larger int would be a Python int of NumPy's object dtype
         return str(v)
     return repr(float(v))
+
+
+def _base(code: str) -> str:
+    """The base of a power: (-1) ** k, not -1 ** k, which Python reads as -(1 ** k)."""
+    return f"({code})" if code.startswith("-") else code
 
 
 _ELEMENTWISE = {"exp": "_np.exp", "log": "_np.log", "sin": "_np.sin", "cos": "_np.cos", "tanh": "_np.tanh",
@@ -200,6 +205,8 @@ class Lowering:
     def _l_Eye(self, e: Eye) -> str:
         if e.dim is None:
             raise ShapeError("the size of eye is not determined")
+        if _one(e.dim):  # a 1x1 identity stands beside a scalar or a vector: 1-D, as ones(1) is (never (1, n))
+            return self.emit("_np.ones(1)")
         return self.emit(f"_np.eye({self.size(e.dim)})")
 
     def _l_Ones(self, e: Ones) -> str:
@@ -316,14 +323,14 @@ class Lowering:
 
     def _l_Power(self, e: Power) -> str:
         if e.base.is_scalar:
-            return self.emit(f"{self(e.base)} ** {self(e.exp)}")
+            return self.emit(f"{_base(self(e.base))} ** {self(e.exp)}")
         k = integer_value(e.exp)
         if k is not None and k < 0:
             return self.emit(f"_np.linalg.matrix_power({self.inverse(e.base)}, {-k})")
         return self.emit(f"_np.linalg.matrix_power({self(e.base)}, {k})")
 
     def _l_EPower(self, e: EPower) -> str:
-        return self.emit(f"{self(e.a)} ** {self(e.b)}")
+        return self.emit(f"{_base(self(e.a))} ** {self(e.b)}")
 
     def _l_Transpose(self, e: Transpose) -> str:
         if e.arg.is_scalar or _is_vec(e.arg):  # a 1-D vector is its own transpose

@@ -169,6 +169,9 @@ class Evaluator:
             except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed to inf
                 raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value "
                                   "outside the domain") from None
+            except (OverflowError, ZeroDivisionError):  # Python floats (a ** -1 of a subnormal), where NumPy gives inf
+                raise DomainError("the result is not finite at this point (an overflow, or a value outside the "
+                                  "domain)") from None
             finally:
                 self._outer = True
         if got is None:
