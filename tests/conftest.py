@@ -73,6 +73,15 @@ def distinct_singular_values(rng: np.random.Generator, m: int, n: int) -> np.nda
 # ---------------------------------------------------------------------------- numerical derivatives
 
 
+def on_host(x: Any) -> np.ndarray:
+    """A backend's result as a NumPy array (a dask array computed, a torch tensor detached)."""
+    if hasattr(x, "compute"):
+        x = x.compute()
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
 def central_richardson(f: Callable[[float], float], h: float) -> float:
     """f'(0) by central differences at h and h/2 combined by one Richardson step (error O(h^4))."""
     d1 = (f(h) - f(-h)) / (2 * h)

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import matdiff
+from conftest import on_host
 from matdiff.errors import DomainError
 from matdiff.numeric import factor as npF
 
@@ -53,12 +54,7 @@ def _to(backend: str, x: np.ndarray) -> Any:
     return x
 
 
-def _host(x: Any) -> np.ndarray:
-    if hasattr(x, "compute"):
-        x = x.compute()
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
+_host = on_host
 
 
 BACKENDS = [("numpy", False), ("jax", False), ("torch", False), ("dask", False),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import matdiff
-from conftest import well_conditioned
+from conftest import on_host, well_conditioned
 from matdiff.errors import ShapeError
 
 
@@ -40,13 +40,7 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
-def _np(a: object) -> np.ndarray:
-    """A backend's result as a NumPy array (dask computed, torch detached)."""
-    if hasattr(a, "compute"):
-        a = a.compute()
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a)
+_np = on_host
 
 
 def _central(expr: str, types: dict | None, values: dict, wrt: str, direction: np.ndarray) -> float:
