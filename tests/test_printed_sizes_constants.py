@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import matdiff
+from matdiff.functions import lookup
 from matdiff.syntax import ast as A_
 from matdiff.syntax.latex import to_latex
 
@@ -124,7 +125,7 @@ def test_nested_identity_is_sized_by_the_variable() -> None:
     assert A_.Eye(like=A_.Ones(a)).like is a
     assert A_.Ones(A_.Ones(a)).like is a
     assert str(A_.Ones(inner)) == "ones(eye(A))"
-    assert str(A_.MatMul((A_.Num(2), A_.Call("tr", A_.Ones(inner))))) == "2*tr(ones(eye(A)))"
+    assert str(A_.MatMul((A_.Num(2), A_.Call(lookup("tr"), A_.Ones(inner))))) == "2*tr(ones(eye(A)))"
 
 
 # -- item 7: folding constants

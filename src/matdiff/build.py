@@ -7,10 +7,10 @@ out readable without a full simplification.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from .syntax.ast import (
     Add,
-    AdjD,
     Call,
     Diff,
     Div,
@@ -27,13 +27,14 @@ from .syntax.ast import (
     Transpose,
     Var,
     fold,
-    is_symmetric,
 )
+
+if TYPE_CHECKING:
+    from .functions.registry import Function
 
 ZERO = Num(0)
 ONE = Num(1)
 TWO = Num(2)
-ELEMENTWISE_T = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid"})
 
 
 def num(v: Fraction | float | int) -> Num:
@@ -192,29 +193,13 @@ def epower(a: Expr, p: Expr) -> Expr:
     return EPower(a, p)
 
 
-def call(fn: str, a: Expr) -> Expr:
-    if fn == "tr" and a.is_scalar:
-        return a  # a scalar is its own trace
-    if fn == "sum" and a.is_scalar:
-        return a
-    if is_zero(a) and fn in ("tr", "sum"):
-        return ZERO
-    return Call(fn, a)
-
-
-def adj_d(a: Expr, e: Expr) -> Expr:
-    """adj'(A)[E], the derivative of the adjugate; 0 where the direction E is 0 (it is linear in E)."""
-    if is_zero(e):
-        return e if not e.is_scalar else zero_like(a)
-    if isinstance(e, Neg):
-        return neg(adj_d(a, e.arg))
-    if isinstance(e, MatMul) and isinstance(e.factors[0], Num):  # a number comes out: adj'(A)[c E] = c adj'(A)[E]
-        return mul(e.factors[0], adj_d(a, mul(*e.factors[1:])))
-    return AdjD(a, e)
-
-
-def tr(a: Expr) -> Expr:
-    return call("tr", a)
+def call(fn: Function, *args: Expr) -> Expr:
+    """fn(args) with the function's trivial folds done (tr of a scalar is the scalar, tr(0) = 0, ...)."""
+    if fn.fold is not None:
+        got = fn.fold(args)
+        if got is not None:
+            return got
+    return Call(fn, *args)
 
 
 def T(e: Expr, memo: dict[Expr, Expr] | None = None) -> Expr:
@@ -254,14 +239,10 @@ def _T1(e: Expr, memo: dict[Expr, Expr]) -> Expr:
         return Power(_T(e.base, memo), e.exp)
     if isinstance(e, Ones):
         return Ones(_T(e.like, memo))
-    if isinstance(e, AdjD):  # adj(A)' = adj(A'), so adj'(A)[E]' = adj'(A')[E']
-        return adj_d(_T(e.a, memo), _T(e.e, memo))
     if isinstance(e, Call):
-        if e.fn in ELEMENTWISE_T:
-            return Call(e.fn, _T(e.arg, memo))
-        if e.fn == "diag" and e.arg.is_vector:
-            return e
-        if e.fn in ("inv", "adj") and is_symmetric(e.arg):
+        if e.fn.transpose_inside:  # exp(A)' = exp(A'); adj'(A)[E]' = adj'(A')[E']
+            return call(e.fn, *(_T(a, memo) for a in e.args))
+        if is_symmetric(e):  # diag(v), inv(S), adj(S)
             return e
     return Transpose(e)
 
@@ -279,13 +260,13 @@ def shape_like(e: Expr) -> Expr:
     """A short expression with the shape of e (all that ones(...) and eye(...) use of it)."""
     if isinstance(e, Ones):
         return shape_like(e.like)
-    if isinstance(e, AdjD):
-        return shape_like(e.a)
+    if isinstance(e, Call) and e.fn.transpose_inside:  # shaped like its first argument
+        return shape_like(e.args[0])
     if isinstance(e, (Hadamard, HDiv, Add)):
         for c in e.children:
             if not c.is_scalar:
                 return shape_like(c)
-    if isinstance(e, (Neg, Div)) or (isinstance(e, Call) and e.fn in ELEMENTWISE_T):
+    if isinstance(e, (Neg, Div)):
         return shape_like(e.children[0])
     if isinstance(e, MatMul):
         chain = [f for f in e.factors if not f.is_scalar]
@@ -297,23 +278,34 @@ def shape_like(e: Expr) -> Expr:
     return e
 
 
-def inner(a: Expr, b: Expr) -> Expr:
-    """<a, b> = tr(a' b) written the short way: a*b, a'*b or tr(a'*b)."""
-    if a.is_scalar or b.is_scalar:
-        return mul(a, b) if a.is_scalar and b.is_scalar else mul(a, call("sum", b)) if a.is_scalar \
-            else mul(call("sum", a), b)
-    if isinstance(a, Ones):
-        return call("sum", b)
-    if isinstance(b, Ones):
-        return call("sum", a)
-    if a.is_vector:
-        return mul(T(a), b)
-    if isinstance(a, Eye):
-        return tr(b)
-    if isinstance(b, Eye):
-        return tr(a)
-    return tr(mul(T(a), b))
+def is_symmetric(e: Expr) -> bool:
+    """True where e equals its transpose by its structure (S, A+A', X'*X, x*x', inv(S), ...)."""
+    if e.is_scalar:
+        return True
+    if isinstance(e, Var):
+        return e.symmetric
+    if isinstance(e, Eye):
+        return True
+    if isinstance(e, (Neg, Transpose)):
+        return is_symmetric(e.arg)
+    if isinstance(e, Call):
+        return e.fn.symmetric is not None and e.fn.symmetric(e.args)
+    if isinstance(e, Div):
+        return is_symmetric(e.num)
+    if isinstance(e, (Hadamard, HDiv)):
+        return is_symmetric(e.a) and is_symmetric(e.b)
+    if isinstance(e, Power):
+        return is_symmetric(e.base)
+    if isinstance(e, Add):
+        terms = [t for t in e.terms if not t.is_scalar]
+        if all(is_symmetric(t) for t in terms):
+            return True
+        return set(terms) == {T(t) for t in terms}
+    if isinstance(e, MatMul):
+        chain = [f for f in e.factors if not f.is_scalar]
+        return chain == [T(f) for f in reversed(chain)]
+    return False
 
 
 __all__ = ["ZERO", "ONE", "TWO", "add", "mul", "neg", "sub", "div", "had", "hdiv", "power", "epower",
-           "call", "tr", "adj_d", "T", "undiff", "inner", "Var"]
+           "call", "T", "undiff", "is_symmetric", "Var"]

@@ -20,26 +20,23 @@ from .build import (
     ZERO,
     T,
     add,
-    adj_d,
     call,
     div,
     had,
     hdiv,
-    inner,
     is_zero,
     mul,
     neg,
-    shape_like,
-    undiff,
     zero_like,
 )
 from .errors import LimitError, MatdiffError
+from .functions.linalg import tr
+from .functions.reductions import diag, sum_
 from .rules import rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
 from .syntax.ast import (
     Add,
-    AdjD,
     Call,
     D,
     Diff,
@@ -87,18 +84,16 @@ def _rebuild(e: Expr, children: tuple[Expr, ...]) -> Expr:
         return add(*children)
     if isinstance(e, Neg):
         return neg(children[0])
-    if isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
-        if is_zero(children[0]):  # diag(0) would lose the shape: diag maps vectors and matrices both ways
+    if isinstance(e, Call) and e.fn.linear_in is not None:  # tr, sum, diag, adj_d(A, .)
+        if e.fn.arity == 1 and is_zero(children[0]):  # diag(0) would lose the shape: diag maps both ways
             return _zero(e)
-        return call(e.fn, children[0])
+        return call(e.fn, *children)
     if isinstance(e, Div):
         return div(*children)
     if isinstance(e, Hadamard):
         return had(*children)
     if isinstance(e, HDiv):
         return hdiv(*children)
-    if isinstance(e, AdjD):
-        return adj_d(*children)
     return e.rebuild(children)
 
 
@@ -251,10 +246,9 @@ class _TermExpander:
             out = [had(t, e.b) for t in run(e.a)] if e.a.linear else [had(e.a, t) for t in run(e.b)]
         elif isinstance(e, HDiv):
             out = [hdiv(t, e.b) for t in run(e.a)]
-        elif isinstance(e, Call) and e.fn in ("tr", "sum", "diag"):
-            out = [call(e.fn, t) for t in run(e.arg)]
-        elif isinstance(e, AdjD):  # linear in its direction
-            out = [adj_d(e.a, t) for t in run(e.e)]
+        elif isinstance(e, Call) and e.fn.linear_in is not None:  # linear in one argument: tr, sum, diag, adj_d
+            k, args = e.fn.linear_in, e.args
+            out = [call(e.fn, *args[:k], t, *args[k + 1:]) for t in run(args[k])]
         else:  # pragma: no cover
             raise MatdiffError(f"internal: {e} is not linear in the differential")
         if len(out) > 1:
@@ -276,10 +270,7 @@ CYCLIC = "cyclic property: tr(A*B) = tr(B*A)"
 TRANSPOSE = "tr(B') = tr(B)"
 OWN_TRACE = "a scalar is its own trace"
 HADAMARD = "tr(A'*(B .* dX)) = tr((A .* B)'*dX)"
-SUM = "sum(F) = tr(ones(F)'*F)"
-DIAG = "<C, diag(F)> = <diag(C), F>"
 SCALAR_OUT = "a scalar factor comes out: tr(B*dt) = tr(B)*dt"
-ADJ_D = "<C, adj_d(A, E)> = <adj_d(A', C), E>"
 
 
 def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
@@ -290,7 +281,7 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
         if isinstance(e, Neg):
             e, c = e.arg, neg(c)
         elif isinstance(e, Add):
-            return add(*(adjoint(t, call("sum", c) if t.is_scalar and not e.is_scalar else c, rules)
+            return add(*(adjoint(t, sum_(c) if t.is_scalar and not e.is_scalar else c, rules)
                          for t in e.terms if t.linear))
         elif isinstance(e, MatMul):
             fs = e.factors
@@ -316,36 +307,47 @@ def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
             _note(rules, HADAMARD)
             c = had(c, other)
             if lin.is_scalar and not c.is_scalar:  # a scalar spread over the entries: <C, s G> = s sum(C .* G)
-                c = call("sum", c)
+                c = sum_(c)
             e = lin
         elif isinstance(e, HDiv):
             _note(rules, HADAMARD)
             c = hdiv(c, e.b)
             if e.a.is_scalar and not c.is_scalar:
-                c = call("sum", c)
+                c = sum_(c)
             e = e.a
         elif isinstance(e, Transpose):
             _note(rules, TRANSPOSE)
             e, c = e.arg, T(c)
-        elif isinstance(e, Call) and e.fn == "tr":
-            e, c = e.arg, mul(c, Eye(like=shape_like(undiff(e.arg))))
-        elif isinstance(e, Call) and e.fn == "sum":
-            _note(rules, SUM)
-            e, c = e.arg, (c if e.arg.is_scalar else mul(c, Ones(shape_like(undiff(e.arg)))))
-        elif isinstance(e, Call) and e.fn == "diag":
-            _note(rules, DIAG)
-            e, c = e.arg, call("diag", c)
-        elif isinstance(e, AdjD):  # the adjoint of E -> adj'(A)[E] is C -> adj'(A)[C']' = adj'(A')[C]
-            _note(rules, ADJ_D)
-            e, c = e.e, adj_d(T(e.a), c)
+        elif isinstance(e, Call) and e.fn.adjoint is not None:  # a linear function: its adjoint, from its entry
+            rule, e, c = e.fn.adjoint(e, c)
+            if rule:
+                _note(rules, rule)
         else:  # pragma: no cover
             raise MatdiffError(f"internal: cannot identify the gradient through {e}")
+
+
+def inner(a: Expr, b: Expr) -> Expr:
+    """<a, b> = tr(a' b) written the short way: a*b, a'*b or tr(a'*b)."""
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b) if a.is_scalar and b.is_scalar else mul(a, sum_(b)) if a.is_scalar \
+            else mul(sum_(a), b)
+    if isinstance(a, Ones):
+        return sum_(b)
+    if isinstance(b, Ones):
+        return sum_(a)
+    if a.is_vector:
+        return mul(T(a), b)
+    if isinstance(a, Eye):
+        return tr(b)
+    if isinstance(b, Eye):
+        return tr(a)
+    return tr(mul(T(a), b))
 
 
 def _pair(c: Expr, k: Expr) -> Expr:
     """<c, k> for a non-scalar k (the scalar dX multiplies k)."""
     if isinstance(k, Ones):
-        return call("sum", c)
+        return sum_(c)
     return inner(c, k)
 
 
@@ -375,7 +377,7 @@ def trace_form(p: Expr, dvar: Diff) -> Expr:
     elif dvar.var.is_vector:
         core = MatMul(tuple(chain + [dvar])) if chain else dvar
     else:
-        core = Call("tr", MatMul(tuple(chain + [dvar])) if chain else dvar)
+        core = Call(tr, MatMul(tuple(chain + [dvar])) if chain else dvar)
     factors = ([] if coef == 1 else [Num(coef)]) + scal + [core]
     return factors[0] if len(factors) == 1 else MatMul(tuple(factors))
 
@@ -420,7 +422,7 @@ def identify(df: Expr, var: Var) -> Identified:
         steps.append(Step("combine like terms", " ", None, later=combined))
     form_name = _form_name(var)
     if var.kind == "diagonal" and not m.is_scalar:
-        g = S.run(call("diag", call("diag", m)))
+        g = S.run(diag(diag(m)))
         steps.append(Step(f"{var.name} is diagonal: only diagonal d{var.name} occur", "diag(diag(M))", g,
                           note="the gradient on the space of diagonal matrices is the diagonal part of M",
                           lhs_latex=r"\operatorname{diag}(\operatorname{diag}(M))"))
@@ -445,7 +447,7 @@ def _is_trace_form(t: Expr, var: Var) -> bool:
         return isinstance(t, Diff) or (isinstance(t, MatMul) and isinstance(t.factors[-1], Diff))
     if var.is_vector:
         return isinstance(t, MatMul) and isinstance(t.factors[-1], Diff)
-    inner = t.arg if isinstance(t, Call) and t.fn == "tr" else None
+    inner = t.arg if isinstance(t, Call) and t.fn is tr else None
     return inner is not None and (isinstance(inner, Diff) or
                                   (isinstance(inner, MatMul) and isinstance(inner.factors[-1], Diff)))
 
@@ -454,8 +456,8 @@ def _is_trace(t: Expr) -> bool:
     while isinstance(t, (Div, Neg)):
         t = t.num if isinstance(t, Div) else t.arg
     if isinstance(t, MatMul):
-        return any(isinstance(f, Call) and f.fn == "tr" and f.linear for f in t.factors)
-    return isinstance(t, Call) and t.fn == "tr"
+        return any(isinstance(f, Call) and f.fn is tr and f.linear for f in t.factors)
+    return isinstance(t, Call) and t.fn is tr
 
 
 def _form_name(var: Var) -> str:

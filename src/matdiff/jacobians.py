@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .build import ONE, ZERO, T, add, call, hdiv, mul, neg
+from .build import ONE, ZERO, T, add, hdiv, mul, neg
 from .differential import adjoint, expand, expand_terms
 from .errors import MatdiffError, ShapeError
+from .functions.reductions import diag
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Derived, Step
 from .syntax.ast import (
@@ -84,7 +85,7 @@ class Derivative(Derived):
         terms = expand_terms(df) if df.linear else []
         m = S.run(add(*(adjoint(t, self.cotangent, []) for t in terms))) if terms else ZERO
         if var.kind == "diagonal" and not var.is_scalar:
-            m = S.run(call("diag", call("diag", m)))
+            m = S.run(diag(diag(m)))
         elif var.symmetric and not var.is_scalar:
             m = symmetric_part(m, S)
         self.vjp_expr = m
@@ -298,13 +299,13 @@ def jacobian_matrix(e: Expr, var: Var, S: Simplifier) -> Expr:
             return mul(g, jacobian_matrix(lin, var, S))
         if not g.is_vector:
             raise NotExpressible
-        return mul(call("diag", g), jacobian_matrix(lin, var, S))
+        return mul(diag(g), jacobian_matrix(lin, var, S))
     if isinstance(e, HDiv):
         if e.a.is_scalar:
             return mul(hdiv(ONE, e.b), jacobian_matrix(e.a, var, S))
         if not e.b.is_vector:
             raise NotExpressible
-        return mul(call("diag", hdiv(ONE, e.b)), jacobian_matrix(e.a, var, S))
+        return mul(diag(hdiv(ONE, e.b)), jacobian_matrix(e.a, var, S))
     raise NotExpressible
 
 

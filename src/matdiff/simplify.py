@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .build import ONE, ZERO, T, add, is_zero, mul, shape_like
+from .build import ONE, ZERO, T, add, is_symmetric, is_zero, mul, shape_like
 from .errors import DomainError
-from .numeric.patterns import one_plus_exp
+from .functions.elementwise import exp, one_plus_exp, sigmoid
+from .functions.linalg import inv
+from .functions.reductions import diag, is_diag_of_vector
+from .functions.registry import Function
 from .syntax.ast import (
     Add,
-    AdjD,
     Call,
     D,
     Diff,
@@ -39,7 +41,6 @@ from .syntax.ast import (
     Var,
     fold,
     integer_value,
-    is_symmetric,
 )
 
 transpose = T
@@ -101,9 +102,7 @@ class Simplifier:
         if isinstance(e, (Hadamard, HDiv)):
             return self.hadamard(e)
         if isinstance(e, Call):
-            return self.call(e.fn, self.run(e.arg))
-        if isinstance(e, AdjD):
-            return self.adj_d(self.run(e.a), self.run(e.e))
+            return self.call(e.fn, *(self.run(a) for a in e.args))
         if isinstance(e, D):
             return D(self.run(e.arg))
         return e  # pragma: no cover
@@ -115,7 +114,7 @@ class Simplifier:
         if len(diags) < 2:
             return parts
         inner = self.sum([self.product(sc + [v]) for _, (sc, v) in diags])
-        merged = self.call("diag", inner)
+        merged = self.call(diag, inner)
         first = diags[0][0]
         drop = {i for i, _ in diags}
         return [merged if i == first else t for i, t in enumerate(parts) if i == first or i not in drop]
@@ -179,20 +178,20 @@ class Simplifier:
             u = one_plus_exp(base)
             if u is None or not k or k < 0 or d not in den:
                 continue
-            e = Call("exp", u)
+            e = Call(exp, u)
             j = 0
             while j < k and e in num:
                 num.remove(e)
                 j += 1
             den.remove(d)
-            s = Call("sigmoid", u)
+            s = Call(sigmoid, u)
             num.extend([s] * j + [self.sum([ONE, self.product([Num(-1), s])])] * (k - j))
         # exp(u) .* (1 - sigmoid(u)) = sigmoid(u)
         for f in list(num):
             if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == ONE:
                 c, rest = split_coefficient(f.terms[1])
-                if c == -1 and isinstance(rest, Call) and rest.fn == "sigmoid":
-                    e = Call("exp", rest.arg)
+                if c == -1 and isinstance(rest, Call) and rest.fn is sigmoid:
+                    e = Call(exp, rest.arg)
                     if e in num and f in num:
                         num.remove(e)
                         num[num.index(f)] = rest
@@ -206,8 +205,8 @@ class Simplifier:
 
     def power(self, base: Expr, p: Expr) -> Expr:
         if isinstance(p, Num) and not base.is_scalar and isinstance(p.value, int) and p.value < 0:
-            inv = self.call("inv", base)  # A^-k = inv(A)^k: an inverse the code generator solves with
-            return inv if p.value == -1 else Power(inv, Num(-p.value))
+            inv_ = self.call(inv, base)  # A^-k = inv(A)^k: an inverse the code generator solves with
+            return inv_ if p.value == -1 else Power(inv_, Num(-p.value))
         if isinstance(p, Num):
             if p.value == 1:
                 return base
@@ -226,53 +225,26 @@ class Simplifier:
                 return self.product([self.power(f, p) for f in base.factors])
         return Power(base, p)
 
-    def adj_d(self, a: Expr, x: Expr) -> Expr:
-        """adj_d(A, E), linear in E: 0 where E is 0, scalar factors of E taken out."""
-        if _is_zero(x):
-            return ZERO  # run() gives it its shape
-        if isinstance(x, MatMul):
-            scal = [f for f in x.factors if f.is_scalar]
-            chain = [f for f in x.factors if not f.is_scalar]
-            if scal and chain:
-                return self.product(scal + [AdjD(a, self.product(chain))])
-        return AdjD(a, x)
-
-    def call(self, fn: str, a: Expr) -> Expr:
-        if fn in ("tr", "sum") and a.is_scalar:
-            return a
-        if _is_zero(a) and fn in ("tr", "sum", "diag", "sin", "tanh", "abs", "sqrt"):
+    def call(self, fn: Function, *args: Expr) -> Expr:
+        """fn(args) in canonical form: the constructor's folds, then the function's own identities."""
+        if fn.fold is not None:
+            got = fn.fold(args)
+            if got is not None:
+                return got if got.shape is None or not is_zero(got) else ZERO  # run() gives a zero its shape
+        a = args[0]
+        if fn.zero_at_zero and _is_zero(a):
             return ZERO
-        if fn in ("tr", "det", "logdet", "norm_fro", "norm_nuc", "norm2") and isinstance(a, Transpose):
-            return self.call(fn, a.arg)
-        if fn == "tr":
-            if a.linear and _transposed_diff(a):  # tr(B) = tr(B'): write dX untransposed, tr(M'*dX)
-                t = self.run(self.T(a))
-                if not _transposed_diff(t):
-                    a = t
-            if isinstance(a, Add) and not any(t.is_scalar for t in a.terms):
-                return self.sum([self.call("tr", t) for t in a.terms])
-            if isinstance(a, MatMul):
-                scal = [f for f in a.factors if f.is_scalar]
-                chain = [f for f in a.factors if not f.is_scalar]
-                if scal and chain:
-                    return self.product(scal + [self.call("tr", self.product(chain))])
-                # cyclic: rotate a row vector to the front and the trace is a plain product
-                for i, f in enumerate(chain):
-                    if i and f.shape[0].size() == 1:
-                        return self.product(chain[i:] + chain[:i])
-            if isinstance(a, Call) and a.fn == "diag" and a.arg.is_vector:
-                return self.call("sum", a.arg)
-        if fn == "inv" and isinstance(a, Call) and a.fn == "inv":
-            return a.arg
-        if fn == "diag" and a.is_vector:
-            if isinstance(a, Ones):
-                return Eye(like=a.like)
-            if isinstance(a, MatMul):  # diag(c*v) = c*diag(v)
-                scal = [f for f in a.factors if f.is_scalar]
-                chain = [f for f in a.factors if not f.is_scalar]
-                if scal and len(chain) == 1:
-                    return self.product(scal + [self.call("diag", chain[0])])
-        return Call(fn, a)
+        if fn.transpose_invariant and isinstance(a, Transpose):  # tr(A') = tr(A), det(A') = det(A), ...
+            return self.call(fn, a.arg, *args[1:])
+        if fn.simplify is not None:
+            got = fn.simplify(self, args)
+            if got is not None:
+                return got
+        return Call(fn, *args)
+
+    def transposed_diff(self, e: Expr) -> bool:
+        """e holds dX'."""
+        return _transposed_diff(e)
 
     def product(self, factors: list[Expr]) -> Expr:
         coef: Fraction | float = 1
@@ -336,7 +308,7 @@ class Simplifier:
                 continue
             if out and _diag_of_vector(out[-1]):
                 if _diag_of_vector(f):  # diag(a)*diag(b) = diag(a .* b)
-                    out[-1] = self.call("diag", self.hadamard(Hadamard(out[-1].arg, f.arg)))
+                    out[-1] = self.call(diag, self.hadamard(Hadamard(out[-1].arg, f.arg)))
                     continue
                 if isinstance(f, Ones) and f.is_vector:  # diag(v)*1 = v
                     out[-1] = out[-1].arg
@@ -426,16 +398,15 @@ def _powers(factors: list[Expr]) -> list[Expr]:
     return out
 
 
-def _diag_of_vector(e: Expr) -> bool:
-    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
+_diag_of_vector = is_diag_of_vector
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:
     """a*b = I: inv(A)*A, A*inv(A), and transposed, inv(A)'*A' = (A*inv(A))' and A'*inv(A)'."""
     if isinstance(a, Transpose) and isinstance(b, Transpose):
         a, b = a.arg, b.arg
-    return (isinstance(a, Call) and a.fn == "inv" and a.arg == b) or \
-        (isinstance(b, Call) and b.fn == "inv" and b.arg == a)
+    return (isinstance(a, Call) and a.fn is inv and a.arg == b) or \
+        (isinstance(b, Call) and b.fn is inv and b.arg == a)
 
 
 def split_coefficient(t: Expr) -> tuple[Fraction | float, Expr]:

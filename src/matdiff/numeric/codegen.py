@@ -27,10 +27,12 @@ import numpy as np
 from scipy.special import expit as _expit
 
 from ..errors import DomainError, MatdiffError, ShapeError
+from ..functions.elementwise import logistic
+from ..functions.linalg import inv
+from ..functions.reductions import diag
 from ..shapes import Dim
 from ..syntax.ast import (
     Add,
-    AdjD,
     Call,
     Div,
     EPower,
@@ -55,8 +57,6 @@ from .patterns import (
     inverse_power,
     inverse_powers,
     is_diag_of_vector,
-    logistic,
-    one_plus_exp,
     scaled_factor,
     size_estimate,
 )
@@ -87,22 +87,11 @@ def _base(code: str) -> str:
     return f"({code})" if code.startswith("-") else code
 
 
-_ELEMENTWISE = {"exp": "_np.exp", "log": "_np.log", "sin": "_np.sin", "cos": "_np.cos", "tanh": "_np.tanh",
-                "sqrt": "_np.sqrt", "abs": "_np.abs", "sign": "_K.sign", "polar": "_K.polar",
-                "top_sv": "_K.top_sv", "sigmoid": "_expit"}
-_SCALAR_CALLS = {"tr": "{a}", "det": "{a}", "sum": "{a}", "diag": "{a}", "adj": "1.0", "inv": "1.0 / {a}",
-                 "norm_fro": "abs({a})", "norm2": "abs({a})", "norm_nuc": "abs({a})", "norm1": "abs({a})",
-                 "sign": "_np.sign({a})", "polar": "_np.sign({a})", "top_sv": "_np.sign({a})",
-                 "logdet": "_K_log_positive({a})", "exp": "_np.exp({a})", "log": "_np.log({a})",
-                 "sin": "_np.sin({a})", "cos": "_np.cos({a})", "tanh": "_np.tanh({a})",
-                 "sqrt": "_np.sqrt({a})", "abs": "abs({a})", "sigmoid": "_expit({a})"}
-
-
 def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
     """(A, transposed) when e is inv(A) or inv(A)'."""
-    if isinstance(e, Call) and e.fn == "inv" and not e.arg.is_scalar:
+    if isinstance(e, Call) and e.fn is inv and not e.arg.is_scalar:
         return e.arg, False
-    if isinstance(e, Transpose) and isinstance(e.arg, Call) and e.arg.fn == "inv" and not e.arg.arg.is_scalar:
+    if isinstance(e, Transpose) and isinstance(e.arg, Call) and e.arg.fn is inv and not e.arg.arg.is_scalar:
         return e.arg.arg, True
     return None
 
@@ -251,7 +240,7 @@ class Lowering:
             k = scaled_factor(chain)
             if k is not None:
                 f = chain[k]
-                scaled = Call("diag", MatMul(tuple(scal) + (f.arg,))) if _is_diag(f) else MatMul(tuple(scal) + (f,))
+                scaled = Call(diag, MatMul(tuple(scal) + (f.arg,))) if _is_diag(f) else MatMul(tuple(scal) + (f,))
                 return self.chain(chain[:k] + [scaled] + chain[k + 1:])
         parts = [self(f) for f in scal if not _negative_power(f)]
         below = [self._denominator(f) for f in scal if _negative_power(f)]  # type: ignore[arg-type]
@@ -340,42 +329,10 @@ class Lowering:
             return f"{self.inverse(inv[0])}.T"
         return _t(self(e.arg))
 
-    def _l_AdjD(self, e: AdjD) -> str:
-        if e.a.is_scalar:  # adj of a scalar is 1: its derivative is 0
-            return self.emit(f"0.0 * {self(e.e)}")
-        return self.emit(f"_F.adj_d({self.factor(e.a)}, {self(e.e)})")
-
     def _l_Call(self, e: Call) -> str:
-        fn, arg = e.fn, e.arg
-        if arg.is_scalar:
-            if fn == "logdet":
-                return self.emit(f"_np.log(_check_positive({self(arg)}, 'logdet'))")
-            if fn == "inv":
-                return self.emit(f"1 / {self.divisor(arg)}")
-            if fn in ("sign", "polar", "top_sv"):  # the derivative of abs/norm1 at a scalar: not at 0
-                what = f"{to_text(arg)} (abs and norm1 are not differentiable at 0)"
-                return self.emit(f"_np.sign(_nonzero({self(arg)}, {what!r}))")
-            return self.emit(_SCALAR_CALLS[fn].format(a=self(arg)))
-        if fn == "inv":
-            return self.inverse(arg)
-        if fn in ("det", "logdet", "adj"):
-            return self.emit(f"_F.{fn}({self.factor(arg)})")
-        if fn == "tr":
-            return self.trace(arg)
-        if fn == "sum":
-            return self.emit(f"_np.sum({self(arg)})")
-        if fn == "diag":
-            return self.emit(f"_np.diag({self(arg)})")
-        if fn == "norm_fro" or (fn in ("norm2", "norm_nuc") and (arg.is_vector or
-                                                                arg.shape[0].find().value == 1)):
-            return self.emit(f"_K.norm_fro({self(arg)})")  # rescaled where the squares over- or underflow
-        if fn in ("norm2", "norm_nuc"):
-            return self.emit(f"_K.{fn}({self(arg)})")
-        if fn == "norm1":
-            return self.emit(f"_np.abs({self(arg)}).sum()")
-        if fn == "log" and one_plus_exp(arg) is not None:  # log(1 + exp(u)) without overflow
-            return self.emit(f"_np.logaddexp(0, {self(one_plus_exp(arg))})")
-        return self.emit(f"{_ELEMENTWISE[fn]}({self(arg)})")
+        if e.fn.lower is None:
+            raise MatdiffError(f"{e.fn.name} has no NumPy lowering: it cannot be compiled")
+        return e.fn.lower(self, e)  # the function's own code, from its registry entry
 
     def trace(self, arg: Expr) -> str:
         """tr(P*Q) = sum(P .* Q'): no product formed."""
@@ -399,9 +356,9 @@ class Lowering:
         for f in chain:
             inv = _inv_arg(f)
             if inv is not None and inv[0] not in self.standalone_inv:
-                ops.append(("inv", (self.factor(inv[0]), inv[1])))
+                ops.append(("solve", (self.factor(inv[0]), inv[1])))
             elif _is_diag(f):
-                ops.append(("diag", self(f.arg)))
+                ops.append(("scale", self(f.arg)))
             else:
                 ops.append(("mat", self(f)))
             dims.append(_size(f.shape[0]))
@@ -410,9 +367,9 @@ class Lowering:
         self._dims = dims
         if n == 1:
             kind, p = ops[0]
-            if kind == "inv":
+            if kind == "solve":
                 return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
-            return self.emit(f"_np.diag({p})") if kind == "diag" else p
+            return self.emit(f"_np.diag({p})") if kind == "scale" else p
         # matrix-chain order (dynamic programming); a solve costs about a product
         cost = [[0.0] * n for _ in range(n)]
         split = [[0] * n for _ in range(n)]
@@ -430,8 +387,8 @@ class Lowering:
     @staticmethod
     def _pair_cost(ops: list[tuple[str, Any]], i: int, k: int, j: int, dims: list[int]) -> float:
         p, q, r = dims[i], dims[k + 1], dims[j + 1]
-        left_diag = i == k and ops[i][0] == "diag"
-        right_diag = k + 1 == j and ops[j][0] == "diag"
+        left_diag = i == k and ops[i][0] == "scale"
+        right_diag = k + 1 == j and ops[j][0] == "scale"
         if left_diag or right_diag:
             return float(p * r)
         return float(p * q * r)
@@ -439,26 +396,26 @@ class Lowering:
     def _build(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
         if i == j:
             kind, p = ops[i]
-            return p if kind != "inv" else ""
+            return p if kind != "solve" else ""
         k = split[i][j]
         left_single = ops[i] if i == k else None
         right_single = ops[j] if k + 1 == j else None
-        if left_single is not None and left_single[0] == "inv":
+        if left_single is not None and left_single[0] == "solve":
             right = self._materialize(ops, split, k + 1, j)
             f, t = left_single[1]
             return self.emit(f"_F.{'solve_t' if t else 'solve'}({f}, {right})")
-        if right_single is not None and right_single[0] == "inv":
+        if right_single is not None and right_single[0] == "solve":
             left = self._materialize(ops, split, i, k)
             f, t = right_single[1]  # L*inv(A) = (A'^-1 L')'
             if self._dims[i] == 1:  # a row vector is 1-D: no transposes
                 return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {left})")
             return self.emit(f"_F.{'solve' if t else 'solve_t'}({f}, {_t(left)}).T")
         dims = self._dims
-        if left_single is not None and left_single[0] == "diag":  # diag(v)*R scales the rows of R
+        if left_single is not None and left_single[0] == "scale":  # diag(v)*R scales the rows of R
             right = self._materialize(ops, split, k + 1, j)
             return self.emit(f"{left_single[1]} * {right}" if dims[j + 1] == 1 else
                              f"{left_single[1]}[:, None] * {right}")
-        if right_single is not None and right_single[0] == "diag":  # L*diag(v) scales the columns
+        if right_single is not None and right_single[0] == "scale":  # L*diag(v) scales the columns
             return self.emit(f"{self._materialize(ops, split, i, k)} * {right_single[1]}")
         left, right = self._materialize(ops, split, i, k), self._materialize(ops, split, k + 1, j)
         if dims[k + 1] == 1 and (dims[i] == 1 or dims[j + 1] == 1):  # a scalar times a vector or matrix
@@ -472,9 +429,9 @@ class Lowering:
     def _materialize(self, ops: list[tuple[str, Any]], split: list[list[int]], i: int, j: int) -> str:
         if i == j:
             kind, p = ops[i]
-            if kind == "inv":
+            if kind == "solve":
                 return self.emit(f"_F.inv({p[0]})") + (".T" if p[1] else "")
-            if kind == "diag":
+            if kind == "scale":
                 return self.emit(f"_np.diag({p})")
             return p
         return self._build(ops, split, i, j)
@@ -507,8 +464,8 @@ def positive(e: Expr) -> bool:
     """True where every entry of e is > 0 whatever the values (1 + exp(z), x.^2 + 1, ...)."""
     if isinstance(e, Num):
         return e.value > 0
-    if isinstance(e, Call):
-        return e.fn == "exp" or (e.fn in ("sqrt", "sum") and positive(e.arg))
+    if isinstance(e, Call):  # exp(u) > 0; sqrt(u), sum(u) > 0 where u > 0 (the entry says)
+        return e.fn.positive is not None and e.fn.positive(e.args, positive)
     if isinstance(e, (Add, Hadamard, HDiv, Div)):
         return all(positive(c) for c in e.children)
     if isinstance(e, MatMul):

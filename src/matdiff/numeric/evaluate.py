@@ -16,10 +16,11 @@ import numpy as np
 from scipy.special import expit
 
 from ..errors import DomainError, MatdiffError, ShapeError
+from ..functions.elementwise import logistic
+from ..functions.linalg import is_inverse as _is_inv
 from ..shapes import Dim
 from ..syntax.ast import (
     Add,
-    AdjD,
     Call,
     Div,
     EPower,
@@ -38,7 +39,7 @@ from ..syntax.ast import (
 )
 from ..syntax.printer import to_text
 from . import kernels as K
-from .patterns import inverse_power, inverse_powers, logistic, one_plus_exp, scaled_factor
+from .patterns import inverse_power, inverse_powers, scaled_factor
 
 Value = Any
 
@@ -60,15 +61,6 @@ def _holds_inverse(t: Expr) -> bool:
     if _is_inv(t) is not None or inverse_power(t) is not None:
         return True
     return isinstance(t, MatMul) and any(_holds_inverse(f) for f in t.factors)
-
-
-def _is_inv(e: Expr) -> Expr | None:
-    """A if e is inv(A); A' if e is inv(A)'."""
-    if isinstance(e, Call) and e.fn == "inv":
-        return e.arg
-    if isinstance(e, Transpose) and isinstance(e.arg, Call) and e.arg.fn == "inv":
-        return Transpose(e.arg.arg)
-    return None
 
 
 class Bindings:
@@ -340,20 +332,10 @@ class Evaluator:
         v = self(e.arg)
         return v if e.arg.is_scalar else v.T
 
-    def _ev_AdjD(self, e: AdjD) -> Value:
-        a, x = self(e.a), self(e.e)
-        if e.a.is_scalar:  # adj of a scalar is 1: its derivative is 0
-            return np.zeros_like(x)
-        return K.adj_d(a, x)
-
     def _ev_Call(self, e: Call) -> Value:
-        if e.fn == "log":
-            u = one_plus_exp(e.arg)
-            if u is not None:  # log(1 + exp(u)) = logaddexp(0, u): no overflow
-                uv = self(u)
-                if not np.iscomplexobj(uv):
-                    return np.logaddexp(0, uv)
-        return FUNCTIONS[e.fn](self(e.arg), e)
+        if e.fn.evaluate is None:
+            raise MatdiffError(f"{e.fn.name} has no NumPy evaluation")
+        return e.fn.evaluate(self, e)  # the function's own, from its registry entry
 
 
 def _scalar_power(a: Value, p: Value, e: Expr) -> Value:
@@ -364,152 +346,6 @@ def _scalar_power(a: Value, p: Value, e: Expr) -> Value:
     if np.real(a) <= 0 and np.isrealobj(a):
         raise DomainError(f"{to_text(e)}: a fractional power of {to_text(e.base)} = {a:.6g} <= 0")
     return a ** p
-
-
-def _square(v: Value, e: Call) -> Value:
-    return v
-
-
-def _tr(v: Value, e: Call) -> Value:
-    return v if e.arg.is_scalar else np.trace(v)
-
-
-def _det(v: Value, e: Call) -> Value:
-    return v if e.arg.is_scalar else K.det(v)
-
-
-def _logdet(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar:
-        if np.real(v) <= 0:
-            raise DomainError(f"logdet({to_text(e.arg)}): the determinant is {v:.6g} <= 0")
-        return np.log(v)
-    spd = isinstance(e.arg, Var) and e.arg.kind == "spd" and not np.iscomplexobj(v)
-    try:
-        return K.logdet(v, spd=spd)
-    except DomainError as err:
-        raise DomainError(f"logdet({to_text(e.arg)}): {err}") from None
-
-
-def _inv(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar:
-        if v == 0:
-            raise DomainError(f"inv({to_text(e.arg)}) of 0")
-        return 1 / v
-    try:
-        return K.inv(v)
-    except DomainError as err:
-        raise DomainError(f"inv({to_text(e.arg)}): {err}") from None
-
-
-def _adj(v: Value, e: Call) -> Value:
-    return np.ones_like(v) if e.arg.is_scalar else K.adj(v)
-
-
-def _norm_fro(v: Value, e: Call) -> Value:
-    # complex (the complex-step check): sqrt(sum v^2) with no conjugation, the analytic continuation; both
-    # rescale where the squares over- or underflow, so that v / norm is right also at entries ~1e300 or ~1e-170
-    return K.norm_fro_bilinear(v) if np.iscomplexobj(v) else K.norm_fro(v)
-
-
-def _norm2(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar or e.arg.is_vector or np.ndim(v) < 2 or 1 in np.shape(v):
-        return _norm_fro(v, e)
-    return K.norm2(v)
-
-
-def _norm_nuc(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar or e.arg.is_vector or 1 in np.shape(v):
-        return _norm_fro(v, e)
-    return K.norm_nuc(v)
-
-
-def _norm1(v: Value, e: Call) -> Value:
-    if np.iscomplexobj(v):
-        return np.sum(v * np.sign(v.real))
-    return np.sum(np.abs(v))
-
-
-def _diag(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar:
-        return v
-    if e.arg.is_vector:
-        return np.diag(v[:, 0])
-    if np.shape(v)[0] == 1:
-        return np.diag(v[0, :])
-    return np.diag(v).reshape(-1, 1).copy()
-
-
-def _log(v: Value, e: Call) -> Value:
-    if np.any(np.real(v) <= 0):
-        raise DomainError(f"log({to_text(e.arg)}): needs positive entries, got {np.min(np.real(v)):.6g}")
-    return np.log(v)
-
-
-def _sqrt(v: Value, e: Call) -> Value:
-    if np.any(np.real(v) < 0):
-        raise DomainError(f"sqrt({to_text(e.arg)}): needs entries >= 0, got {np.min(np.real(v)):.6g}")
-    return np.sqrt(v)
-
-
-def _abs(v: Value, e: Call) -> Value:
-    return v * np.sign(np.real(v)) if np.iscomplexobj(v) else np.abs(v)
-
-
-def _sign(v: Value, e: Call) -> Value:
-    if e.arg.is_scalar:
-        if np.real(v) == 0:
-            raise DomainError(f"{to_text(e.arg)} = 0: abs (and norm1) of it is not differentiable there "
-                              f"(its derivative sign({to_text(e.arg)}) does not exist)")
-        return np.sign(np.real(v))
-    try:
-        return K.sign(np.real(v))
-    except DomainError as err:
-        raise DomainError(f"sign({to_text(e.arg)}): {err}") from None
-
-
-def _wrap(kernel: Any, name: str) -> Any:
-    def run(v: Value, e: Call) -> Value:
-        if e.arg.is_scalar:
-            if name == "top_sv":
-                if v == 0:
-                    raise DomainError("top_sv(0) is undefined")
-                return np.sign(v)
-            return np.sign(v) if v != 0 else _raise(f"{name}(0) is undefined")
-        try:
-            return kernel(v)
-        except DomainError as err:
-            raise DomainError(f"{name}({to_text(e.arg)}): {err}") from None
-    return run
-
-
-def _raise(msg: str) -> Value:
-    raise DomainError(msg)
-
-
-FUNCTIONS: dict[str, Any] = {
-    "tr": _tr,
-    "det": _det,
-    "logdet": _logdet,
-    "inv": _inv,
-    "adj": _adj,
-    "norm_fro": _norm_fro,
-    "norm2": _norm2,
-    "norm_nuc": _norm_nuc,
-    "norm1": _norm1,
-    "sum": lambda v, e: np.sum(v),
-    "diag": _diag,
-    "exp": lambda v, e: np.exp(v),
-    "log": _log,
-    "sin": lambda v, e: np.sin(v),
-    "cos": lambda v, e: np.cos(v),
-    "tanh": lambda v, e: np.tanh(v),
-    "sqrt": _sqrt,
-    "abs": _abs,
-    "sign": _sign,
-    "sigmoid": lambda v, e: expit(v) if not np.iscomplexobj(v) else 1 / (1 + np.exp(-v)),
-    "polar": _wrap(K.polar, "polar"),
-    "top_sv": _wrap(K.top_sv, "top_sv"),
-}
 
 
 # ------------------------------------------------------------------------------- domain guards
@@ -525,15 +361,10 @@ def guards(f: Expr) -> list[tuple[str, Expr, str]]:
         seen.add(e)
         stack.extend(e.children)
         if isinstance(e, Call):
-            a = e.arg
             # norms and abs need no guard: their gradients divide by the norm or take a sign,
             # which refuse at the points where they do not exist (and only there: norm^2 is fine at 0)
-            if e.fn == "logdet":
-                out.append(("logdet", e, f"logdet({to_text(a)})"))
-            elif e.fn in ("log", "sqrt"):
-                out.append(("positive", a, f"{e.fn}({to_text(a)})"))
-            elif e.fn == "inv":
-                out.append(("invertible", e, f"inv({to_text(a)})"))
+            if e.fn.guard is not None:
+                out.extend(e.fn.guard(e))
         elif isinstance(e, (Div, HDiv)):
             den = e.den if isinstance(e, Div) else e.b
             out.append(("no_zero_entry", den, f"the divisor {to_text(den)}"))
@@ -557,11 +388,6 @@ def check(kind: str, v: Value, what: str, where: str) -> None:
         if np.any(np.real(v) <= 0):
             raise DomainError(f"{what} needs positive entries; at this point the smallest is "
                               f"{np.min(np.real(v)):.6g}")
-    elif kind in ("top_sv", "polar") and np.ndim(v) == 2 and 1 not in np.shape(v):
-        try:
-            (K.top_sv if kind == "top_sv" else K.polar)(np.real(v))
-        except DomainError as err:
-            raise DomainError(f"{what}: {err}") from None
 
 
 def check_domain(ev: Evaluator, f: Expr) -> None:

@@ -1,53 +1,14 @@
-"""Forms that overflow when computed as written, recognised so both the evaluator and the
-generated code compute them stably: log(1 + exp(u)) = logaddexp(0, u),
-exp(u)^j ./ (1 + exp(u))^k = s^j .* (1 - s)^(k - j) with s = expit(u) (the logistic sigmoid), and
-A^-k in a product as k solves (``inverse_powers``)."""
+"""Forms of products that the evaluator and the generated code compute alike: A^-k in a product as
+k solves (``inverse_powers``), and which factor a product's scalars scale (``scaled_factor``).
+(The exponential forms, log(1 + exp(u)) and the logistic quotients, are recognised beside exp in
+:mod:`matdiff.functions.elementwise`.)"""
 
 from __future__ import annotations
 
+from ..functions.linalg import inv
+from ..functions.reductions import is_diag_of_vector
 from ..shapes import Dim
-from ..syntax.ast import Add, Call, EPower, Expr, Hadamard, HDiv, Num, Power, Transpose, integer_value
-
-
-def one_plus_exp(e: Expr) -> Expr | None:
-    """u where e is 1 + exp(u)."""
-    if isinstance(e, Add) and len(e.terms) == 2:
-        a, b = e.terms
-        if isinstance(b, Num):
-            a, b = b, a
-        if isinstance(a, Num) and a.value == 1 and isinstance(b, Call) and b.fn == "exp":
-            return b.arg
-    return None
-
-
-def hadamard_factors(e: Expr) -> list[Expr]:
-    if isinstance(e, Hadamard):
-        return hadamard_factors(e.a) + hadamard_factors(e.b)
-    return [e]
-
-
-def logistic(e: HDiv) -> tuple[Expr, int, int, list[Expr]] | None:
-    """(u, j, k, rest) where e = exp(u)^j .* rest ./ (1 + exp(u))^k with 0 <= j <= k."""
-    den, k = e.b, 1
-    if isinstance(den, EPower):
-        p = integer_value(den.b)
-        if p is None or p <= 0:
-            return None
-        den, k = den.a, p
-    u = one_plus_exp(den)
-    if u is None:
-        return None
-    j, rest = 0, []
-    for f in hadamard_factors(e.a):
-        if isinstance(f, Call) and f.fn == "exp" and f.arg == u:
-            j += 1
-        elif isinstance(f, EPower) and isinstance(f.a, Call) and f.a.fn == "exp" and f.a.arg == u \
-                and (integer_value(f.b) or 0) > 0:
-            j += integer_value(f.b)  # type: ignore[operator]
-        else:
-            rest.append(f)
-    return (u, j, k, rest) if j <= k else None
-
+from ..syntax.ast import Call, Expr, Power, Transpose, integer_value
 
 MAX_SOLVES = 16  # A^-k with k above this stays a power of the inverse
 
@@ -73,10 +34,9 @@ def inverse_power(f: Expr) -> tuple[Expr, int] | None:
     if k is None or k == 0 or abs(k) > MAX_SOLVES:
         return None
     if k < 0:
-        return Call("inv", f.base), -k
+        return Call(inv, f.base), -k
     b = f.base
-    if (isinstance(b, Call) and b.fn == "inv") or (isinstance(b, Transpose) and isinstance(b.arg, Call)
-                                                   and b.arg.fn == "inv"):
+    if _is_inverse(b):
         return b, k
     return None
 
@@ -90,13 +50,10 @@ def size_estimate(d: Dim) -> int:
     return v if v is not None else UNKNOWN
 
 
-def is_diag_of_vector(e: Expr) -> bool:
-    return isinstance(e, Call) and e.fn == "diag" and e.arg.is_vector
-
-
 def _is_inverse(e: Expr) -> bool:
-    return (isinstance(e, Call) and e.fn == "inv") or (isinstance(e, Transpose) and isinstance(e.arg, Call)
-                                                      and e.arg.fn == "inv")
+    """e is inv(A) or inv(A)'."""
+    return (isinstance(e, Call) and e.fn is inv) or (isinstance(e, Transpose) and isinstance(e.arg, Call)
+                                                    and e.arg.fn is inv)
 
 
 def scaled_factor(chain: list[Expr]) -> int | None:
@@ -113,3 +70,6 @@ def scaled_factor(chain: list[Expr]) -> int | None:
     k = sizes.index(min(sizes))
     out = size_estimate(chain[0].shape[0]) * size_estimate(chain[-1].shape[1])
     return k if sizes[k] < out and not _is_inverse(chain[k]) else None
+
+
+__all__ = ["inverse_powers", "inverse_power", "size_estimate", "is_diag_of_vector", "scaled_factor", "UNKNOWN"]

@@ -67,10 +67,6 @@ TOL_CAP = 1e-4  # ... nor above this: a check whose numerical derivative is that
 NOISE_FACTOR = 100.0  # a difference within 100 noise floors of a method is round-off (see the module doc)
 ZERO_FACTOR = 10.0  # a derivative (and <G, V>) below 10 noise floors is 0 up to round-off
 
-# functions whose definition involves |.| or sign: not the restriction of a holomorphic function
-NON_ANALYTIC = frozenset({"abs", "norm1", "sign", "polar", "top_sv"})
-# norm2 / norm_nuc are |.|-based for matrices (singular values), analytic for vectors (sqrt(x'x))
-NON_ANALYTIC_FOR_MATRICES = frozenset({"norm2", "norm_nuc"})
 
 Values = dict[str, Any]
 Types = Mapping[str, str] | None
@@ -133,9 +129,11 @@ def non_analytic_functions(expr: str | Expr, types: Types = None) -> list[str]:
         seen.add(id(e))
         stack.extend(e.children)
         if isinstance(e, Call):
+            # |.| or sign in the definition: not the restriction of a holomorphic function (the entry's
+            # ``analytic``); norm2 / norm_nuc are so for matrices (singular values), not for vectors (sqrt(x'x))
             matrix_arg = not (e.arg.is_scalar or e.arg.is_vector)
-            if e.fn in NON_ANALYTIC or (e.fn in NON_ANALYTIC_FOR_MATRICES and matrix_arg):
-                name = f"{e.fn}({to_text(e.arg)})"
+            if e.fn.analytic == "no" or (e.fn.analytic == "vectors" and matrix_arg):
+                name = f"{e.fn.name}({to_text(e.arg)})"
                 if name not in found:
                     found.append(name)
     return found

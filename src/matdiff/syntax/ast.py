@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from ..errors import DomainError, ShapeError
-from ..shapes import ONE, SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
+from ..shapes import SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
+
+if TYPE_CHECKING:
+    from ..functions.registry import Function
 
 Shape = tuple[Dim, Dim]
 
-# functions of the language, and the extra ones the printed results need
-ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid"})
-SCALAR_VALUED = frozenset({"tr", "det", "logdet", "norm_fro", "norm2", "norm_nuc", "norm1", "sum"})
-SQUARE_TO_SQUARE = frozenset({"inv", "adj"})
-SAME_SHAPE = frozenset({"polar", "top_sv"}) | ELEMENTWISE
-USER_FUNCTIONS = frozenset("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag "
-                           "exp log sin cos tanh sqrt abs".split())
-RESULT_FUNCTIONS = frozenset({"sign", "polar", "top_sv", "sigmoid"})
-FUNCTIONS = USER_FUNCTIONS | RESULT_FUNCTIONS
-# functions of two arguments (printed results only): adj_d(A, E) = adj'(A)[E]
-BINARY_FUNCTIONS = frozenset({"adj_d"})
-RESERVED = FUNCTIONS | BINARY_FUNCTIONS | {"eye", "ones"}
+_PRINTERS: dict[str, object] = {}  # "text" -> the printer of the language, set by syntax.printer
 
 
 def _text(e: Expr) -> str:
-    from .printer import to_text  # late: the printer imports this module
-
-    return to_text(e)
+    printer = _PRINTERS.get("text")
+    return printer(e) if printer is not None else f"<{type(e).__name__}>"  # type: ignore[operator]
 
 
 def _describe(e: Expr) -> str:
@@ -79,10 +71,9 @@ class Expr:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_text(self)}>"
 
-    def _repr_latex_(self) -> str:
-        from .latex import to_latex
-
-        return f"${to_latex(self)}$"
+    def _repr_latex_(self) -> str | None:
+        printer = _PRINTERS.get("latex")
+        return f"${printer(self)}$" if printer is not None else None  # type: ignore[operator]
 
     @property
     def typed(self) -> bool:
@@ -118,9 +109,27 @@ def _typed(*children: Expr) -> bool:
 Number = Fraction | float | int
 
 
-def _number_text(v: Number) -> str:
-    from .printer import format_number  # late: the printer imports this module
+def format_number(v: Fraction | float) -> str:
+    """Shortest exact text of a number: 2, 0.5, 1/3, 1e-08."""
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, Fraction):
+        if v.denominator == 1:
+            return str(v.numerator)
+        d = v.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        if d == 1:  # a finite decimal
+            f = float(v)
+            if Fraction(repr(f)) == v:
+                return repr(f)
+        return f"{v.numerator}/{v.denominator}"
+    return repr(float(v))
 
+
+def _number_text(v: Number) -> str:
     s = format_number(v)
     if len(s) > 20:  # a long exact number, shown as the float it stands for: 1e+40
         try:
@@ -489,83 +498,31 @@ class Transpose(Expr):
 
 
 class Call(Expr):
-    """A function of one argument: tr(A), det(A), exp(X), ..."""
+    """A function of the language applied to its arguments: tr(A), det(A), exp(X), adj_d(A, E), ...
 
-    __slots__ = ("fn", "arg")
-
-    def __init__(self, fn: str, arg: Expr):
-        self.fn, self.arg = fn, arg
-        self._init(("call", fn, arg), (arg,), _call_shape(fn, arg) if arg.shape is not None else None)
-
-    @property
-    def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
-        return (self.arg,)
-
-    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
-        return Call(self.fn, children[0])
-
-
-def _square(fn: str, a: Expr) -> None:
-    unify(a.shape[0], a.shape[1], lambda: f"{fn} needs a square matrix, but {_describe(a)} is not square")
-
-
-def _call_shape(fn: str, a: Expr) -> Shape:
-    if fn in SAME_SHAPE:
-        return a.shape
-    if fn in ("tr", "det", "logdet"):
-        if not a.is_scalar:
-            _square(fn, a)
-        return SCALAR_SHAPE
-    if fn in SCALAR_VALUED:
-        return SCALAR_SHAPE
-    if fn in SQUARE_TO_SQUARE:
-        if not a.is_scalar:
-            _square(fn, a)
-        return a.shape
-    if fn == "diag":
-        r, c = a.shape
-        if is_one(r) and is_one(c):
-            return SCALAR_SHAPE
-        if is_one(c):
-            return (r, r)
-        if is_one(r):
-            return (c, c)
-        _square(fn, a)
-        return (r, ONE)
-    raise ShapeError(f"unknown function {fn}")  # pragma: no cover - the parser rejects these
-
-
-class AdjD(Expr):
-    """``adj_d(A, E)``: the derivative of the adjugate at A in the direction E, adj'(A)[E].
-
-    It is linear in E, and equals tr(adj(A) E) inv(A) - adj(A) E inv(A) where A is invertible; adj
-    being a polynomial in the entries of A, it exists (and is evaluated exactly) at singular A too.
+    ``fn`` is the registry entry (:class:`matdiff.functions.registry.Function`), which gives the
+    shape rule and everything else about the function; ``arg`` is the first argument.
     """
 
-    __slots__ = ("a", "e")
-    fn = "adj_d"
+    __slots__ = ("fn", "args")
 
-    def __init__(self, a: Expr, e: Expr):
-        self.a, self.e = a, e
-        shape = None
-        if _typed(a, e):
-            if not a.is_scalar:
-                _square(self.fn, a)
-            unify(a.shape[0], e.shape[0], lambda: _adj_d_mismatch(a, e))
-            unify(a.shape[1], e.shape[1], lambda: _adj_d_mismatch(a, e))
-            shape = a.shape
-        self._init(("adj_d", a, e), (a, e), shape)
+    def __init__(self, fn: Function, *args: Expr):
+        if len(args) != fn.arity:
+            raise ShapeError(f"{fn.name} takes {fn.arity} argument{'s' * (fn.arity != 1)}, not {len(args)}")
+        self.fn, self.args = fn, args
+        typed = all(a.shape is not None for a in args)
+        self._init(("call", fn) + args, args, fn.shape(fn, args) if typed else None)
+
+    @property
+    def arg(self) -> Expr:
+        return self.args[0]
 
     @property
     def children(self) -> tuple[Expr, ...]:  # type: ignore[override]
-        return (self.a, self.e)
+        return self.args
 
     def rebuild(self, children: tuple[Expr, ...]) -> Expr:
-        return AdjD(*children)
-
-
-def _adj_d_mismatch(a: Expr, e: Expr) -> str:
-    return f"adj_d(A, E) needs a direction E shaped like A, but A is {_describe(a)} and E is {_describe(e)}"
+        return Call(self.fn, *children)
 
 
 class D(Expr):
@@ -601,40 +558,3 @@ class Diff(Expr):
 
 
 LEAVES = (Num, Var, Eye, Ones, Diff)
-
-
-def is_symmetric(e: Expr) -> bool:
-    """True where e equals its transpose by its structure (S, A+A', X'*X, x*x', inv(S), ...)."""
-    if e.is_scalar:
-        return True
-    if isinstance(e, Var):
-        return e.symmetric
-    if isinstance(e, Eye):
-        return True
-    if isinstance(e, (Neg, Transpose)):
-        return is_symmetric(e.arg)
-    if isinstance(e, Call):
-        if e.fn in ("inv", "adj") or e.fn in ELEMENTWISE:
-            return is_symmetric(e.arg)
-        return e.fn == "diag" and e.arg.is_vector
-    if isinstance(e, AdjD):  # adj'(A)[E]' = adj'(A')[E']
-        return is_symmetric(e.a) and is_symmetric(e.e)
-    if isinstance(e, Div):
-        return is_symmetric(e.num)
-    if isinstance(e, (Hadamard, HDiv)):
-        return is_symmetric(e.a) and is_symmetric(e.b)
-    if isinstance(e, Power):
-        return is_symmetric(e.base)
-    if isinstance(e, Add):
-        from ..simplify import transpose  # late import
-
-        terms = [t for t in e.terms if not t.is_scalar]
-        if all(is_symmetric(t) for t in terms):
-            return True
-        return set(terms) == {transpose(t) for t in terms}
-    if isinstance(e, MatMul):
-        from ..simplify import transpose
-
-        chain = [f for f in e.factors if not f.is_scalar]
-        return chain == [transpose(f) for f in reversed(chain)]
-    return False

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from ..functions.linalg import inv
+from . import ast as _ast
 from .ast import (
     Add,
-    AdjD,
     Call,
     D,
     Diff,
@@ -29,13 +30,6 @@ from .printer import ADD, ATOM, MUL, NEG, POST, _leading_negative, format_number
 GREEK = frozenset("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma "
                   "tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega".split())
 _ALIASES = {"lam": "lambda", "eps": "epsilon"}
-
-_NORMS = {"norm_fro": "F", "norm2": "2", "norm_nuc": "*", "norm1": "1"}
-_OPERATORS = {"tr": r"\operatorname{tr}", "det": r"\det", "logdet": r"\log\det", "adj": r"\operatorname{adj}",
-              "sum": r"\operatorname{sum}", "diag": r"\operatorname{diag}", "exp": r"\exp", "log": r"\log",
-              "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh", "sign": r"\operatorname{sign}",
-              "polar": r"\operatorname{polar}", "top_sv": r"\operatorname{top}_{\sigma}", "sigmoid": r"\sigma"}
-
 
 def latex_name(name: str) -> str:
     m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
@@ -85,17 +79,15 @@ class LatexPrinter:
     def _print_Ones(self, e: Ones) -> str:
         return r"\mathbf{1}" if e.is_vector else r"\mathbf{1}\mathbf{1}^{\top}"
 
+    def atomic(self, e: Expr) -> bool:
+        """e needs no parentheses before a postfix (a power, ^{-1})."""
+        return precedence(e) >= ATOM
+
     def _print_Call(self, e: Call) -> str:
-        fn, a = e.fn, e.arg
-        if fn in _NORMS:
-            return rf"\left\|{self.doprint(a)}\right\|_{{{_NORMS[fn]}}}"
-        if fn == "inv":
-            return self.wrap(a, precedence(a) < ATOM) + "^{-1}"
-        if fn == "sqrt":
-            return rf"\sqrt{{{self.doprint(a)}}}"
-        if fn == "abs":
-            return rf"\left|{self.doprint(a)}\right|"
-        return _OPERATORS[fn] + r"\left(" + self.doprint(a) + r"\right)"
+        if e.fn.latex is not None:  # the function's own LaTeX, from its registry entry
+            return e.fn.latex(self, e)
+        args = ", ".join(self.doprint(a) for a in e.args)
+        return r"\operatorname{" + e.fn.name.replace("_", r"\_") + r"}\left(" + args + r"\right)"
 
     def _print_Add(self, e: Add) -> str:
         out = []
@@ -152,12 +144,9 @@ class LatexPrinter:
         return self.wrap(e.a, precedence(e.a) < POST or isinstance(e.a, Transpose)) + \
             r"^{\circ " + self.doprint(e.b) + "}"
 
-    def _print_AdjD(self, e: AdjD) -> str:
-        return rf"\operatorname{{adj}}'\left({self.doprint(e.a)}\right)\left[{self.doprint(e.e)}\right]"
-
     def _print_Transpose(self, e: Transpose) -> str:
         a = e.arg
-        if isinstance(a, Call) and a.fn == "inv":
+        if isinstance(a, Call) and a.fn is inv:
             return self.wrap(a.arg, precedence(a.arg) < ATOM) + r"^{-\top}"
         return self.wrap(a, precedence(a) < POST or isinstance(a, Transpose)) + r"^{\top}"
 
@@ -165,6 +154,9 @@ class LatexPrinter:
 def to_latex(e: Expr) -> str:
     """e in LaTeX math (without the surrounding $...$)."""
     return LatexPrinter().doprint(e)
+
+
+_ast._PRINTERS["latex"] = to_latex  # a node's _repr_latex_ prints through here
 
 
 __all__ = ["to_latex", "latex_name", "_leading_negative"]

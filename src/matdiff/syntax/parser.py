@@ -6,10 +6,10 @@ Grammar, loosest to tightest (as in DESIGN.md)::
     product := unary (('*' | '/' | '.*' | './') unary)*
     unary   := ('-' | '+') unary | postfix (('^' | '.^') unary)?
     postfix := primary "'"*
-    primary := number | name | function '(' sum ')' | 'adj_d' '(' sum ',' sum ')'
+    primary := number | name | function '(' sum { ',' sum } ')'   (as many as the function's arity)
              | 'eye' ['(' sum ')'] | '(' sum ')'
 
-A comma occurs only between the two arguments of ``adj_d`` (a function of printed results).
+A comma occurs only between the arguments of a function of several (``adj_d(A, E)``, a printed result's).
 
 Text is only ever parsed, never evaluated as Python.  Nesting deeper than MAX_DEPTH and
 text longer than MAX_LENGTH are refused with a ParseError (no RecursionError, no hang).
@@ -22,11 +22,9 @@ import re
 from fractions import Fraction
 
 from ..errors import ParseError
+from ..functions import registry
 from .ast import (
-    BINARY_FUNCTIONS,
-    FUNCTIONS,
     Add,
-    AdjD,
     Call,
     Div,
     EPower,
@@ -77,14 +75,14 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
         m = _TOKEN.match(text, pos)
         ch = text[pos]
         if m and ch == "(":
-            opened.append(bool(toks) and toks[-1][0] == "name" and toks[-1][1] in BINARY_FUNCTIONS)
+            opened.append(bool(toks) and toks[-1][0] == "name" and _arity(toks[-1][1]) > 1)
         elif m and ch == ")" and opened:
             opened.pop()
         if not m or (ch == "," and not (opened and opened[-1])):
             hint = ""
             if ch in "[]{},;":
                 hint = (": the language has no brackets, commas or semicolons (a comma only separates "
-                        "the two arguments of adj_d)")
+                        "the arguments of a function of several, such as adj_d(A, E))")
             elif ch == ".":
                 hint = ": '.' starts .* ./ .^ or a number such as .5"
             raise ParseError(f"unexpected character {ch!r}{hint}", text, pos)
@@ -201,25 +199,26 @@ class _Parser:
         self.take()
         return arg
 
-    def call_args2(self, name: str) -> Expr:
-        """name(a, b): a function of two arguments (adj_d)."""
+    def call_args(self, fn: registry.Function) -> Expr:
+        """name(a, b, ...): a function of several arguments (adj_d(A, E))."""
+        name, n = fn.name, fn.arity
         _, _, pos = self.peek()
         if not self.at("("):
-            raise self.fail(f"{name} is a function of two arguments: write {name}(A, E)")
+            raise self.fail(f"{name} is a function of {n} arguments: write {name}({', '.join(_PLACES[:n])})")
         self.take()
         args = []
-        for k in range(2):
+        for k in range(n):
             if self.at(")", ","):
-                raise self.fail(f"{name}( needs two arguments, {name}(A, E)")
+                raise self.fail(f"{name}( needs {n} arguments, {name}({', '.join(_PLACES[:n])})")
             args.append(self.sum())
-            if k == 0 and not self.at(","):
-                raise self.fail(f"expected ',' before the second argument of {name}( opened at position {pos}")
-            if k == 0:
+            if k < n - 1 and not self.at(","):
+                raise self.fail(f"expected ',' before argument {k + 2} of {name}( opened at position {pos}")
+            if k < n - 1:
                 self.take()
         if not self.at(")"):
             raise self.fail(f"expected ')' to close {name}( opened at position {pos}")
         self.take()
-        return AdjD(*args)
+        return Call(fn, *args)
 
     def primary(self) -> Expr:
         kind, val, pos = self.peek()
@@ -228,17 +227,16 @@ class _Parser:
             return Num(number(val, self.text, pos))
         if kind == "name":
             self.take()
-            if val in FUNCTIONS:
-                return Call(val, self.call_arg(val))
-            if val in BINARY_FUNCTIONS:
-                return self.call_args2(val)
+            fn = registry.get(val)
+            if fn is not None:
+                return Call(fn, self.call_arg(val)) if fn.arity == 1 else self.call_args(fn)
             if val == "ones":
                 return Ones(self.call_arg(val))
             if val == "eye":
                 return Eye(self.call_arg(val)) if self.at("(") else Eye()
             if self.at("("):
                 raise ParseError(f"unknown function {val!r}; the functions are "
-                                 f"{', '.join(sorted(FUNCTIONS | BINARY_FUNCTIONS))}", self.text, pos)
+                                 f"{', '.join(registry.names())}", self.text, pos)
             return Var(val)
         if self.at("("):
             self.take()
@@ -250,6 +248,14 @@ class _Parser:
         if kind == "end":
             raise self.fail("expected a number, a name or '('")
         raise self.fail(f"{val!r} cannot start an operand; expected a number, a name or '('")
+
+
+_PLACES = ("A", "E", "C", "D", "F", "G", "H")
+
+
+def _arity(name: str) -> int:
+    fn = registry.get(name)
+    return 0 if fn is None else fn.arity
 
 
 def parse(text: str) -> Expr:

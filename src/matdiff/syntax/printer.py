@@ -10,9 +10,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..shapes import Dim, same_dim
+from . import ast as _ast
 from .ast import (
     Add,
-    AdjD,
     Call,
     D,
     Diff,
@@ -29,30 +29,10 @@ from .ast import (
     Power,
     Transpose,
     Var,
+    format_number,
 )
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
-SIZE_THROUGH = frozenset({"exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sigmoid", "inv", "adj"})
-
-
-def format_number(v: Fraction | float) -> str:
-    """Shortest exact text of a number: 2, 0.5, 1/3, 1e-08."""
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(v.numerator)
-        d = v.denominator
-        while d % 2 == 0:
-            d //= 2
-        while d % 5 == 0:
-            d //= 5
-        if d == 1:  # a finite decimal
-            f = float(v)
-            if Fraction(repr(f)) == v:
-                return repr(f)
-        return f"{v.numerator}/{v.denominator}"
-    return repr(float(v))
 
 
 def num_precedence(v: Fraction | float) -> int:
@@ -120,10 +100,8 @@ def needs_context(e: Expr) -> bool:
         return bool(parts) and all(needs_context(c) for c in parts)
     if isinstance(e, Power):
         return needs_context(e.base)
-    if isinstance(e, Call):  # exp(eye) is as large as its argument
-        return e.fn in SIZE_THROUGH and needs_context(e.arg)
-    if isinstance(e, AdjD):
-        return needs_context(e.a) and needs_context(e.e)
+    if isinstance(e, Call):  # exp(eye) is as large as its argument; adj_d(A, E) as A and E
+        return e.fn.same_shape and all(needs_context(a) for a in e.args)
     return False
 
 
@@ -148,7 +126,7 @@ def rows_like(e: Expr) -> Expr:
         for t in e.terms:
             if not t.is_scalar:
                 return rows_like(t)
-    if isinstance(e, (Neg, Div, Hadamard, HDiv, Power, EPower, Call, AdjD)):
+    if isinstance(e, (Neg, Div, Hadamard, HDiv, Power, EPower, Call)):
         for c in e.children:
             if not c.is_scalar:
                 return rows_like(c)
@@ -235,13 +213,14 @@ class TextPrinter:
         return f"ones({self.p(e.like, False)})"
 
     def _print_Call(self, e: Call, sized: bool) -> str:
-        # a same-shaped function passes the size its context gives on to its argument
-        return f"{e.fn}({self.p(e.arg, sized and e.fn in SIZE_THROUGH)})"
-
-    def _print_AdjD(self, e: AdjD, sized: bool) -> str:
-        # A and E have one shape: either fixes the size of the other
-        a = self.p(e.a, sized or not needs_context(e.e))
-        return f"adj_d({a}, {self.p(e.e, sized or not needs_context(e.a))})"
+        # a same-shaped function passes the size its context gives on to its arguments, and the
+        # arguments of one shape (adj_d(A, E)) each fix the size of the others
+        args = e.args
+        if not e.fn.same_shape:
+            return f"{e.fn.name}({', '.join(self.p(a, False) for a in args)})"
+        texts = [self.p(a, sized or any(not needs_context(b) for j, b in enumerate(args) if j != i))
+                 for i, a in enumerate(args)]
+        return f"{e.fn.name}({', '.join(texts)})"
 
     # -- operators
     def _print_Add(self, e: Add, sized: bool) -> str:
@@ -329,3 +308,6 @@ class TextPrinter:
 def to_text(e: Expr) -> str:
     """e in the language of matdiff (re-parseable)."""
     return TextPrinter(e).doprint(e)
+
+
+_ast._PRINTERS["text"] = to_text  # str(node) prints through here (the nodes know no printer)

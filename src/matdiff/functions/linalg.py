@@ -1,0 +1,244 @@
+"""Linear algebra: the trace, the determinant (Jacobi's formula), logdet, the inverse, the adjugate
+and the adjugate's derivative ``adj_d(A, E) = adj'(A)[E]``.
+
+Numbers: det, logdet and adj of a matrix come from one factorization shared in generated code
+(Cholesky for a declared spd matrix, else LU); adj is a polynomial in A's entries and is exact
+at singular A (the kernels switch to the SVD there), so the gradient of det stays finite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff, zero_like
+from ..errors import DomainError
+from ..numeric import kernels as K
+from ..shapes import unify
+from ..syntax.ast import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
+from .reductions import diag, sum_
+from .registry import (
+    Function,
+    describe,
+    register,
+    scalar_of_square,
+    square,
+    square_of_square,
+)
+
+FAMILY = "linalg"
+
+
+def _symmetric_if_arg(args: tuple[Expr, ...]) -> bool:
+    return is_symmetric(args[0])
+
+
+def _operator(tex: str) -> Any:
+    return lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)"
+
+
+def _spd(a: Expr) -> bool:
+    return isinstance(a, Var) and a.kind == "spd"
+
+
+# -- the trace ------------------------------------------------------------------------------------
+def _tr_fold(args: tuple[Expr, ...]) -> Expr | None:
+    a = args[0]
+    if a.is_scalar:
+        return a  # a scalar is its own trace
+    return ZERO if is_zero(a) else None
+
+
+def _tr_adjoint(e: Expr, c: Expr) -> tuple[str | None, Expr, Expr]:
+    """<c, tr(E)> = <c I, E>."""
+    return None, e.arg, mul(c, Eye(like=shape_like(undiff(e.arg))))  # type: ignore[attr-defined]
+
+
+def _tr_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+    a = args[0]
+    if a.linear and S.transposed_diff(a):  # tr(B) = tr(B'): write dX untransposed, tr(M'*dX)
+        t = S.run(S.T(a))
+        if not S.transposed_diff(t):
+            a = t
+    if isinstance(a, Add) and not any(t.is_scalar for t in a.terms):
+        return S.sum([S.call(tr, t) for t in a.terms])
+    if isinstance(a, MatMul):
+        scal = [f for f in a.factors if f.is_scalar]
+        chain = [f for f in a.factors if not f.is_scalar]
+        if scal and chain:
+            return S.product(scal + [S.call(tr, S.product(chain))])
+        # cyclic: rotate a row vector to the front and the trace is a plain product
+        for i, f in enumerate(chain):
+            if i and f.shape[0].size() == 1:
+                return S.product(chain[i:] + chain[:i])
+    if getattr(a, "fn", None) is diag and a.arg.is_vector:  # type: ignore[attr-defined]
+        return S.call(sum_, a.arg)  # type: ignore[attr-defined]
+    return None if a is args[0] else Call(tr, a)
+
+
+tr = register(Function(
+    name="tr", family=FAMILY, shape=scalar_of_square, transpose_invariant=True, zero_at_zero=True, linear_in=0,
+    rule=("d tr = tr d", lambda e, d: tr(d(e.arg))), adjoint=_tr_adjoint, fold=_tr_fold, simplify=_tr_simplify,
+    latex=_operator(r"\operatorname{tr}"),
+    evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else np.trace(ev(e.arg)),
+    lower=lambda low, e: low.emit(low(e.arg)) if e.arg.is_scalar else low.trace(e.arg),
+    doc="the trace of a square matrix"))
+
+
+# -- the determinant and logdet -------------------------------------------------------------------
+def _logdet(ev: Any, e: Expr) -> Any:
+    a = e.arg  # type: ignore[attr-defined]
+    v = ev(a)
+    if a.is_scalar:
+        if np.real(v) <= 0:
+            raise DomainError(f"logdet({a}): the determinant is {v:.6g} <= 0")
+        return np.log(v)
+    try:
+        return K.logdet(v, spd=_spd(a) and not np.iscomplexobj(v))
+    except DomainError as err:
+        raise DomainError(f"logdet({a}): {err}") from None
+
+
+def _factored(kernel: str, scalar: str) -> Any:
+    """Lowering through the argument's shared factorization (_F.kernel(LU or Cholesky)); ``scalar`` for 1x1."""
+    return lambda low, e: (low.emit(scalar.format(a=low(e.arg))) if e.arg.is_scalar
+                           else low.emit(f"_F.{kernel}({low.factor(e.arg)})"))
+
+
+det = register(Function(
+    name="det", family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
+    rule=("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(adj(e.arg), d(e.arg)))),
+    latex=_operator(r"\det"),
+    evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else K.det(ev(e.arg)),
+    lower=_factored("det", "{a}"), doc="the determinant"))
+
+logdet = register(Function(
+    name="logdet", family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
+    rule=("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
+    latex=_operator(r"\log\det"), evaluate=_logdet,
+    guard=lambda e: [("logdet", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
+    lower=_factored("logdet", "_np.log(_check_positive({a}, 'logdet'))"),
+    doc="log det(A), for det(A) > 0 (Cholesky where A is declared spd)"))
+
+
+# -- the inverse ------------------------------------------------------------------------------------
+def _inv(ev: Any, e: Expr) -> Any:
+    a = e.arg  # type: ignore[attr-defined]
+    v = ev(a)
+    if a.is_scalar:
+        if v == 0:
+            raise DomainError(f"inv({a}) of 0")
+        return 1 / v
+    try:
+        return K.inv(v)
+    except DomainError as err:
+        raise DomainError(f"inv({a}): {err}") from None
+
+
+def _lower_inv(low: Any, e: Expr) -> str:
+    a = e.arg  # type: ignore[attr-defined]
+    return low.emit(f"1 / {low.divisor(a)}") if a.is_scalar else low.inverse(a)
+
+
+inv = register(Function(
+    name="inv", family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
+    rule=("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
+    simplify=lambda S, args: args[0].arg if getattr(args[0], "fn", None) is inv else None,  # inv(inv(A)) = A
+    latex=lambda p, e: p.wrap(e.arg, not p.atomic(e.arg)) + "^{-1}",
+    evaluate=_inv, guard=lambda e: [("invertible", e, f"inv({e.arg})")],  # type: ignore[attr-defined]
+    lower=_lower_inv, doc="the inverse of a square matrix (computed as solves inside products)"))
+
+
+# -- the adjugate and its derivative ----------------------------------------------------------------
+adj = register(Function(
+    name="adj", family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
+    rule=("d adj(A) = adj_d(A, dA): tr(inv(A) dA) adj(A) - adj(A) dA inv(A) where A is invertible, "
+          "and its limit (adj is a polynomial) at singular A",
+          lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
+    latex=_operator(r"\operatorname{adj}"),
+    evaluate=lambda ev, e: np.ones_like(ev(e.arg)) if e.arg.is_scalar else K.adj(ev(e.arg)),
+    lower=_factored("adj", "1.0"), doc="the adjugate det(A) inv(A), defined at singular A too"))
+
+
+def _adj_d_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    a, e = args
+    square(fn, a)
+
+    def mismatch() -> str:
+        return f"adj_d(A, E) needs a direction E shaped like A, but A is {describe(a)} and E is {describe(e)}"
+    unify(a.shape[0], e.shape[0], mismatch)
+    unify(a.shape[1], e.shape[1], mismatch)
+    return a.shape
+
+
+def _adj_d_fold(args: tuple[Expr, ...]) -> Expr | None:
+    """adj'(A)[E] is linear in E: 0 where E is 0, -adj'(A)[E] for -E, numbers taken out."""
+    a, e = args
+    if is_zero(e):
+        return e if not e.is_scalar else zero_like(a)
+    if isinstance(e, Neg):
+        return neg(adj_d(a, e.arg))
+    if isinstance(e, MatMul) and isinstance(e.factors[0], Num):  # adj'(A)[c E] = c adj'(A)[E]
+        return mul(e.factors[0], adj_d(a, mul(*e.factors[1:])))
+    return None
+
+
+def _adj_d_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+    a, x = args
+    if is_zero(x):
+        return ZERO  # the simplifier gives it its shape
+    if isinstance(x, MatMul):
+        scal = [f for f in x.factors if f.is_scalar]
+        chain = [f for f in x.factors if not f.is_scalar]
+        if scal and chain:
+            return S.product(scal + [Call(adj_d, a, S.product(chain))])
+    return None
+
+
+def _adj_d_rule(e: Expr, d: Any) -> Expr:
+    a, v = e.args  # type: ignore[attr-defined]
+    if isinstance(d(a), Num):  # linear in E
+        return adj_d(a, d(v))
+    # A varies too (a second derivative of adj, a third of det): differentiate the form that holds where A is
+    # invertible, adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A); its value at a singular A is refused
+    return d(sub(mul(tr(mul(adj(a), v)), inv(a)), mul(adj(a), v, inv(a))))
+
+
+def _adj_d_lower(low: Any, e: Expr) -> str:
+    a, x = e.args  # type: ignore[attr-defined]
+    if a.is_scalar:  # adj of a scalar is 1: its derivative is 0
+        return low.emit(f"0.0 * {low(x)}")
+    return low.emit(f"_F.adj_d({low.factor(a)}, {low(x)})")
+
+
+def _adj_d_evaluate(ev: Any, e: Expr) -> Any:
+    a, x = e.args  # type: ignore[attr-defined]
+    if a.is_scalar:  # adj of a scalar is 1: its derivative is 0
+        return np.zeros_like(ev(x))
+    return K.adj_d(ev(a), ev(x))
+
+
+adj_d = register(Function(
+    name="adj_d", family=FAMILY, arity=2, shape=_adj_d_shape, same_shape=True, transpose_inside=True,
+    linear_in=1, printed_only=True, symmetric=lambda args: is_symmetric(args[0]) and is_symmetric(args[1]),
+    rule=("d adj_d(A, E) = adj_d(A, dE) for constant A; where A varies, of "
+          "adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A), A invertible", _adj_d_rule),
+    # the adjoint of E -> adj'(A)[E] is C -> adj'(A)[C']' = adj'(A')[C]
+    adjoint=lambda e, c: ("<C, adj_d(A, E)> = <adj_d(A', C), E>", e.args[1], adj_d(T(e.args[0]), c)),
+    fold=_adj_d_fold, simplify=_adj_d_simplify,
+    latex=lambda p, e: rf"\operatorname{{adj}}'\left({p.doprint(e.args[0])}\right)\left[{p.doprint(e.args[1])}\right]",
+    evaluate=_adj_d_evaluate, lower=_adj_d_lower,
+    doc="adj_d(A, E) = adj'(A)[E], the derivative of the adjugate at A in the direction E"))
+
+
+def is_inverse(e: Expr) -> Expr | None:
+    """A where e is inv(A), A' where e is inv(A)' (a factor a product computes by solving)."""
+    if getattr(e, "fn", None) is inv:
+        return e.arg  # type: ignore[attr-defined]
+    if isinstance(e, Transpose) and getattr(e.arg, "fn", None) is inv:
+        return Transpose(e.arg.arg)  # type: ignore[attr-defined]
+    return None
+
+
+__all__ = ["tr", "det", "logdet", "inv", "adj", "adj_d", "is_inverse"]

@@ -1,0 +1,83 @@
+"""Reductions and their adjoints: ``sum`` of the entries and ``diag`` (a vector to its diagonal matrix,
+a square matrix to the vector of its diagonal).  Both are linear: the identification of a gradient
+passes through them by their adjoints, <C, sum(F)> = <C ones(F), F> and <C, diag(F)> = <diag(C), F>."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..build import ZERO, is_zero, mul, shape_like, undiff
+from ..syntax.ast import Expr, Eye, MatMul, Ones
+from .registry import Function, register, scalar, vector_or_matrix
+
+FAMILY = "reductions"
+
+
+def _operator(tex: str) -> Any:
+    return lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)"
+
+
+def _sum_fold(args: tuple[Expr, ...]) -> Expr | None:
+    a = args[0]
+    if a.is_scalar:
+        return a
+    return ZERO if is_zero(a) else None
+
+
+def _sum_adjoint(e: Expr, c: Expr) -> tuple[str | None, Expr, Expr]:
+    a = e.arg  # type: ignore[attr-defined]
+    return "sum(F) = tr(ones(F)'*F)", a, (c if a.is_scalar else mul(c, Ones(shape_like(undiff(a)))))
+
+
+sum_ = register(Function(
+    name="sum", family=FAMILY, shape=scalar, zero_at_zero=True, linear_in=0,
+    rule=("d sum = sum d", lambda e, d: sum_(d(e.arg))), adjoint=_sum_adjoint, fold=_sum_fold,
+    latex=_operator(r"\operatorname{sum}"),
+    evaluate=lambda ev, e: np.sum(ev(e.arg)),
+    lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.sum({low(e.arg)})"),
+    positive=lambda args, positive: positive(args[0]), doc="the sum of the entries"))
+
+
+def _diag_evaluate(ev: Any, e: Expr) -> Any:
+    a = e.arg  # type: ignore[attr-defined]
+    v = ev(a)
+    if a.is_scalar:
+        return v
+    if a.is_vector:
+        return np.diag(v[:, 0])
+    if np.shape(v)[0] == 1:
+        return np.diag(v[0, :])
+    return np.diag(v).reshape(-1, 1).copy()
+
+
+def _diag_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+    a = args[0]
+    if a.is_vector:
+        if isinstance(a, Ones):
+            return Eye(like=a.like)
+        if isinstance(a, MatMul):  # diag(c*v) = c*diag(v)
+            scal = [f for f in a.factors if f.is_scalar]
+            chain = [f for f in a.factors if not f.is_scalar]
+            if scal and len(chain) == 1:
+                return S.product(scal + [S.call(diag, chain[0])])
+    return None
+
+
+diag = register(Function(
+    name="diag", family=FAMILY, shape=vector_or_matrix, zero_at_zero=True, linear_in=0,
+    symmetric=lambda args: args[0].is_vector,
+    rule=("d diag = diag d", lambda e, d: diag(d(e.arg))),
+    adjoint=lambda e, c: ("<C, diag(F)> = <diag(C), F>", e.arg, diag(c)),  # type: ignore[attr-defined]
+    simplify=_diag_simplify, latex=_operator(r"\operatorname{diag}"), evaluate=_diag_evaluate,
+    lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.diag({low(e.arg)})"),
+    doc="a vector to its diagonal matrix; a square matrix to the vector of its diagonal"))
+
+
+def is_diag_of_vector(e: Expr) -> bool:
+    """e is diag(v) of a vector v (a product multiplies by it as a broadcast, never a dense matrix)."""
+    return getattr(e, "fn", None) is diag and e.arg.is_vector  # type: ignore[attr-defined]
+
+
+__all__ = ["sum_", "diag", "is_diag_of_vector"]

@@ -1,0 +1,184 @@
+"""The registry of the language's functions: one entry holds every fact about a function.
+
+A :class:`Function` is defined once, with its name, arity, shape rule, flags, differential
+rule, printing, NumPy evaluation, code lowering and domain guards beside each other (as JAX
+keeps a primitive's jvp, batching and lowering beside its definition).  The engine asks the
+entry, never the name: the parser looks names up here, the differential applies
+``fn.rule``, the printers call ``fn.latex``, evaluation ``fn.evaluate``, code generation
+``fn.lower``.  The built-ins live in the family modules beside this one (elementwise,
+linalg, norms, reductions); :func:`matdiff.define` adds entries at run time.
+
+Expression nodes hold the entry itself (``Call.fn``), so a node of a defined function is
+told apart from any other by identity, and a name can never stand for two functions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..build import call
+from ..errors import MatdiffError
+from ..shapes import ONE, SCALAR_SHAPE, is_one, shape_str, unify
+
+if TYPE_CHECKING:
+    from ..syntax.ast import Expr
+
+Rule = Callable[..., Any]  # (node, d) -> the differential of the node, d giving the operands' differentials
+
+
+@dataclass(frozen=True, eq=False)
+class Function:
+    """One function of the language (a registry entry).
+
+    Shape and typing
+        ``arity``; ``shape(fn, args)`` gives the result's (rows, cols) from the typed arguments,
+        raising a ShapeError that names the operand; ``same_shape``: the result is shaped like
+        the first argument (its printed size goes through it).
+    Flags
+        ``elementwise``; ``transpose_invariant`` (f(A') = f(A)); ``transpose_inside`` (f(A)' =
+        f(A')); ``zero_at_zero`` (f(0) = 0); ``linear_in`` (the index of the argument f is linear
+        in, for the identification of gradients); ``analytic`` (``"yes"``; ``"vectors"``: smooth
+        on vectors and scalars only; ``"no"``: the complex-step check does not apply);
+        ``symmetric(args)``: the result is symmetric by structure; ``positive(args, positive)``:
+        every entry is > 0 whatever the values; ``printed_only``: results use it (a user may
+        type it too), it has no differential of its own.
+    Calculus
+        ``rule = (name shown in the steps, rule)``; ``adjoint(e, c) -> (name, e', c')`` for a
+        function linear in an argument: <c, f(.., E, ..)> = <c', E>; ``fold(args)``: the
+        constructor's trivial folds (tr of a scalar is the scalar); ``simplify(S, args)``: the
+        function's identities for the simplifier (inv(inv(A)) = A).
+    Printing
+        ``latex(p, e)``: LaTeX through the printer ``p`` (``p.doprint``, ``p.wrap``,
+        ``p.atomic``); the text form is always ``name(args)``.
+    Numbers
+        ``evaluate(ev, e)``: the value at the evaluator's point (``ev(arg)`` the argument's),
+        with a DomainError where it is undefined; ``guard(e)``: (check, subexpression, what)
+        for the domain checks before a gradient is computed; ``lower(low, e)``: the generated
+        NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``);
+        ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.
+    """
+
+    name: str
+    family: str
+    shape: Callable[[Function, tuple[Expr, ...]], Any]
+    arity: int = 1
+    same_shape: bool = False
+    elementwise: bool = False
+    transpose_invariant: bool = False
+    transpose_inside: bool = False
+    zero_at_zero: bool = False
+    linear_in: int | None = None
+    analytic: str = "yes"
+    printed_only: bool = False
+    symmetric: Callable[[tuple[Expr, ...]], bool] | None = None
+    positive: Callable[[tuple[Expr, ...], Callable[[Expr], bool]], bool] | None = None
+    rule: tuple[str, Rule] | None = None
+    adjoint: Callable[[Expr, Expr], tuple[str, Expr, Expr]] | None = None
+    fold: Callable[[tuple[Expr, ...]], Expr | None] | None = None
+    simplify: Callable[[Any, tuple[Expr, ...]], Expr | None] | None = None
+    latex: Callable[[Any, Expr], str] | None = None
+    evaluate: Callable[[Any, Expr], Any] | None = None
+    guard: Callable[[Expr], list[tuple[str, Expr, str]]] | None = None
+    lower: Callable[[Any, Expr], str] | None = None
+    kernels: dict[str, dict[str, Callable[..., Any]]] = field(default_factory=dict)
+    doc: str = ""
+    builtin: bool = True
+
+    def __call__(self, *args: Expr) -> Expr:
+        """The node f(args), with the trivial folds done (the constructor the rules use)."""
+        return call(self, *args)
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}/{self.arity}>"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:  # pickled by name: the receiver has the same registry
+        return (lookup, (self.name,))
+
+
+_REGISTRY: dict[str, Function] = {}
+_LOCK = threading.Lock()
+RESERVED_WORDS = frozenset({"eye", "ones"})  # the language's constructors of constant matrices
+
+
+def register(fn: Function) -> Function:
+    """Add an entry; a MatdiffError if its name is taken (a built-in, a defined function, eye, ones)."""
+    with _LOCK:
+        if fn.name in _REGISTRY or fn.name in RESERVED_WORDS:
+            what = "a built-in function" if fn.name in RESERVED_WORDS or _REGISTRY[fn.name].builtin \
+                else "defined already"
+            raise MatdiffError(f"{fn.name} is {what} of the language; choose another name")
+        _REGISTRY[fn.name] = fn
+    return fn
+
+
+def lookup(name: str) -> Function:
+    """The entry named ``name`` (a KeyError if there is none)."""
+    return _REGISTRY[name]
+
+
+def get(name: str) -> Function | None:
+    return _REGISTRY.get(name)
+
+
+def entries() -> list[Function]:
+    """Every entry, built-ins first, in the order they were registered."""
+    return list(_REGISTRY.values())
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def is_reserved(name: str) -> bool:
+    """A name that is not a variable: a function of the registry, eye or ones."""
+    return name in _REGISTRY or name in RESERVED_WORDS
+
+
+# -- shape rules (fn, typed arguments) -> (rows, cols); a ShapeError names the function and the operand
+def describe(e: Expr) -> str:
+    return f"{e} ({shape_str(e.shape)})" if e.shape else str(e)
+
+
+def square(fn: Function, a: Expr) -> None:
+    """a must be square (a scalar counts as 1x1)."""
+    if not a.is_scalar:
+        unify(a.shape[0], a.shape[1], lambda: f"{fn.name} needs a square matrix, but {describe(a)} is not square")
+
+
+def same_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    """Shaped like the (first) argument: exp(X), polar(X)."""
+    return args[0].shape
+
+
+def scalar(fn: Function, args: tuple[Expr, ...]) -> Any:
+    """A scalar of any argument: sum(X), norm_fro(X)."""
+    return SCALAR_SHAPE
+
+
+def scalar_of_square(fn: Function, args: tuple[Expr, ...]) -> Any:
+    """A scalar of a square matrix: tr, det, logdet."""
+    square(fn, args[0])
+    return SCALAR_SHAPE
+
+
+def square_of_square(fn: Function, args: tuple[Expr, ...]) -> Any:
+    """A square matrix of a square matrix: inv, adj."""
+    square(fn, args[0])
+    return args[0].shape
+
+
+def vector_or_matrix(fn: Function, args: tuple[Expr, ...]) -> Any:
+    """diag: a vector to its square diagonal matrix, a square matrix to the vector of its diagonal."""
+    a = args[0]
+    r, c = a.shape
+    if is_one(r) and is_one(c):
+        return SCALAR_SHAPE
+    if is_one(c):
+        return (r, r)
+    if is_one(r):
+        return (c, c)
+    square(fn, a)
+    return (r, ONE)
