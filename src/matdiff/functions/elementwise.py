@@ -38,11 +38,12 @@ def _code(template: str) -> Callable[[Any, Expr], str]:
     return lambda low, e: low.emit(template.format(a=low(e.arg)))
 
 
-def elementwise(name: str, rule: tuple[str, Rule], evaluate: Callable[[Any, Expr], Any], code: str,
-                latex: Callable[[Any, Expr], str] | None = None, **flags: Any) -> Function:
+def elementwise(name: str, calls: tuple[str, ...], rule: tuple[str, Rule], evaluate: Callable[[Any, Expr], Any],
+                code: str, latex: Callable[[Any, Expr], str] | None = None, **flags: Any) -> Function:
     """Register the elementwise function ``name``; ``code`` is the NumPy template of its lowering."""
     return register(Function(
-        name=name, family=FAMILY, shape=same_shape, same_shape=True, elementwise=True, transpose_inside=True,
+        name=name, calls=calls, family=FAMILY, shape=same_shape, same_shape=True, elementwise=True,
+        transpose_inside=True,
         symmetric=_symmetric_if_arg, rule=rule, evaluate=evaluate, lower=flags.pop("lower", None) or _code(code),
         latex=latex or _operator(rf"\{name}"), **flags))
 
@@ -78,21 +79,27 @@ def _sqrt(ev: Any, e: Expr) -> Any:
     return np.sqrt(v)
 
 
-exp = elementwise("exp", ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
+exp = elementwise("exp", ("_np.exp",),
+                   ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
                   _plain(np.exp), "_np.exp({a})", positive=lambda args, positive: True)
-log = elementwise("log", ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
+log = elementwise("log", ("_np.log", "_np.logaddexp"),
+                   ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
                   _log, "", lower=_lower_log, guard=_positive_arg("log"))
-sqrt = elementwise("sqrt", ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
+sqrt = elementwise("sqrt", ("_np.sqrt",),
+                   ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
                    _sqrt, "_np.sqrt({a})", latex=lambda p, e: rf"\sqrt{{{p.doprint(e.arg)}}}",
                    zero_at_zero=True, guard=_positive_arg("sqrt"), positive=lambda args, positive: positive(args[0]))
 
 
 # -- trigonometric and hyperbolic
-sin = elementwise("sin", ("d sin(X) = cos(X) .* dX", lambda e, d: had(cos(e.arg), d(e.arg))),
+sin = elementwise("sin", ("_np.sin",),
+                   ("d sin(X) = cos(X) .* dX", lambda e, d: had(cos(e.arg), d(e.arg))),
                   _plain(np.sin), "_np.sin({a})", zero_at_zero=True)
-cos = elementwise("cos", ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
+cos = elementwise("cos", ("_np.cos",),
+                   ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
                   _plain(np.cos), "_np.cos({a})")
-tanh = elementwise("tanh", ("d tanh(X) = (1 - tanh(X).^2) .* dX",
+tanh = elementwise("tanh", ("_np.tanh",),
+                   ("d tanh(X) = (1 - tanh(X).^2) .* dX",
                             lambda e, d: had(sub(Num(1), epower(e, TWO)), d(e.arg))),
                    _plain(np.tanh), "_np.tanh({a})", zero_at_zero=True)
 
@@ -103,7 +110,8 @@ def _sigmoid(ev: Any, e: Expr) -> Any:
     return expit(v) if not np.iscomplexobj(v) else 1 / (1 + np.exp(-v))
 
 
-sigmoid = elementwise("sigmoid", ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
+sigmoid = elementwise("sigmoid", ("_expit",),
+                   ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
                                   lambda e, d: had(had(e, sub(Num(1), e)), d(e.arg))),
                       _sigmoid, "_expit({a})", latex=_operator(r"\sigma"), positive=lambda args, positive: True)
 
@@ -141,10 +149,12 @@ def _lower_sign(low: Any, e: Expr) -> str:
     return lower_sign_of_scalar(low, e) if e.arg.is_scalar else low.emit(f"_K.sign({low(e.arg)})")
 
 
-abs_ = elementwise("abs", ("d abs(X) = sign(X) .* dX", lambda e, d: had(sign(e.arg), d(e.arg))),
+abs_ = elementwise("abs", ("_np.abs",),
+                   ("d abs(X) = sign(X) .* dX", lambda e, d: had(sign(e.arg), d(e.arg))),
                    _abs, "", lower=_lower_abs, latex=lambda p, e: rf"\left|{p.doprint(e.arg)}\right|",
                    zero_at_zero=True, analytic="no")
-sign = elementwise("sign", ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO), _sign, "", lower=_lower_sign,
+sign = elementwise("sign", ("_K.sign", "_np.sign", "_nonzero"),
+                   ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO), _sign, "", lower=_lower_sign,
                    latex=_operator(r"\operatorname{sign}"), analytic="no", printed_only=True)
 
 

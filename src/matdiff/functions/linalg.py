@@ -78,7 +78,8 @@ def _tr_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
 
 
 tr = register(Function(
-    name="tr", family=FAMILY, shape=scalar_of_square, transpose_invariant=True, zero_at_zero=True, linear_in=0,
+    name="tr", calls=("_np.trace", "_dot"),
+    family=FAMILY, shape=scalar_of_square, transpose_invariant=True, zero_at_zero=True, linear_in=0,
     rule=("d tr = tr d", lambda e, d: tr(d(e.arg))), adjoint=_tr_adjoint, fold=_tr_fold, simplify=_tr_simplify,
     latex=_operator(r"\operatorname{tr}"),
     evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else np.trace(ev(e.arg)),
@@ -107,14 +108,16 @@ def _factored(kernel: str, scalar: str) -> Any:
 
 
 det = register(Function(
-    name="det", family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
+    name="det", calls=("_F.det", "_F.lu", "_F.chol"),
+    family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
     rule=("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(adj(e.arg), d(e.arg)))),
     latex=_operator(r"\det"),
     evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else K.det(ev(e.arg)),
     lower=_factored("det", "{a}"), doc="the determinant"))
 
 logdet = register(Function(
-    name="logdet", family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
+    name="logdet", calls=("_F.logdet", "_F.lu", "_F.chol", "_np.log", "_check_positive"),
+    family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
     rule=("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
     latex=_operator(r"\log\det"), evaluate=_logdet,
     guard=lambda e: [("logdet", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
@@ -142,7 +145,8 @@ def _lower_inv(low: Any, e: Expr) -> str:
 
 
 inv = register(Function(
-    name="inv", family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
+    name="inv", calls=("_F.inv", "_F.lu", "_F.chol", "_F.solve", "_F.solve_t", "_nonzero"),
+    family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
     rule=("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
     simplify=lambda S, args: args[0].arg if getattr(args[0], "fn", None) is inv else None,  # inv(inv(A)) = A
     latex=lambda p, e: p.wrap(e.arg, not p.atomic(e.arg)) + "^{-1}",
@@ -152,7 +156,8 @@ inv = register(Function(
 
 # -- the adjugate and its derivative ----------------------------------------------------------------
 adj = register(Function(
-    name="adj", family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
+    name="adj", calls=("_F.adj", "_F.lu", "_F.chol"),
+    family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
     rule=("d adj(A) = adj_d(A, dA): tr(inv(A) dA) adj(A) - adj(A) dA inv(A) where A is invertible, "
           "and its limit (adj is a polynomial) at singular A",
           lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
@@ -220,7 +225,8 @@ def _adj_d_evaluate(ev: Any, e: Expr) -> Any:
 
 
 adj_d = register(Function(
-    name="adj_d", family=FAMILY, arity=2, shape=_adj_d_shape, same_shape=True, transpose_inside=True,
+    name="adj_d", calls=("_F.adj_d", "_F.lu", "_F.chol"),
+    family=FAMILY, arity=2, shape=_adj_d_shape, same_shape=True, transpose_inside=True,
     linear_in=1, printed_only=True, symmetric=lambda args: is_symmetric(args[0]) and is_symmetric(args[1]),
     rule=("d adj_d(A, E) = adj_d(A, dE) for constant A; where A varies, of "
           "adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A), A invertible", _adj_d_rule),

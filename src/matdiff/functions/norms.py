@@ -101,7 +101,8 @@ def _singular(name: str, kernel: Any, tex: str, doc: str) -> Function:
         return lower_sign_of_scalar(low, e) if a.is_scalar else low.emit(f"_K.{name}({low(a)})")
 
     return register(Function(
-        name=name, family=FAMILY, shape=same_shape, same_shape=True, analytic="no", printed_only=True,
+        name=name, calls=(f"_K.{name}", "_np.sign", "_nonzero"), family=FAMILY, shape=same_shape, same_shape=True,
+        analytic="no", printed_only=True,
         rule=("", _no_rule(name)), latex=lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)",
         evaluate=evaluate, lower=lower, doc=doc))
 
@@ -112,7 +113,8 @@ polar = _singular("polar", K.polar, r"\operatorname{polar}",
                   "U*V' of the thin SVD X = U S V' (the gradient of norm_nuc of a full-rank matrix)")
 
 norm_fro = register(Function(
-    name="norm_fro", family=FAMILY, shape=scalar, transpose_invariant=True,
+    name="norm_fro", calls=("_K.norm_fro",),
+    family=FAMILY, shape=scalar, transpose_invariant=True,
     rule=("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
           lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
           else had(sign(e.arg), d(e.arg))),  # the norm of a scalar is its abs
@@ -120,13 +122,15 @@ norm_fro = register(Function(
     doc="the Frobenius norm sqrt(tr(X'*X))"))
 
 norm2 = register(Function(
-    name="norm2", family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
+    name="norm2", calls=("_K.norm2", "_K.norm_fro"),
+    family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
     rule=("d norm2(X) = tr((u1*v1')' dX), u1, v1 the top singular pair", _norm_rule(top_sv)),
     latex=_norm_latex("2"), evaluate=_spectral(K.norm2), lower=_lower_norm("norm2"),
     doc="the 2-norm: the largest singular value (of a vector, its Euclidean norm)"))
 
 norm_nuc = register(Function(
-    name="norm_nuc", family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
+    name="norm_nuc", calls=("_K.norm_nuc", "_K.norm_fro"),
+    family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
     rule=("d norm_nuc(X) = tr((U*V')' dX), X = U S V' the thin SVD", _norm_rule(polar)),
     latex=_norm_latex("*"), evaluate=_spectral(K.norm_nuc), lower=_lower_norm("norm_nuc"),
     doc="the nuclear norm: the sum of the singular values"))
@@ -140,7 +144,8 @@ def _norm1(ev: Any, e: Expr) -> Any:
 
 
 norm1 = register(Function(
-    name="norm1", family=FAMILY, shape=scalar, analytic="no",
+    name="norm1", calls=("_np.abs",),
+    family=FAMILY, shape=scalar, analytic="no",
     rule=("d norm1(X) = sum(sign(X) .* dX)", lambda e, d: sum_(had(sign(e.arg), d(e.arg)))),
     latex=_norm_latex("1"), evaluate=_norm1,
     lower=lambda low, e: low.emit(f"abs({low(e.arg)})" if e.arg.is_scalar else f"_np.abs({low(e.arg)}).sum()"),

@@ -32,7 +32,8 @@ def _sum_adjoint(e: Expr, c: Expr) -> tuple[str | None, Expr, Expr]:
 
 
 sum_ = register(Function(
-    name="sum", family=FAMILY, shape=scalar, zero_at_zero=True, linear_in=0,
+    name="sum", calls=("_np.sum",),
+    family=FAMILY, shape=scalar, zero_at_zero=True, linear_in=0,
     rule=("d sum = sum d", lambda e, d: sum_(d(e.arg))), adjoint=_sum_adjoint, fold=_sum_fold,
     latex=_operator(r"\operatorname{sum}"),
     evaluate=lambda ev, e: np.sum(ev(e.arg)),
@@ -66,7 +67,8 @@ def _diag_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
 
 
 diag = register(Function(
-    name="diag", family=FAMILY, shape=vector_or_matrix, zero_at_zero=True, linear_in=0,
+    name="diag", calls=("_np.diag",),
+    family=FAMILY, shape=vector_or_matrix, zero_at_zero=True, linear_in=0,
     symmetric=lambda args: args[0].is_vector,
     rule=("d diag = diag d", lambda e, d: diag(d(e.arg))),
     adjoint=lambda e, c: ("<C, diag(F)> = <diag(C), F>", e.arg, diag(c)),  # type: ignore[attr-defined]

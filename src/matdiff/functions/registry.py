@@ -58,7 +58,8 @@ class Function:
         with a DomainError where it is undefined; ``guard(e)``: (check, subexpression, what)
         for the domain checks before a gradient is computed; ``lower(low, e)``: the generated
         NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``);
-        ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.
+        ``calls``: the names of the runtime that code calls (``_np.exp``, ``_F.det``, ``_K.polar``):
+        every backend provides them; ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.
     """
 
     name: str
@@ -83,6 +84,7 @@ class Function:
     evaluate: Callable[[Any, Expr], Any] | None = None
     guard: Callable[[Expr], list[tuple[str, Expr, str]]] | None = None
     lower: Callable[[Any, Expr], str] | None = None
+    calls: tuple[str, ...] = ()
     kernels: dict[str, dict[str, Callable[..., Any]]] = field(default_factory=dict)
     doc: str = ""
     builtin: bool = True
