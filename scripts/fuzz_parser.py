@@ -288,7 +288,7 @@ def run_one(text: str, rng: random.Random, grad_max_len: int, evaluate: bool) ->
     if len(text) > grad_max_len:
         return "parsed (too long for grad)"
     try:
-        from matdiff.api import typed
+        from matdiff.frontend import typed
 
         _, vs = typed(tree)
         names = list(vs)

@@ -263,8 +263,8 @@ def test_printed_gradients_reparse_and_evaluate(rng, expr, wrt, types):
 
 
 def test_latex_and_mathml():
+    from matdiff.display.render import mathml
     from matdiff.syntax.latex import to_latex
-    from matdiff.web.render import mathml
 
     latex = to_latex(matdiff.parse("adj_d(A, E)"))
     assert r"\operatorname{adj}'" in latex and r"\left[E\right]" in latex

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import matdiff
-from matdiff.numeric.verify import EPS, analytic, check, function_of, round_off, sample_values, sweep
+from matdiff.verify.check import check, sweep
+from matdiff.verify.differences import EPS, analytic, function_of, round_off
+from matdiff.verify.sampling import sample_values
 
 ZERO = ["tr(X*inv(X))", "tr(X'*X) - tr(X*X')", "det(X) - det(X')", "x'*A*x - x'*A'*x"]
 

@@ -1,4 +1,4 @@
-"""Tests of matdiff.numeric.verify: random points, directional derivatives, check, sweep and its plot."""
+"""Tests of matdiff.verify: random points, directional derivatives, check, sweep and its plot."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ import pytest
 
 import matdiff
 from matdiff.errors import DomainError, MatdiffError
-from matdiff.numeric.verify import (
-    EPS,
-    CheckReport,
-    analytic,
-    check,
-    directional_derivative,
-    plot_sweep,
-    random_direction,
-    sample_values,
-    sweep,
-)
+from matdiff.verify.check import CheckReport, check, plot_sweep, sweep
+from matdiff.verify.differences import EPS, analytic, directional_derivative
+from matdiff.verify.sampling import random_direction, sample_values
 
 SPD = {"S": "spd"}
 

@@ -492,7 +492,7 @@ def test_a_client_that_goes_away_mid_body_is_not_a_server_error():
 
 # ---------------------------------------------------------------- rendering
 def test_mathml_rendering_details():
-    from matdiff.web.render import _lhs_latex, mathml
+    from matdiff.display.render import _lhs_latex, mathml
 
     assert '<mi mathvariant="normal">d</mi>' in mathml(r"\mathrm{d}X")
     out = mathml(r"\log\det\left(S\right) + \operatorname{tr}\left(X\right)")
@@ -504,7 +504,7 @@ def test_mathml_rendering_details():
 
 # ---------------------------------------------------------------- notebook display
 def test_notebook_html_of_a_gradient():
-    from matdiff.web.notebook import gradient_html
+    from matdiff.display.notebook import gradient_html
 
     html = gradient_html(matdiff.grad("norm_fro(X)", "X"))
     assert html.count("<math") >= 3 and "<mfrac>" in html
@@ -513,7 +513,7 @@ def test_notebook_html_of_a_gradient():
 
 
 def test_notebook_html_of_the_other_results():
-    from matdiff.web import notebook
+    from matdiff.display import notebook
 
     assert "<math" in notebook.multigradient_html(matdiff.grad("x'*A*y", ["x", "A"]))
     assert "<math" in notebook.derivative_html(matdiff.derivative("A*X*B", "X"))

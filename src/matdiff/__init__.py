@@ -5,11 +5,22 @@
 "x*y'"
 """
 
-from .api import GradientResult, MultiGradient, derivative, evaluate, grad, hessian, parse
+from .api import (
+    CheckReport,
+    GradientResult,
+    MultiGradient,
+    check,
+    compile,
+    derivative,
+    evaluate,
+    grad,
+    hessian,
+    parse,
+    sweep,
+)
 from .charpoly import CharPoly, charpoly
+from .display import notebook as _notebook  # noqa: F401 - registers the notebook HTML of the results
 from .errors import DomainError, LimitError, MatdiffError, ParseError, ShapeError
-from .numeric.compile import compile_function as compile
-from .numeric.verify import CheckReport, check, sweep
 
 __version__ = "0.1.0"
 

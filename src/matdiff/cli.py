@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from .api import check, derivative, evaluate, grad, hessian, sweep
 from .errors import MatdiffError
+from .tour import tour
+from .verify.check import plot_sweep
+from .web.cli_serve import add_serve_parser
 
 CHECK_FAILED = 1
 """The exit status of a numerical check that failed (``check``, ``grad --check``, ``tour``); 2 is an error."""
@@ -88,10 +92,7 @@ def _print_value(v: Any) -> None:
 
 
 def cmd_grad(args: argparse.Namespace) -> int:
-    from . import api
-
-    types = _types(args.type)
-    r = api.grad(args.expr, wrt=args.wrt, types=types)
+    r = grad(args.expr, wrt=args.wrt, types=_types(args.type))  # derived once: printed, compiled, checked
     if args.steps:
         print(r.steps_text)
         print()
@@ -101,52 +102,35 @@ def cmd_grad(args: argparse.Namespace) -> int:
         print(r.gradient)
     if args.code:
         print()
-        print(_code(args, r))
+        print(r.value_and_grad().source())
     if args.check:
-        from .numeric.verify import check
-
         print()
-        rep = check(args.expr, wrt=args.wrt, types=types, seed=args.seed)
+        rep = check(r, seed=args.seed)
         print(rep)
         if not rep.ok:  # the same status as `matdiff check`: a script must not take a failure for success
             return CHECK_FAILED
     return 0
 
 
-def _code(args: argparse.Namespace, r: Any) -> str:
-    try:
-        from .numeric.compile import compile_source
-
-        return compile_source(args.expr, wrt=[args.wrt], types=_types(args.type))
-    except ImportError:
-        return r.source(args.code)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import api
-
-    _print_value(api.evaluate(args.expr, _values(args.values), types=_types(args.type)))
+    _print_value(evaluate(args.expr, _values(args.values), types=_types(args.type)))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .numeric.verify import check, plot_sweep, sweep
-
-    types = _types(args.type)
+    r = grad(args.expr, wrt=args.wrt, types=_types(args.type))  # derived once: checked, then swept
     values = _values(args.values) if args.values else None
-    rep = check(args.expr, wrt=args.wrt, types=types, values=values, method=args.method, seed=args.seed)
+    rep = check(r, values=values, method=args.method, seed=args.seed)
     print(rep)
     if args.plot:
-        res = sweep(args.expr, wrt=args.wrt, types=types, values=values, seed=args.seed)
+        res = sweep(r, values=values, seed=args.seed)
         plot_sweep(res, args.plot)
         print(f"step-size sweep written to {args.plot}")
     return 0 if rep.ok else CHECK_FAILED
 
 
 def cmd_jacobian(args: argparse.Namespace) -> int:
-    from . import api
-
-    d = api.derivative(args.expr, wrt=args.wrt, types=_types(args.type))
+    d = derivative(args.expr, wrt=args.wrt, types=_types(args.type))
     if args.steps:
         print(d.steps_latex if args.latex else d.steps_text)
         return 0
@@ -158,9 +142,7 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
 
 
 def cmd_hessian(args: argparse.Namespace) -> int:
-    from . import api
-
-    h = api.hessian(args.expr, wrt=args.wrt, types=_types(args.type))
+    h = hessian(args.expr, wrt=args.wrt, types=_types(args.type))
     if args.steps:
         print(h.steps_latex if args.latex else h.steps_text)
         print()
@@ -177,8 +159,6 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
-    from .tour import tour
-
     return tour(latex=args.latex)
 
 
@@ -242,8 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tour", help="the textbook page: four derivations, checks and the p'(x) experiment")
     t.add_argument("--latex", action="store_true", help="also print each derivation in LaTeX")
     t.set_defaults(run=cmd_tour)
-
-    from .web.cli_serve import add_serve_parser
 
     add_serve_parser(sub)
     return ap

@@ -1,10 +1,10 @@
-"""Derivatives of vector- and matrix-valued expressions: jvp, vjp, the dense Jacobian, Kronecker forms.
+"""The calculus of derivatives of vector- and matrix-valued expressions: adjoints, Kronecker forms, J in dg = J dx.
 
 ``dF`` comes from the same rules as a gradient.  The jvp puts a direction in place of dX; the
-vjp is the adjoint identified symbolically from tr(C' dF) = tr(M' dX) (so reverse mode costs
-what forward mode does); the dense Jacobian uses column-major vec:
+vjp is the adjoint identified symbolically from tr(C' dF) = tr(M' dX) (:func:`adjoint_form`, so
+reverse mode costs what forward mode does); the dense Jacobian uses column-major vec:
 vec(A dX B) = (B' ⊗ A) vec(dX), vec(dX') = K vec(dX) (K the commutation matrix),
-vec(G .* dX) = diag(vec(G)) vec(dX).
+vec(G .* dX) = diag(vec(G)) vec(dX).  The result class is :class:`matdiff.results.derivative.Derivative`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .build import ONE, ZERO, T, add, hdiv, mul, neg
-from .differential import adjoint, expand, expand_terms
-from .errors import MatdiffError, ShapeError
+from .build import ONE, ZERO, T, add, hdiv, mul, neg, shape_like, undiff
+from .differential import adjoint, expand_terms
 from .functions.reductions import diag
 from .simplify import Simplifier, split_coefficient, symmetric_part
-from .steps import Derived, Step
 from .syntax.ast import (
     Add,
-    Call,
     Diff,
     Div,
     Expr,
@@ -31,13 +28,13 @@ from .syntax.ast import (
     HDiv,
     MatMul,
     Neg,
+    Num,
     Ones,
     Transpose,
     Var,
 )
 from .syntax.latex import to_latex
 from .syntax.printer import to_text
-from .syntax.typing import variables as variables_of
 
 
 def substitute(e: Expr, mapping: Mapping[Expr, Expr]) -> Expr:
@@ -60,7 +57,7 @@ def substitute(e: Expr, mapping: Mapping[Expr, Expr]) -> Expr:
     return go(e)
 
 
-def _kind_of(e: Expr) -> str:
+def kind_of(e: Expr) -> str:
     return "scalar" if e.is_scalar else "vector" if e.is_vector else "matrix"
 
 
@@ -71,102 +68,15 @@ def fresh_name(base: str, taken: Mapping[str, Any]) -> str:
     return name
 
 
-class Derivative(Derived):
-    """The derivative of F (any shape) with respect to X: dF, jvp, vjp, the dense Jacobian."""
-
-    def __init__(self, f: Expr, var: Var, variables: dict[str, Var], df: Expr, steps: list[Step]):
-        self.expr, self.var, self.wrt, self.variables = f, var, var.name, variables
-        self.differential = df
-        S = Simplifier()
-        self.direction = Var("_d_" + var.name, var.kind, var.shape)
-        self.jvp_expr = S.run(substitute(df, {Diff(var): self.direction})) if df.linear else df
-        # the adjoint: tr(C' dF) = tr(M' dX), M = vjp(C)
-        self.cotangent = Var("_c", _kind_of(f), f.shape)
-        terms = expand_terms(df) if df.linear else []
-        m = S.run(add(*(adjoint(t, self.cotangent, []) for t in terms))) if terms else ZERO
-        if var.kind == "diagonal" and not var.is_scalar:
-            m = S.run(diag(diag(m)))
-        elif var.symmetric and not var.is_scalar:
-            m = symmetric_part(m, S)
-        self.vjp_expr = m
-        shown = Var(fresh_name("C", variables), _kind_of(f), f.shape)
-        self.kronecker = kronecker_form(df, var)
-        steps = list(steps)
-        if self.kronecker is not None:
-            steps.append(Step("vec(A*dX*B) = (B' ⊗ A) vec(dX); vec(dX') = K vec(dX)", "vec(dF)", None,
-                              rhs_text=self.kronecker[0], rhs_latex=self.kronecker[1],
-                              lhs_latex=r"\operatorname{vec}(\mathrm{d}F)"))
-        steps.append(Step(f"adjoint: tr({shown.name}'*dF) = tr(M'*d{var.name})", f"vjp({shown.name})",
-                          substitute(m, {self.cotangent: shown})))
-        self.steps = steps
-        self._jvp_vars = {**variables, self.direction.name: self.direction}
-        self._vjp_vars = {**variables, self.cotangent.name: self.cotangent}
-
-    # -- display
-    @property
-    def latex(self) -> str:
-        return to_latex(self.differential)
-
-    def __str__(self) -> str:
-        return f"d({to_text(self.expr)}) = {to_text(self.differential)}"
-
-    def _repr_latex_(self) -> str:
-        return rf"$\mathrm{{d}}\left({to_latex(self.expr)}\right) = {self.latex}$"
-
-    def _repr_html_(self) -> str | None:
-        from .web.notebook import derivative_html
-
-        return derivative_html(self)
-
-    # -- numbers
-    def _eval(self, expr: Expr, names: dict[str, Var], values: Mapping[str, Any], extra: dict[str, Any]) -> Any:
-        from .numeric.evaluate import Evaluator, check_domain
-
-        ev = Evaluator(names, {**values, **extra})
-        check_domain(ev, self.expr)
-        return ev, ev(expr)
-
-    def jvp(self, values: Mapping[str, Any], direction: Any) -> Any:
-        """dF for dX = direction, shaped like F."""
-        try:
-            ev, out = self._eval(self.jvp_expr, self._jvp_vars, values, {self.direction.name: direction})
-        except ShapeError as err:
-            raise ShapeError(str(err).replace(self.direction.name, f"the direction d{self.wrt}")) from None
-        return ev.external(self.expr, _full(out, self.expr, ev))
-
-    def vjp(self, values: Mapping[str, Any], cotangent: Any) -> Any:
-        """The adjoint applied to a cotangent C shaped like F: M with tr(C' dF) = tr(M' dX), shaped like X."""
-        if not self.expr.is_scalar and self.expr.shape[0].find().value == 1 and np.ndim(cotangent) == 1:
-            cotangent = np.reshape(cotangent, (1, -1))  # F is a row vector, given 1-D as evaluate gives it
-        try:
-            ev, out = self._eval(self.vjp_expr, self._vjp_vars, values, {self.cotangent.name: cotangent})
-        except ShapeError as err:
-            raise ShapeError(str(err).replace(self.cotangent.name, "the cotangent (shaped like F)")) from None
-        return ev.external(self.var, _full(out, self.var, ev))
-
-    def jacobian(self, values: Mapping[str, Any]) -> np.ndarray:
-        """The dense Jacobian, shape (F.size, X.size), rows and columns in column-major vec order."""
-        from .numeric.evaluate import Evaluator, check_domain
-
-        x = np.asarray(values[self.wrt]) if self.wrt in values else None
-        if x is None:
-            raise MatdiffError(f"no value given for {self.wrt}")
-        shape = np.shape(x)
-        n_in = int(np.prod(shape)) if shape else 1
-        probe = np.zeros(shape) if shape else 0.0
-        ev = Evaluator(self._jvp_vars, {**values, self.direction.name: probe})
-        check_domain(ev, self.expr)
-        cols = []
-        dname = self.direction.name
-        for j in range(n_in):
-            e = np.zeros(n_in)
-            e[j] = 1.0
-            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
-            ev.bind.values[dname] = v.reshape(-1, 1) if self.var.is_vector else v
-            ev.forget(dname)
-            out = _full(ev(self.jvp_expr), self.expr, ev)
-            cols.append(np.ravel(np.asarray(out), order="F"))
-        return np.stack(cols, axis=1)
+def adjoint_form(df: Expr, var: Var, cotangent: Var, S: Simplifier) -> Expr:
+    """M with tr(C' dF) = tr(M' dX) for the cotangent C: the vjp, projected on the variable's space."""
+    terms = expand_terms(df) if df.linear else []
+    m = S.run(add(*(adjoint(t, cotangent, []) for t in terms))) if terms else ZERO
+    if var.kind == "diagonal" and not var.is_scalar:
+        m = S.run(diag(diag(m)))
+    elif var.symmetric and not var.is_scalar:
+        m = symmetric_part(m, S)
+    return m
 
 
 def project(v: np.ndarray, kind: str) -> np.ndarray:
@@ -178,7 +88,7 @@ def project(v: np.ndarray, kind: str) -> np.ndarray:
     return v
 
 
-def _full(value: Any, like: Expr, ev: Any) -> Any:
+def full(value: Any, like: Expr, ev: Any) -> Any:
     """A zero (or scalar) broadcast to the shape of like."""
     if like.is_scalar:
         return value
@@ -258,8 +168,6 @@ def _wrap_latex(e: Expr) -> str:
 
 
 def coef_num(c: Any) -> Expr:
-    from .syntax.ast import Num
-
     return Num(c)
 
 
@@ -310,15 +218,4 @@ def jacobian_matrix(e: Expr, var: Var, S: Simplifier) -> Expr:
 
 
 def shape_of(e: Expr) -> Expr:
-    from .build import shape_like, undiff
-
     return shape_like(undiff(e))
-
-
-def derivative(f: Expr, var: Var, variables: dict[str, Var]) -> Derivative:
-    df, steps = expand(f, var)
-    return Derivative(f, var, variables, df, steps)
-
-
-__all__ = ["Derivative", "derivative", "substitute", "kronecker_form", "jacobian_matrix", "NotExpressible",
-           "variables_of", "Call"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .html_hook import HTMLDisplay
 from .syntax.ast import Expr
 from .syntax.latex import to_latex
 from .syntax.printer import to_text
@@ -16,7 +17,7 @@ def _latex_rule(rule: str) -> str:
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(HTMLDisplay):
     """One line of a derivation: ``lhs = rhs`` by ``rule`` (``note`` says more where needed)."""
 
     rule: str
@@ -59,11 +60,6 @@ class Step:
     def _repr_latex_(self) -> str:
         return f"$${self.latex}$$"
 
-    def _repr_html_(self) -> str | None:
-        from .web.notebook import steps_html
-
-        return steps_html([self])
-
 
 def render_text(steps: list[Step]) -> str:
     return "\n".join(s.text for s in steps)
@@ -81,8 +77,8 @@ def render_latex(steps: list[Step]) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
 
 
-class Derived:
-    """A result with a recorded derivation: ``steps``, shown as text or LaTeX."""
+class Derived(HTMLDisplay):
+    """A result with a recorded derivation: ``steps``, shown as text, LaTeX or (notebooks) HTML."""
 
     steps: list[Step]
 

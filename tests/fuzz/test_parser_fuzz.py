@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import matdiff
-from matdiff.api import typed
+from matdiff.frontend import typed
 
 from .known_bugs import known
 from .strategies import CHECKED, NAME_FAMILIES, counted, expressions, fuzz_settings, renamed, renamings

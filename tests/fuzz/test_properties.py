@@ -41,7 +41,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import matdiff
-from matdiff.api import typed
+from matdiff.frontend import typed
 from matdiff.simplify import simplify
 
 from . import reference_interpreter as REFERENCE

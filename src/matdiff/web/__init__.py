@@ -1,7 +1,7 @@
-"""The local web page (``matdiff serve``), its JSON API, and the notebook display of results.
+"""The local web page (``matdiff serve``) and its JSON API.
 
 ``matdiff.web.app`` and ``matdiff.web.create_app`` need the web extra (Starlette, uvicorn,
-latex2mathml); ``matdiff.web.notebook`` needs only latex2mathml.
+latex2mathml). The notebook display of results is :mod:`matdiff.display` (it needs only latex2mathml).
 """
 
 from __future__ import annotations

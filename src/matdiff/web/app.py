@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import __version__
 from .errors import ApiError, limit_error
 from .jobs import JOBS
 from .limits import Limits
@@ -97,8 +98,6 @@ def create_app(limits: Limits | None = None, allowed_hosts: Iterable[str] | None
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     async def api_index(request: Request) -> Response:
-        from .. import __version__
-
         return JSONResponse({
             "matdiff": __version__,
             "endpoints": {f"POST /api/{name}": (fn.__doc__ or "").strip() for name, fn in JOBS.items()},

@@ -5,23 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import MatdiffError
 from .limits import Limits
+from .server import serve
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local page until interrupted."""
-    try:
-        from .server import serve
-    except ImportError as err:  # pragma: no cover - depends on the installed extras
-        from ..errors import MatdiffError
-
-        raise MatdiffError(f"matdiff serve needs the web extra: pip install 'matdiff[web]' ({err})") from None
     limits = Limits(timeout_s=args.timeout, workers=args.workers, read_timeout_s=args.read_timeout)
     try:
         serve(host=args.host, port=args.port, open_browser=args.open, limits=limits)
-    except ImportError as err:  # pragma: no cover
-        from ..errors import MatdiffError
-
+    except ImportError as err:  # pragma: no cover - depends on the installed extras
         raise MatdiffError(f"matdiff serve needs the web extra: pip install 'matdiff[web]' ({err})") from None
     return 0
 

@@ -16,19 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from ..api import check, derivative, grad, hessian, sweep, typed
+from ..display.render import mathml, step_rows
 from ..errors import MatdiffError
+from ..results.gradient import GradientResult
 from ..shapes import default_kind
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
+from ..verify.check import plot_sweep
 from .errors import from_matdiff
-from .render import mathml, step_rows
 
 Payload = dict[str, Any]
 
 
 def _typed(p: Payload) -> tuple[Any, dict[str, Any]]:
-    from ..api import typed
-
     return typed(p["expr"], p["types"] or None)
 
 
@@ -72,17 +73,14 @@ def _usage(p: Payload, wrt: str, names: list[str]) -> str:
 
 
 def grad_job(p: Payload) -> Payload:
-    """The gradient, its derivation, the differential and the generated NumPy code."""
-    import matdiff
-
+    """The gradient, its derivation, the differential and the generated NumPy code (one derivation)."""
     tree, vs = _typed(p)
     wrt = _wrt(p, vs)
-    types = p["types"] or None
-    r = matdiff.grad(p["expr"], wrt, types)
+    r = grad(tree, wrt)
     name = latex_name(wrt)
     headline = rf"\nabla_{{{name}}}\, {to_latex(r.expr)} = {r.latex}"
     df = r.differential
-    code, code_note = _code(p, r, wrt)
+    code, code_note = _code(r)
     return {
         "expr": to_text(r.expr), "wrt": wrt, "kind": r.var.kind,
         "output": _output(tree), "variables": _variables(vs, p["types"]),
@@ -94,12 +92,10 @@ def grad_job(p: Payload) -> Payload:
     }
 
 
-def _code(p: Payload, r: Any, wrt: str) -> tuple[str | None, str]:
-    """The value-and-gradient source; else the gradient's own source; else None and why."""
-    import matdiff
-
+def _code(r: GradientResult) -> tuple[str | None, str]:
+    """The value-and-gradient source of r's derivation; else the gradient's own source; else None and why."""
     try:
-        return matdiff.compile(p["expr"], wrt=[wrt], types=p["types"] or None).source(), ""
+        return r.value_and_grad().source(), ""
     except MatdiffError as err:
         first = str(err)
     try:
@@ -110,11 +106,9 @@ def _code(p: Payload, r: Any, wrt: str) -> tuple[str | None, str]:
 
 def hessian_job(p: Payload) -> Payload:
     """The Hessian: a matrix for a scalar or vector variable, else the linear map and its vec form."""
-    import matdiff
-
     tree, vs = _typed(p)
     wrt = _wrt(p, vs)
-    h = matdiff.hessian(p["expr"], wrt, p["types"] or None)
+    h = hessian(tree, wrt)
     name = latex_name(wrt)
     out: Payload = {"expr": to_text(tree), "wrt": wrt, "steps": step_rows(h.steps), "steps_text": h.steps_text}
     if h.expr is not None:
@@ -133,11 +127,9 @@ def hessian_job(p: Payload) -> Payload:
 
 def jacobian_job(p: Payload) -> Payload:
     """The derivative of an expression of any shape: dF, its vec (Kronecker) form, and the steps."""
-    import matdiff
-
     tree, vs = _typed(p)
     wrt = _wrt(p, vs)
-    d = matdiff.derivative(p["expr"], wrt, p["types"] or None)
+    d = derivative(tree, wrt)
     kron = d.kronecker
     return {
         "expr": to_text(tree), "wrt": wrt, "output": _output(tree), "variables": _variables(vs, p["types"]),
@@ -149,14 +141,12 @@ def jacobian_job(p: Payload) -> Payload:
 
 def check_job(p: Payload) -> Payload:
     """The numerical check of the gradient at a random point, the step-size sweep and its plot."""
-    import matdiff
-
     tree, vs = _typed(p)
     wrt = _wrt(p, vs)
-    types = p["types"] or None
     seed = 0 if p.get("seed") is None else int(p["seed"])
-    rep = matdiff.check(p["expr"], wrt, types=types, seed=seed)
-    sw = matdiff.sweep(p["expr"], wrt, types=types, seed=seed)
+    r = grad(tree, wrt)  # derived once: checked and swept
+    rep = check(r, seed=seed)
+    sw = sweep(r, seed=seed)
     return {
         "expr": to_text(tree), "wrt": wrt, "seed": seed, "ok": bool(rep.ok), "method": rep.method,
         "note": getattr(rep, "note", ""), "max_rel_error": _num(rep.max_rel_error),
@@ -180,8 +170,6 @@ def _num(x: Any) -> float | None:
 
 def _plot(sw: Any) -> str | None:
     """The sweep's PNG as a data URI (None without matplotlib)."""
-    from ..numeric.verify import plot_sweep
-
     fd, path = tempfile.mkstemp(suffix=".png", prefix="matdiff-sweep-")
     os.close(fd)
     try:

@@ -1,5 +1,8 @@
 """HTML for Jupyter (``_repr_html_``): the result as MathML, the steps collapsible under it.
 
+Importing this module registers the renderers with :mod:`matdiff.html_hook`, where the result
+classes' ``_repr_html_`` finds them (the results never import this layer).
+
 Each function returns None where latex2mathml is not installed, so that Jupyter falls back to the
 result's ``_repr_latex_`` (MathJax) instead of showing LaTeX source.
 """
@@ -9,6 +12,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..html_hook import register_html
+from ..results.derivative import Derivative
+from ..results.gradient import GradientResult, MultiGradient
+from ..results.hessian import Hessian
+from ..steps import Step
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from .render import mathml, steps_table_html
@@ -122,3 +130,15 @@ def check_html(rep: Any) -> str:
                    for k, v in rows)
     return (f'<div class="md-result"><b style="color:{color}">check: {verdict}</b>'
             f"<table>{body}</table></div>")
+
+
+def register() -> None:
+    """Register the renderers above with :mod:`matdiff.html_hook` (done on import)."""
+    register_html(GradientResult, gradient_html)
+    register_html(MultiGradient, multigradient_html)
+    register_html(Derivative, derivative_html)
+    register_html(Hessian, hessian_html)
+    register_html(Step, lambda step: steps_html([step]))
+
+
+register()

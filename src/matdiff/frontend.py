@@ -1,0 +1,82 @@
+"""From the user's text to typed trees: parse, type, name the variable, evaluate.
+
+What every upper layer (results, verify, the API, the command line, the page) starts from;
+it knows nothing of derivatives.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .errors import LimitError, MatdiffError
+from .numeric.evaluate import Evaluator
+from .shapes import TypeEnv
+from .syntax.ast import Expr, Var
+from .syntax.parser import parse as _parse
+from .syntax.printer import to_text
+from .syntax.typing import typecheck, variables
+
+Types = Mapping[str, str] | None
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def deep(fn: F) -> F:
+    """A RecursionError (a derivative nested past Python's stack) becomes a LimitError."""
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise LimitError("the expression or its derivative is nested too deeply to handle") from None
+    return call  # type: ignore[return-value]
+
+
+def parse(text: str) -> Expr:
+    """The expression tree of ``text`` (a ParseError with the position and a caret if it is not one)."""
+    return _parse(text)
+
+
+def typed(expr: str | Expr, types: Types = None) -> tuple[Expr, dict[str, Var]]:
+    """The typed tree of expr and its variables (ShapeError where the sizes do not fit)."""
+    tree = parse(expr) if isinstance(expr, str) else expr
+    if not isinstance(tree, Expr):
+        raise MatdiffError(f"an expression must be text or a matdiff expression, not {type(expr).__name__}")
+    if tree.typed:  # typed already: keep its variables and sizes (re-typing would make new ones)
+        return tree, variables(tree)
+    env = TypeEnv(types)
+    for name in (types or {}):
+        env.shape(name)  # named sizes are shared even by variables that do not occur
+    t = typecheck(tree, env)
+    return t, variables(t)
+
+
+def wrt_var(f: Expr, vs: Mapping[str, Var], wrt: str) -> Var:
+    """The variable named ``wrt`` of f (a MatdiffError naming f's variables if there is none)."""
+    if not isinstance(wrt, str):
+        raise MatdiffError(f"wrt must be a variable name, not {wrt!r}")
+    var = vs.get(wrt)
+    if var is None:
+        names = ", ".join(vs) or "none"
+        raise MatdiffError(f"{wrt} does not occur in {to_text(f)} (its variables: {names})")
+    return var
+
+
+def wrt_list(wrt: str | list[str] | tuple[str, ...]) -> list[str] | None:
+    """The names of a list ``wrt`` (checked: non-empty, distinct), or None for a single name."""
+    if isinstance(wrt, (list, tuple)):
+        if not wrt or not all(isinstance(w, str) for w in wrt):
+            raise MatdiffError(f"wrt must be a variable name or a non-empty list of names, not {wrt!r}")
+        if len(set(wrt)) != len(wrt):
+            raise MatdiffError(f"wrt names a variable twice: {list(wrt)}")
+        return list(wrt)
+    return None
+
+
+@deep
+def evaluate(expr: str | Expr, values: Mapping[str, Any], types: Types = None) -> Any:
+    """The value of expr at ``values``: a float, a 1-D array (vector) or a 2-D array (matrix)."""
+    t, vs = typed(expr, types)
+    ev = Evaluator(vs, values)
+    return ev.external(t, ev(t))

@@ -1,0 +1,100 @@
+"""The derivative of an expression of any shape: dF, jvp, vjp and the dense Jacobian."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import MatdiffError, ShapeError
+from ..jacobians import adjoint_form, fresh_name, full, kind_of, kronecker_form, project, substitute
+from ..numeric.evaluate import Evaluator, check_domain
+from ..simplify import Simplifier
+from ..steps import Derived, Step
+from ..syntax.ast import Diff, Expr, Var
+from ..syntax.latex import to_latex
+from ..syntax.printer import to_text
+
+
+class Derivative(Derived):
+    """The derivative of F (any shape) with respect to X: dF, jvp, vjp, the dense Jacobian."""
+
+    def __init__(self, f: Expr, var: Var, variables: dict[str, Var], df: Expr, steps: list[Step]):
+        self.expr, self.var, self.wrt, self.variables = f, var, var.name, variables
+        self.differential = df
+        S = Simplifier()
+        self.direction = Var("_d_" + var.name, var.kind, var.shape)
+        self.jvp_expr = S.run(substitute(df, {Diff(var): self.direction})) if df.linear else df
+        # the adjoint: tr(C' dF) = tr(M' dX), M = vjp(C)
+        self.cotangent = Var("_c", kind_of(f), f.shape)
+        m = self.vjp_expr = adjoint_form(df, var, self.cotangent, S)
+        shown = Var(fresh_name("C", variables), kind_of(f), f.shape)
+        self.kronecker = kronecker_form(df, var)
+        steps = list(steps)
+        if self.kronecker is not None:
+            steps.append(Step("vec(A*dX*B) = (B' ⊗ A) vec(dX); vec(dX') = K vec(dX)", "vec(dF)", None,
+                              rhs_text=self.kronecker[0], rhs_latex=self.kronecker[1],
+                              lhs_latex=r"\operatorname{vec}(\mathrm{d}F)"))
+        steps.append(Step(f"adjoint: tr({shown.name}'*dF) = tr(M'*d{var.name})", f"vjp({shown.name})",
+                          substitute(m, {self.cotangent: shown})))
+        self.steps = steps
+        self._jvp_vars = {**variables, self.direction.name: self.direction}
+        self._vjp_vars = {**variables, self.cotangent.name: self.cotangent}
+
+    # -- display
+    @property
+    def latex(self) -> str:
+        return to_latex(self.differential)
+
+    def __str__(self) -> str:
+        return f"d({to_text(self.expr)}) = {to_text(self.differential)}"
+
+    def _repr_latex_(self) -> str:
+        return rf"$\mathrm{{d}}\left({to_latex(self.expr)}\right) = {self.latex}$"
+
+    # -- numbers
+    def _eval(self, expr: Expr, names: dict[str, Var], values: Mapping[str, Any], extra: dict[str, Any]) -> Any:
+        ev = Evaluator(names, {**values, **extra})
+        check_domain(ev, self.expr)
+        return ev, ev(expr)
+
+    def jvp(self, values: Mapping[str, Any], direction: Any) -> Any:
+        """dF for dX = direction, shaped like F."""
+        try:
+            ev, out = self._eval(self.jvp_expr, self._jvp_vars, values, {self.direction.name: direction})
+        except ShapeError as err:
+            raise ShapeError(str(err).replace(self.direction.name, f"the direction d{self.wrt}")) from None
+        return ev.external(self.expr, full(out, self.expr, ev))
+
+    def vjp(self, values: Mapping[str, Any], cotangent: Any) -> Any:
+        """The adjoint applied to a cotangent C shaped like F: M with tr(C' dF) = tr(M' dX), shaped like X."""
+        if not self.expr.is_scalar and self.expr.shape[0].find().value == 1 and np.ndim(cotangent) == 1:
+            cotangent = np.reshape(cotangent, (1, -1))  # F is a row vector, given 1-D as evaluate gives it
+        try:
+            ev, out = self._eval(self.vjp_expr, self._vjp_vars, values, {self.cotangent.name: cotangent})
+        except ShapeError as err:
+            raise ShapeError(str(err).replace(self.cotangent.name, "the cotangent (shaped like F)")) from None
+        return ev.external(self.var, full(out, self.var, ev))
+
+    def jacobian(self, values: Mapping[str, Any]) -> np.ndarray:
+        """The dense Jacobian, shape (F.size, X.size), rows and columns in column-major vec order."""
+        x = np.asarray(values[self.wrt]) if self.wrt in values else None
+        if x is None:
+            raise MatdiffError(f"no value given for {self.wrt}")
+        shape = np.shape(x)
+        n_in = int(np.prod(shape)) if shape else 1
+        probe = np.zeros(shape) if shape else 0.0
+        ev = Evaluator(self._jvp_vars, {**values, self.direction.name: probe})
+        check_domain(ev, self.expr)
+        cols = []
+        dname = self.direction.name
+        for j in range(n_in):
+            e = np.zeros(n_in)
+            e[j] = 1.0
+            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
+            ev.bind.values[dname] = v.reshape(-1, 1) if self.var.is_vector else v
+            ev.forget(dname)
+            out = full(ev(self.jvp_expr), self.expr, ev)
+            cols.append(np.ravel(np.asarray(out), order="F"))
+        return np.stack(cols, axis=1)
