@@ -533,3 +533,37 @@ def test_docs_describe_every_endpoint():
 
     for name in JOBS:
         assert f"/api/{name}" in text
+
+
+# ------------------------------------------------------------------------------- definitions
+def test_definitions_hold_for_the_request(client):
+    body = {"expr": "sum(softplus(X*w))", "wrt": "w", "definitions": ["softplus(U) = log(1 + exp(U))"]}
+    r = client.post("/api/grad", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["gradient"] == "X'*sigmoid(X*w)"
+    assert any("definition: softplus(U) = log(1 + exp(U))" in s for s in out["steps_text"].splitlines())
+    assert 'matdiff.define("softplus(U) = log(1 + exp(U))")' in out["usage"]
+    c = client.post("/api/check", json=body)
+    assert c.status_code == 200 and c.json()["ok"] is True
+    # the next request without the definition does not see it
+    r = client.post("/api/grad", json={"expr": "sum(softplus(X*w))", "wrt": "w"})
+    assert r.status_code == 400 and r.json()["error"]["kind"] == "ParseError"
+
+
+def test_a_bad_definition_names_itself(client):
+    body = {"expr": "f(x)", "definitions": ["g(U) = U", "f(U) = U + *"]}
+    r = client.post("/api/grad", json=body)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["field"] == "definitions" and err["index"] == 1 and err["kind"] == "ParseError"
+    r = client.post("/api/grad", json={"expr": "x'*x", "definitions": ["tr(U) = U"]})
+    assert r.status_code == 400 and "built-in" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("defs, kind", [("softplus", "RequestError"), ([1], "RequestError"),
+                                        (["no equals sign"], "RequestError"), (["f(U) = U"] * 17, "LimitError")])
+def test_definitions_field_is_checked(client, defs, kind):
+    r = client.post("/api/grad", json={"expr": "x'*x", "definitions": defs})
+    assert r.status_code == 400 and r.json()["error"]["kind"] == kind
+    assert r.json()["error"]["field"] == "definitions"

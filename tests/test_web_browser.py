@@ -198,6 +198,25 @@ def test_examples_types_and_the_url(page: Any, live_server: str) -> None:
     assert "types=A" in page.url
 
 
+def test_definitions_box(page: Any) -> None:
+    page.goto("/")
+    page.click("button.example:has-text('softplus')")
+    expect(page.locator("#defs")).to_have_value("softplus(U) = log(1 + exp(U))")
+    expect(page.locator("#gradient-text")).to_have_text("X'*sigmoid(X*w)")
+    assert "defs=" in page.url
+    page.click("#steps summary")
+    expect(page.locator("#steps-body")).to_contain_text("definition: softplus(U) = log(1 + exp(U))")
+    shot(page, "08-definitions")
+    # a definition that does not parse is named, and the box marked
+    page.fill("#defs", "softplus(U) = log(1 + exp(U)\n")
+    page.click("#go")
+    expect(page.locator("#error .error-message")).to_contain_text("definition 1:")
+    expect(page.locator("#defs")).to_have_class(re.compile("invalid"))
+    # reloaded from its URL, the definition comes back
+    page.goto("/?expr=sum(sq1(x))&wrt=x&defs=sq1(U)%20%3D%20U.%5E2%20%2B%201")
+    expect(page.locator("#gradient-text")).to_have_text("2*x")
+
+
 def test_jacobian_of_a_matrix_valued_expression(page: Any) -> None:
     page.goto("/")
     page.click("button.example:has-text('A*X*B')")

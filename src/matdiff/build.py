@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from .shapes import Dim
 from .syntax.ast import (
     Add,
     Call,
@@ -245,6 +246,22 @@ def _T1(e: Expr, memo: dict[Expr, Expr]) -> Expr:
         if is_symmetric(e):  # diag(v), inv(S), adj(S)
             return e
     return Transpose(e)
+
+
+def substitute(e: Expr, values: dict[str, Expr]) -> Expr:
+    """e with each variable named in ``values`` replaced, rebuilt by the constructors (so typed
+    replacements give a typed tree, shape-checked); an identity of no given size gets its own."""
+    if isinstance(e, Var):
+        return values.get(e.name, e)
+    if isinstance(e, Eye):
+        if e.like is not None:
+            return Eye(substitute(e.like, values))
+        return e if e.dim is not None else Eye(dim=Dim(None, "size(eye)"))
+    if isinstance(e, Ones):
+        return Ones(substitute(e.like, values))
+    if not e.children:
+        return e
+    return e.rebuild(tuple(substitute(c, values) for c in e.children))
 
 
 def undiff(e: Expr) -> Expr:

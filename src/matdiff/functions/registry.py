@@ -15,7 +15,8 @@ told apart from any other by identity, and a name can never stand for two functi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,10 @@ class Function:
         NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``);
         ``calls``: the names of the runtime that code calls (``_np.exp``, ``_F.det``, ``_K.polar``):
         every backend provides them; ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.
+    Defined functions (:func:`matdiff.define`)
+        ``expand(e)``: for a function defined by an expression, the call with its arguments put into
+        the body (what the domain guards look through); ``definition``: its text, ``f(U) = ...``;
+        ``builtin`` False.
     """
 
     name: str
@@ -85,6 +90,8 @@ class Function:
     guard: Callable[[Expr], list[tuple[str, Expr, str]]] | None = None
     lower: Callable[[Any, Expr], str] | None = None
     calls: tuple[str, ...] = ()
+    expand: Callable[[Expr], Expr] | None = None
+    definition: str = ""
     kernels: dict[str, dict[str, Callable[..., Any]]] = field(default_factory=dict)
     doc: str = ""
     builtin: bool = True
@@ -105,15 +112,44 @@ _LOCK = threading.Lock()
 RESERVED_WORDS = frozenset({"eye", "ones"})  # the language's constructors of constant matrices
 
 
-def register(fn: Function) -> Function:
-    """Add an entry; a MatdiffError if its name is taken (a built-in, a defined function, eye, ones)."""
+def register(fn: Function, replace: bool = False) -> Function:
+    """Add an entry; a MatdiffError if its name is taken (a built-in, eye, ones, or a defined function
+    unless ``replace``).  The same definition by an expression again returns the entry there."""
     with _LOCK:
-        if fn.name in _REGISTRY or fn.name in RESERVED_WORDS:
-            what = "a built-in function" if fn.name in RESERVED_WORDS or _REGISTRY[fn.name].builtin \
-                else "defined already"
-            raise MatdiffError(f"{fn.name} is {what} of the language; choose another name")
+        old = _REGISTRY.get(fn.name)
+        if fn.name in RESERVED_WORDS or (old is not None and old.builtin):
+            raise MatdiffError(f"{fn.name} is a built-in function of the language; choose another name")
+        if old is not None and not replace:
+            if old.expand is not None and old.definition == fn.definition:
+                return old  # the same definition again (a notebook cell run twice)
+            raise MatdiffError(f"{fn.name} is defined already ({old.definition}); choose another name, "
+                               "or pass replace=True to replace it")
         _REGISTRY[fn.name] = fn
     return fn
+
+
+def unregister(name: str) -> None:
+    """Remove a defined function (never a built-in): for tests and interactive sessions."""
+    with _LOCK:
+        fn = _REGISTRY.get(name)
+        if fn is None:
+            raise MatdiffError(f"{name} is not a defined function")
+        if fn.builtin:
+            raise MatdiffError(f"{name} is a built-in function of the language; it cannot be removed")
+        del _REGISTRY[name]
+
+
+@contextmanager
+def scoped() -> Iterator[None]:
+    """Definitions made inside are removed on leaving (one request of the page, in its worker process)."""
+    with _LOCK:
+        before = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _REGISTRY.clear()
+            _REGISTRY.update(before)
 
 
 def lookup(name: str) -> Function:

@@ -21,12 +21,14 @@ import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from scipy.special import expit as _expit
 
 from ..errors import DomainError, MatdiffError, ShapeError
+from ..functions import entries
 from ..functions.elementwise import logistic
 from ..functions.linalg import inv
 from ..functions.reductions import diag
@@ -828,10 +830,26 @@ def namespace_for(backend: str) -> dict[str, Any]:
     return mod.namespace()
 
 
+def defined_kernels(backend: str, source: str) -> Any:
+    """``_D`` of generated code: the kernels of the functions defined as primitives (matdiff.define) on a backend;
+    a MatdiffError where the source calls one that has no kernel there."""
+    kernels = {}
+    for fn in entries():
+        if f"_D.{fn.name}(" not in source:
+            continue
+        got = fn.kernels.get(backend, {}).get(fn.name)
+        if got is None:
+            raise MatdiffError(f"{fn.name} has no kernel for the {backend} backend (it was defined with "
+                               f"{', '.join(k + '=' for k in fn.kernels)}); define it with {backend}=<kernel>")
+        kernels[fn.name] = got
+    return SimpleNamespace(**kernels)
+
+
 def build(source: str, name: str, backend: str = "numpy") -> Callable[..., Any]:
     """The function defined by generated source, run on the given backend."""
     namespace = namespace_for(backend)
     namespace["_BadShapes"] = _BadShapes
+    namespace["_D"] = defined_kernels(backend, source)
     try:
         exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     except SyntaxError as err:  # pragma: no cover

@@ -365,6 +365,8 @@ def guards(f: Expr) -> list[tuple[str, Expr, str]]:
             # which refuse at the points where they do not exist (and only there: norm^2 is fine at 0)
             if e.fn.guard is not None:
                 out.extend(e.fn.guard(e))
+            if e.fn.expand is not None:  # a function defined by an expression: the guards of its body
+                stack.append(e.fn.expand(e))
         elif isinstance(e, (Div, HDiv)):
             den = e.den if isinstance(e, Div) else e.b
             out.append(("no_zero_entry", den, f"the divisor {to_text(den)}"))

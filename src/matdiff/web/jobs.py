@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..api import check, derivative, grad, hessian, sweep, typed
+from ..definitions import define
 from ..display.render import mathml, step_rows
 from ..errors import MatdiffError
+from ..functions import registry
 from ..results.gradient import GradientResult
 from ..shapes import default_kind
 from ..syntax.latex import latex_name, to_latex
@@ -66,7 +68,8 @@ def variables_job(p: Payload) -> Payload:
 def _usage(p: Payload, wrt: str, names: list[str]) -> str:
     types = f", types={json.dumps(p['types'])}" if p["types"] else ""
     args = ", ".join(f"{n}={n}" for n in names)
-    return (f"import matdiff\n\n"
+    defs = "".join(f"matdiff.define({json.dumps(d)})\n" for d in p.get("definitions") or ())
+    return (f"import matdiff\n\n{defs}"
             f"fg = matdiff.compile({json.dumps(p['expr'])}, wrt=[{json.dumps(wrt)}]{types})\n"
             f"value, grads = fg({args})   # grads[{json.dumps(wrt)}] is the gradient\n"
             f"print(fg.source())          # the code below")
@@ -192,10 +195,32 @@ JOBS: dict[str, Callable[[Payload], Payload]] = {
 }
 
 
+class _DefinitionError(Exception):
+    def __init__(self, error: MatdiffError, text: str, index: int):
+        self.error, self.text, self.index = error, text, index
+
+
+def _define(definitions: Any) -> None:
+    for i, text in enumerate(definitions):
+        try:
+            define(text)
+        except MatdiffError as err:
+            raise _DefinitionError(err, text, i) from None
+
+
 def run_job(name: str, payload: Payload) -> tuple[int, Payload]:
-    """(HTTP status, body) of a job: 200 and its result, or 4xx/500 and an error body; never raises."""
+    """(HTTP status, body) of a job: 200 and its result, or 4xx/500 and an error body; never raises.
+
+    The request's definitions (functions defined by an expression) hold for this job only."""
     try:
-        return 200, JOBS[name](payload)
+        with registry.scoped():
+            _define(payload.get("definitions") or ())
+            return 200, JOBS[name](payload)
+    except _DefinitionError as err:
+        body = from_matdiff(err.error, err.text)
+        body["error"]["field"] = "definitions"
+        body["error"]["index"] = err.index
+        return 400, body
     except MatdiffError as err:
         return 400, from_matdiff(err, payload.get("expr", ""))
     except RecursionError:

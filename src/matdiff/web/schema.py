@@ -16,16 +16,19 @@ _NUMBER = re.compile(r"\d+")
 
 @dataclass(frozen=True)
 class Query:
-    """One request: the expression, the variable (None: the first one found), declared types, a seed."""
+    """One request: the expression, the variable (None: the first one found), declared types, a seed, and
+    functions defined for this request (``"softplus(U) = log(1 + exp(U))"``, as matdiff.define takes them)."""
 
     expr: str
     wrt: str | None = None
     types: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
+    definitions: tuple[str, ...] = ()
 
     def payload(self) -> dict[str, Any]:
         """The plain dict sent to a worker process."""
-        return {"expr": self.expr, "wrt": self.wrt, "types": dict(self.types), "seed": self.seed}
+        return {"expr": self.expr, "wrt": self.wrt, "types": dict(self.types), "seed": self.seed,
+                "definitions": list(self.definitions)}
 
 
 def decode(raw: bytes) -> Any:
@@ -39,15 +42,39 @@ def decode(raw: bytes) -> Any:
 
 
 def read_query(body: Any, limits: Limits) -> Query:
-    """The Query in a decoded body: ``{"expr": str, "wrt"?: str, "types"?: {name: str}, "seed"?: int}``."""
+    """The Query in a decoded body: ``{"expr": str, "wrt"?: str, "types"?: {name: str}, "seed"?: int,
+    "definitions"?: [str]}``."""
     if not isinstance(body, dict):
         raise request_error('the request body must be a JSON object like {"expr": "norm_fro(X)", "wrt": "X"}')
-    unknown = sorted(set(body) - {"expr", "wrt", "types", "seed"})
+    unknown = sorted(set(body) - {"expr", "wrt", "types", "seed", "definitions"})
     if unknown:
-        raise request_error(f"unknown field(s): {', '.join(unknown)} (known: expr, wrt, types, seed)",
+        raise request_error(f"unknown field(s): {', '.join(unknown)} (known: expr, wrt, types, seed, definitions)",
                             field=unknown[0])
     return Query(expr=_expr(body.get("expr"), limits), wrt=_wrt(body.get("wrt")),
-                 types=_types(body.get("types"), limits), seed=_seed(body.get("seed")))
+                 types=_types(body.get("types"), limits), seed=_seed(body.get("seed")),
+                 definitions=_definitions(body.get("definitions"), limits))
+
+
+MAX_DEFINITIONS = 16
+
+
+def _definitions(value: Any, limits: Limits) -> tuple[str, ...]:
+    """Functions defined by an expression for this request (a primitive needs Python: not from a page)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise request_error('"definitions" must be a list of strings like ["softplus(U) = log(1 + exp(U))"]',
+                            "definitions")
+    if len(value) > MAX_DEFINITIONS:
+        raise limit_error(f'"definitions" holds {len(value)} definitions; the limit is {MAX_DEFINITIONS}',
+                          "definitions")
+    for d in value:
+        if len(d) > limits.max_expr_chars:
+            raise limit_error(f"a definition is {len(d)} characters long; the limit is {limits.max_expr_chars}",
+                              "definitions")
+        if "=" not in d:
+            raise request_error(f"{d!r} is not a definition: write it as name(U) = expression", "definitions")
+    return tuple(d for d in value if d.strip())
 
 
 def _expr(value: Any, limits: Limits) -> str:

@@ -41,7 +41,14 @@ function request() {
     if (new RegExp("(^|[^A-Za-z0-9_])" + name + "($|[^A-Za-z0-9_])").test(expr)) types[name] = kind;
   }
   if (Object.keys(types).length) body.types = types;
+  const defs = definitions();
+  if (defs.length) body.definitions = defs;
   return body;
+}
+
+function definitions() {
+  // the functions the user defined, one a line (empty lines skipped)
+  return $("defs").value.split("\n").map((line) => line.trim()).filter((line) => line.length > 0);
 }
 
 const sameRequest = (a, b) => a && b && JSON.stringify(a) === JSON.stringify(b);
@@ -53,10 +60,14 @@ function showError(err, box) {
   const kind = err.kind || "Error";
   box.hidden = false;
   box.querySelector(".error-kind").textContent = kind;
-  box.querySelector(".error-message").textContent = err.message || "";
+  const inDefinition = err.field === "definitions";
+  box.querySelector(".error-message").textContent =
+    (inDefinition && typeof err.index === "number" ? "definition " + (err.index + 1) + ": " : "") + (err.message || "");
   const src = box.querySelector(".error-source");
   const expr = $("expr").value;
-  if (typeof err.position === "number" && err.field !== "types") {
+  $("defs").classList.toggle("invalid", inDefinition);
+  if (inDefinition) $("defs-box").open = true;
+  if (typeof err.position === "number" && err.field !== "types" && !inDefinition) {
     const p = Math.max(0, Math.min(err.position, expr.length));
     src.querySelector(".before").textContent = expr.slice(0, p);
     const at = src.querySelector(".at");
@@ -74,7 +85,7 @@ function showError(err, box) {
 
 function selectAt(err) {
   // after a press of the button, put the cursor on the offending character
-  if (!err || typeof err.position !== "number" || err.field === "types") return;
+  if (!err || typeof err.position !== "number" || err.field === "types" || err.field === "definitions") return;
   const box = $("expr");
   const p = Math.max(0, Math.min(err.position, box.value.length));
   box.focus();
@@ -416,11 +427,14 @@ function saveUrl(body) {
   params.set("expr", body.expr);
   if (body.wrt) params.set("wrt", body.wrt);
   if (body.types) params.set("types", typesToParam(body.types));
+  if (body.definitions) params.set("defs", body.definitions.join("\n"));
   history.replaceState(null, "", "?" + params.toString());
 }
 
-function load(expr, wrt, types) {
+function load(expr, wrt, types, defs) {
   $("expr").value = expr;
+  $("defs").value = defs || "";
+  if (defs) $("defs-box").open = true;
   state.types = types || {};
   state.wrt = wrt || null;
   state.info = null;
@@ -431,17 +445,19 @@ function load(expr, wrt, types) {
 document.addEventListener("DOMContentLoaded", () => {
   $("form").addEventListener("submit", (e) => { e.preventDefault(); run(); });
   $("expr").addEventListener("input", onTyping);
+  $("defs").addEventListener("input", onTyping);
   $("verify").addEventListener("click", verify);
   $("hessian-btn").addEventListener("click", hessian);
   for (const b of document.querySelectorAll("button.copy")) {
     b.addEventListener("click", () => copyText(b.dataset.copy, b));
   }
   for (const b of document.querySelectorAll("button.example")) {
-    b.addEventListener("click", () => load(b.dataset.expr, b.dataset.wrt, typesFromParam(b.dataset.types)));
+    b.addEventListener("click", () => load(b.dataset.expr, b.dataset.wrt, typesFromParam(b.dataset.types),
+                                           b.dataset.defs || ""));
   }
   const params = new URLSearchParams(location.search);
   if (params.get("expr")) {
-    load(params.get("expr"), params.get("wrt"), typesFromParam(params.get("types")));
+    load(params.get("expr"), params.get("wrt"), typesFromParam(params.get("types")), params.get("defs") || "");
   } else {
     $("expr").focus();
   }
