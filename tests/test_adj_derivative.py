@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import matdiff
+from matdiff.core.nodes import Call
 from matdiff.functions import lookup
 from matdiff.numeric import factor as F
 from matdiff.numeric import kernels as K
-from matdiff.syntax.ast import Call
 
 
 def of_rank(rng: np.random.Generator, n: int, r: int, dtype: type = float) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 import matdiff
 from conftest import time_limit, well_conditioned
 from matdiff import LimitError, MatdiffError, ParseError
-from matdiff.syntax import ast as A_
+from matdiff.core import nodes as A_
 
 P = matdiff.parse
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import matdiff
+from matdiff.core import nodes as A_
 from matdiff.functions import lookup
-from matdiff.syntax import ast as A_
 from matdiff.syntax.latex import to_latex
 
 N = 3

@@ -10,8 +10,8 @@ import pytest
 
 import matdiff
 from conftest import positive, spd, well_conditioned
+from matdiff.core import nodes as A_
 from matdiff.functions import lookup
-from matdiff.syntax import ast as A_
 
 N = 3
 

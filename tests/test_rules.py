@@ -1,4 +1,4 @@
-"""One numerically verified gradient per rule of the table in matdiff.rules.
+"""One numerically verified gradient per rule of the table in matdiff.calculus.rules.
 
 Each case is a scalar expression that exercises the rule, the variable, the types and a
 random point; the gradient (``r.evaluate`` and ``r.compile()``) is compared with central
@@ -25,8 +25,8 @@ from conftest import (
     symmetric,
     well_conditioned,
 )
+from matdiff.calculus.rules import OP_RULES
 from matdiff.functions import entries
-from matdiff.rules import OP_RULES
 
 N = 4  # matrices are N x N (or N x M), vectors of length N
 M = 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from .core.nodes import Expr
 from .errors import ShapeError
 from .frontend import Types, deep, evaluate, parse, typed, wrt_list, wrt_var
 from .results import derive
@@ -17,7 +18,6 @@ from .results.derivative import Derivative
 from .results.gradient import GradientResult, MultiGradient
 from .results.hessian import Hessian, MultiHessian
 from .results.value_and_grad import CompiledFunction
-from .syntax.ast import Expr
 from .syntax.printer import to_text
 from .verify.check import CheckReport, check, sweep
 

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .build import ZERO, T, add, call, div, epower, had, hdiv, is_symmetric, mul, neg, power, substitute
+from .core.build import ZERO, T, add, call, div, epower, had, hdiv, is_symmetric, mul, neg, power, substitute
+from .core.nodes import Add, Call, Div, EPower, Expr, Eye, Hadamard, HDiv, MatMul, Neg, Num, Ones, Power, Transpose, Var
 from .errors import MatdiffError, ParseError, ShapeError
 from .functions import registry
 from .functions.registry import Function, same_shape
-from .syntax.ast import Add, Call, Div, EPower, Expr, Eye, Hadamard, HDiv, MatMul, Neg, Num, Ones, Power, Transpose, Var
 from .syntax.parser import parse
 
 _HEADER = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*")

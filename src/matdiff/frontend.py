@@ -10,10 +10,10 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .core.nodes import Expr, Var
+from .core.shapes import TypeEnv
 from .errors import LimitError, MatdiffError
 from .numeric.evaluate import Evaluator
-from .shapes import TypeEnv
-from .syntax.ast import Expr, Var
 from .syntax.parser import parse as _parse
 from .syntax.printer import to_text
 from .syntax.typing import typecheck, variables

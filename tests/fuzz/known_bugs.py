@@ -356,8 +356,8 @@ def simplify_splits_trace_of_sum_with_bare_eye() -> None:
     """simplify(tr(C'*C + eye)) gave tr(C'*C) + tr(eye) with the eye unsized, so evaluating the
     simplified expression raised ShapeError.  (Fixed in the core during this session: tr(eye(C')).)
     """
+    from matdiff.calculus.simplify import simplify
     from matdiff.frontend import typed
-    from matdiff.simplify import simplify
 
     s = simplify(typed("a / tr(C'*C + eye)")[0])
     assert np.isclose(matdiff.evaluate(s, {"C": np.eye(2), "a": 1.0}), 0.25)
@@ -420,8 +420,8 @@ def simplified_power_zero_prints_eye_of_eye() -> None:
     be evaluated (ShapeError: the size of eye is not determined by any variable), although the typed
     tree evaluates; A^0 alone prints as eye(A).  Found by the simplify property (printed form).
     """
+    from matdiff.calculus.simplify import simplify
     from matdiff.frontend import typed
-    from matdiff.simplify import simplify
 
     text = str(simplify(typed("(A^0)^0")[0]))
     assert np.allclose(matdiff.evaluate(text, {"A": 2 * np.eye(3)}), np.eye(3)), text
@@ -491,8 +491,8 @@ def simplifier_factors_unlike_broadcast_terms() -> None:
     ("cannot apply + ..."), simplify of u + (X'*x + (a + x'*x)) ("cannot apply + to X' (2x3 matrix)
     and x' (row vector of length 3)").  Found by the long profile; fixed in the core (f209650).
     """
+    from matdiff.calculus.simplify import simplify
     from matdiff.frontend import typed
-    from matdiff.simplify import simplify
 
     types = {"x": "vector(3)", "u": "vector(2)", "X": "matrix(3,2)", "a": "scalar"}
     rng = np.random.default_rng(1)
@@ -549,8 +549,8 @@ def printed_identity_inside_a_function_loses_its_size() -> None:
     has no size (ShapeError).  A scalar operand broadcasts and fixes no size, exp(E) is as large as E.
     Found by the long profile (test_simplify_preserves_values).  Fixed: printer.needs_context.
     """
+    from matdiff.calculus.simplify import simplify
     from matdiff.frontend import typed
-    from matdiff.simplify import simplify
 
     types = {"a": "scalar", "A": "matrix(3,3)"}
     v = {"a": -1.1047, "A": np.arange(9.0).reshape(3, 3)}

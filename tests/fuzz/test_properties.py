@@ -41,8 +41,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import matdiff
+from matdiff.calculus.simplify import simplify
 from matdiff.frontend import typed
-from matdiff.simplify import simplify
 
 from . import reference_interpreter as REFERENCE
 from .known_bugs import known, present

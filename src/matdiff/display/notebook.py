@@ -12,11 +12,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..calculus.steps import Step
 from ..html_hook import register_html
 from ..results.derivative import Derivative
 from ..results.gradient import GradientResult, MultiGradient
 from ..results.hessian import Hessian
-from ..steps import Step
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from .render import mathml, steps_table_html

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from ..build import TWO, ZERO, epower, had, hdiv, is_symmetric, mul, neg, sub
+from ..core.build import TWO, ZERO, epower, had, hdiv, is_symmetric, mul, neg, sub
+from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, integer_value
 from ..errors import DomainError
 from ..numeric import kernels as K
-from ..syntax.ast import Add, EPower, Expr, Hadamard, HDiv, Num, integer_value
 from .registry import Function, Rule, register, same_shape
 
 FAMILY = "elementwise"

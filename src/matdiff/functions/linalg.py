@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff, zero_like
+from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff, zero_like
+from ..core.nodes import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
+from ..core.shapes import unify
 from ..errors import DomainError
 from ..numeric import kernels as K
-from ..shapes import unify
-from ..syntax.ast import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
 from .reductions import diag, sum_
 from .registry import (
     Function,

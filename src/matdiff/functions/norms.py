@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..build import TWO, T, div, had, mul
+from ..core.build import TWO, T, div, had, mul
+from ..core.nodes import Expr
 from ..errors import DomainError
 from ..numeric import kernels as K
-from ..syntax.ast import Expr
 from .elementwise import lower_sign_of_scalar, sign
 from .linalg import tr
 from .reductions import sum_

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..build import ZERO, is_zero, mul, shape_like, undiff
-from ..syntax.ast import Expr, Eye, MatMul, Ones
+from ..core.build import ZERO, is_zero, mul, shape_like, undiff
+from ..core.nodes import Expr, Eye, MatMul, Ones
 from .registry import Function, register, scalar, vector_or_matrix
 
 FAMILY = "reductions"

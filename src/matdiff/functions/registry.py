@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..build import call
+from ..core.build import call
+from ..core.shapes import ONE, SCALAR_SHAPE, is_one, shape_str, unify
 from ..errors import MatdiffError
-from ..shapes import ONE, SCALAR_SHAPE, is_one, shape_str, unify
 
 if TYPE_CHECKING:
-    from ..syntax.ast import Expr
+    from ..core.nodes import Expr
 
 Rule = Callable[..., Any]  # (node, d) -> the differential of the node, d giving the operands' differentials
 

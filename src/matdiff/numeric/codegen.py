@@ -27,13 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit as _expit
 
-from ..errors import DomainError, MatdiffError, ShapeError
-from ..functions import entries
-from ..functions.elementwise import logistic
-from ..functions.linalg import inv
-from ..functions.reductions import diag
-from ..shapes import Dim
-from ..syntax.ast import (
+from ..core.nodes import (
     Add,
     Call,
     Div,
@@ -51,6 +45,12 @@ from ..syntax.ast import (
     Var,
     integer_value,
 )
+from ..core.shapes import Dim
+from ..errors import DomainError, MatdiffError, ShapeError
+from ..functions import entries
+from ..functions.elementwise import logistic
+from ..functions.linalg import inv
+from ..functions.reductions import diag
 from ..syntax.printer import to_text
 from . import evaluate as _ev
 from . import factor as _F
@@ -227,7 +227,7 @@ class Lowering:
     def _l_MatMul(self, e: MatMul) -> str:
         factors = inverse_powers(list(e.factors))  # A^-k*B as k solves
         if len(factors) > 2:
-            from ..build import group_scalar_runs
+            from ..core.build import group_scalar_runs
 
             factors = group_scalar_runs(factors)
         chain = [f for f in factors if not f.is_scalar]
@@ -601,7 +601,7 @@ def _inline(stmts: list[tuple[str, str]], keep: list[str]) -> list[tuple[str, st
 def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], guard_of: Expr | None = None,
              doc: str = "", comment: Sequence[str] = ()) -> str:
     """Source of ``def name(vars...)`` returning the outputs (a tuple when there are several)."""
-    from ..simplify import Simplifier
+    from ..calculus.simplify import Simplifier
 
     low = Lowering(variables)
     simp = Simplifier()

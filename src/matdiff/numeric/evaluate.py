@@ -15,11 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from ..errors import DomainError, MatdiffError, ShapeError
-from ..functions.elementwise import logistic
-from ..functions.linalg import is_inverse as _is_inv
-from ..shapes import Dim
-from ..syntax.ast import (
+from ..core.nodes import (
     Add,
     Call,
     Div,
@@ -37,6 +33,10 @@ from ..syntax.ast import (
     Var,
     integer_value,
 )
+from ..core.shapes import Dim
+from ..errors import DomainError, MatdiffError, ShapeError
+from ..functions.elementwise import logistic
+from ..functions.linalg import is_inverse as _is_inv
 from ..syntax.printer import to_text
 from . import kernels as K
 from .patterns import inverse_power, inverse_powers, scaled_factor
@@ -226,7 +226,7 @@ class Evaluator:
         chain: list[Expr] = []
         factors = inverse_powers(list(e.factors))  # A^-k*B as k solves
         if len(factors) > 2:  # sizes settled since typing (eye beside a row vector is 1x1)
-            from ..build import group_scalar_runs
+            from ..core.build import group_scalar_runs
 
             factors = group_scalar_runs(factors)
         for f in factors:  # (inv(A)^2 + B)*x = solve(A, solve(A, x)) + B*x: distribute over the sum, as codegen

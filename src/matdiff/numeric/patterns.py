@@ -5,10 +5,10 @@ k solves (``inverse_powers``), and which factor a product's scalars scale (``sca
 
 from __future__ import annotations
 
+from ..core.nodes import Call, Expr, Power, Transpose, integer_value
+from ..core.shapes import Dim
 from ..functions.linalg import inv
 from ..functions.reductions import is_diag_of_vector
-from ..shapes import Dim
-from ..syntax.ast import Call, Expr, Power, Transpose, integer_value
 
 MAX_SOLVES = 16  # A^-k with k above this stays a power of the inverse
 

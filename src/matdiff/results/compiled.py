@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import batched
+from ..core.nodes import Expr, Var
 from ..numeric.codegen import build, generate, make_callable, standalone
-from ..syntax.ast import Expr, Var
 
 Batch = bool | str | Collection[str]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..calculus.jacobians import adjoint_form, fresh_name, full, kind_of, kronecker_form, project, substitute
+from ..calculus.simplify import Simplifier
+from ..calculus.steps import Derived, Step
+from ..core.nodes import Diff, Expr, Var
 from ..errors import MatdiffError, ShapeError
-from ..jacobians import adjoint_form, fresh_name, full, kind_of, kronecker_form, project, substitute
 from ..numeric.evaluate import Evaluator, check_domain
-from ..simplify import Simplifier
-from ..steps import Derived, Step
-from ..syntax.ast import Diff, Expr, Var
 from ..syntax.latex import to_latex
 from ..syntax.printer import to_text
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..differential import expand, identify
+from ..calculus.differential import expand, identify
+from ..core.nodes import Expr, Var
 from ..errors import ShapeError
-from ..syntax.ast import Expr, Var
 from ..syntax.printer import to_text
 from ..syntax.typing import variables as variables_of
 from .derivative import Derivative

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..build import mul
+from ..calculus.steps import Derived, Step
+from ..core.build import mul
+from ..core.nodes import Expr, Ones, Var
 from ..html_hook import HTMLDisplay
 from ..numeric.evaluate import Evaluator, check_domain
-from ..steps import Derived, Step
-from ..syntax.ast import Expr, Ones, Var
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from .compiled import Batch, Compilable, Program

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..calculus.hessians import hessian_forms
+from ..calculus.jacobians import full, project
+from ..calculus.steps import Derived, Step
+from ..core.nodes import Expr, Var
 from ..errors import MatdiffError
-from ..hessians import hessian_forms
-from ..jacobians import full, project
 from ..numeric.evaluate import Evaluator, check_domain
-from ..steps import Derived, Step
-from ..syntax.ast import Expr, Var
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from .compiled import Batch, Compilable, Program

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..simplify import Simplifier
-from ..syntax.ast import Expr, Var
+from ..calculus.simplify import Simplifier
+from ..core.nodes import Expr, Var
 from ..syntax.printer import to_text
 from .compiled import Batch, Program
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..functions.linalg import inv
-from . import ast as _ast
-from .ast import (
+from ..core import nodes as _nodes
+from ..core.nodes import (
     Add,
     Call,
     D,
@@ -25,6 +24,7 @@ from .ast import (
     Transpose,
     Var,
 )
+from ..functions.linalg import inv
 from .printer import ADD, ATOM, MUL, NEG, POST, _leading_negative, format_number, precedence, split_fraction
 
 GREEK = frozenset("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma "
@@ -156,7 +156,7 @@ def to_latex(e: Expr) -> str:
     return LatexPrinter().doprint(e)
 
 
-_ast._PRINTERS["latex"] = to_latex  # a node's _repr_latex_ prints through here
+_nodes._PRINTERS["latex"] = to_latex  # a node's _repr_latex_ prints through here
 
 
 __all__ = ["to_latex", "latex_name", "_leading_negative"]

@@ -21,9 +21,7 @@ import math
 import re
 from fractions import Fraction
 
-from ..errors import ParseError
-from ..functions import registry
-from .ast import (
+from ..core.nodes import (
     Add,
     Call,
     Div,
@@ -40,6 +38,8 @@ from .ast import (
     Transpose,
     Var,
 )
+from ..errors import ParseError
+from ..functions import registry
 
 MAX_LENGTH = 20_000
 MAX_DEPTH = 200

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..shapes import Dim, same_dim
-from . import ast as _ast
-from .ast import (
+from ..core import nodes as _nodes
+from ..core.nodes import (
     Add,
     Call,
     D,
@@ -31,6 +30,7 @@ from .ast import (
     Var,
     format_number,
 )
+from ..core.shapes import Dim, same_dim
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 
@@ -310,4 +310,4 @@ def to_text(e: Expr) -> str:
     return TextPrinter(e).doprint(e)
 
 
-_ast._PRINTERS["text"] = to_text  # str(node) prints through here (the nodes know no printer)
+_nodes._PRINTERS["text"] = to_text  # str(node) prints through here (the nodes know no printer)

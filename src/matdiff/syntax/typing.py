@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..shapes import Dim, TypeEnv
-from .ast import Expr, Eye, MatMul, Ones, Transpose, Var
+from ..core.nodes import Expr, Eye, MatMul, Ones, Transpose, Var
+from ..core.shapes import Dim, TypeEnv
 
 
 def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
-    from ..build import group_scalar_runs as group
+    from ..core.build import group_scalar_runs as group
 
     return group(factors)
 

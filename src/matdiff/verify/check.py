@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.nodes import Expr
 from ..errors import DomainError, MatdiffError
 from ..frontend import typed
 from ..results.derive import gradient as derive_gradient
 from ..results.gradient import GradientResult
-from ..syntax.ast import Expr
 from ..syntax.printer import to_text
 from .differences import (
     EPS,

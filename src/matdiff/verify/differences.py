@@ -12,10 +12,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.nodes import Add, Call, Expr, Neg, Var
 from ..errors import DomainError, MatdiffError
 from ..frontend import evaluate, parse, typed
 from ..numeric.evaluate import Evaluator
-from ..syntax.ast import Add, Call, Expr, Neg, Var
 from ..syntax.printer import to_text
 
 EPS = float(np.finfo(float).eps)

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.nodes import Expr, Var
+from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
 from ..frontend import typed
 from ..numeric.evaluate import Evaluator, check_domain
-from ..shapes import Dim
-from ..syntax.ast import Expr, Var
 from ..syntax.printer import to_text
 
 DEFAULT_SIZES = (4, 3, 5)  # sizes given in turn to the distinct symbolic dims (distinct: catches transposes)

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..api import check, derivative, grad, hessian, sweep, typed
+from ..core.shapes import default_kind
 from ..definitions import define
 from ..display.render import mathml, step_rows
 from ..errors import MatdiffError
 from ..functions import registry
 from ..results.gradient import GradientResult
-from ..shapes import default_kind
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from ..verify.check import plot_sweep

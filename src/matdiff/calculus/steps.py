@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .html_hook import HTMLDisplay
-from .syntax.ast import Expr
-from .syntax.latex import to_latex
-from .syntax.printer import to_text
+from ..core.nodes import Expr
+from ..html_hook import HTMLDisplay
+from ..syntax.latex import to_latex
+from ..syntax.printer import to_text
 
 
 def _latex_rule(rule: str) -> str:

@@ -5,7 +5,7 @@ subexpressions are recognised wherever they occur: the simplifier combines like 
 the evaluator and code generator compute a repeated subexpression once.
 
 A node made from typed children carries ``shape`` = (rows, cols) of
-:class:`~matdiff.shapes.Dim`; the parser builds untyped trees (shape ``None``) and
+:class:`~matdiff.core.shapes.Dim`; the parser builds untyped trees (shape ``None``) and
 :func:`matdiff.syntax.typing.typecheck` rebuilds them typed.  Constructors check and unify
 shapes, so an ill-shaped tree cannot be built.
 """
@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import DomainError, ShapeError
-from ..shapes import SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
+from .shapes import SCALAR_SHAPE, SYMMETRIC_KINDS, Dim, is_one, shape_str, unify
 
 if TYPE_CHECKING:
     from ..functions.registry import Function

@@ -14,11 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .build import ONE, ZERO, T, add, hdiv, mul, neg, shape_like, undiff
-from .differential import adjoint, expand_terms
-from .functions.reductions import diag
-from .simplify import Simplifier, split_coefficient, symmetric_part
-from .syntax.ast import (
+from ..core.build import ONE, ZERO, T, add, hdiv, mul, neg, shape_like, undiff
+from ..core.nodes import (
     Add,
     Diff,
     Div,
@@ -33,8 +30,11 @@ from .syntax.ast import (
     Transpose,
     Var,
 )
-from .syntax.latex import to_latex
-from .syntax.printer import to_text
+from ..functions.reductions import diag
+from ..syntax.latex import to_latex
+from ..syntax.printer import to_text
+from .differential import adjoint, expand_terms
+from .simplify import Simplifier, split_coefficient, symmetric_part
 
 
 def substitute(e: Expr, mapping: Mapping[Expr, Expr]) -> Expr:

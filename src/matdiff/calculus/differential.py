@@ -1,6 +1,6 @@
 """d(expr) as a linear form in dX, and the identification of the gradient M in df = tr(M' dX).
 
-``expand`` applies the rules of :mod:`matdiff.rules` outermost first, one rule a step, as a
+``expand`` applies the rules of :mod:`matdiff.calculus.rules` outermost first, one rule a step, as a
 textbook page does.  ``identify`` then writes each term of the linear form as
 ``tr(P dX)`` (a scalar is its own trace, tr(B') = tr(B), the cyclic property, ...),
 combines like terms and reads off ``M = P'``.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .build import (
+from ..core.build import (
     ONE,
     ZERO,
     T,
@@ -29,13 +29,7 @@ from .build import (
     neg,
     zero_like,
 )
-from .errors import LimitError, MatdiffError
-from .functions.linalg import tr
-from .functions.reductions import diag, sum_
-from .rules import rule_for
-from .simplify import Simplifier, split_coefficient, symmetric_part
-from .steps import Step
-from .syntax.ast import (
+from ..core.nodes import (
     Add,
     Call,
     D,
@@ -52,7 +46,13 @@ from .syntax.ast import (
     Transpose,
     Var,
 )
-from .syntax.latex import latex_name
+from ..errors import LimitError, MatdiffError
+from ..functions.linalg import tr
+from ..functions.reductions import diag, sum_
+from ..syntax.latex import latex_name
+from .rules import rule_for
+from .simplify import Simplifier, split_coefficient, symmetric_part
+from .steps import Step
 
 MAX_STEPS = 2000
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .build import TWO, ZERO, T, add, div, epower, had, hdiv, mul, neg, power, sub
-from .errors import MatdiffError
-from .functions.elementwise import log
-from .functions.linalg import inv
-from .syntax.ast import (
+from ..core.build import TWO, ZERO, T, add, div, epower, had, hdiv, mul, neg, power, sub
+from ..core.nodes import (
     Add,
     Call,
     Div,
@@ -31,6 +28,9 @@ from .syntax.ast import (
     Transpose,
     integer_value,
 )
+from ..errors import MatdiffError
+from ..functions.elementwise import log
+from ..functions.linalg import inv
 
 Rule = Callable[[Expr, Callable[[Expr], Expr]], Expr]
 
@@ -43,7 +43,7 @@ def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     fs = e.factors  # type: ignore[attr-defined]
     varying = [i for i, f in enumerate(fs) if not isinstance(d(f), Num)]
     if len(varying) * len(fs) > MAX_PRODUCT_WORK:
-        from .errors import LimitError
+        from ..errors import LimitError
 
         raise LimitError(f"the product rule on a product of {len(fs)} factors would write {len(varying)} "
                          f"terms of {len(fs)} factors each; write repeated factors as a power (a^k)")
@@ -62,7 +62,7 @@ def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     if k < 0:  # A^-k = inv(A)^k
         return d(power(inv(a), Num(-k)))
     if k > MAX_MATRIX_POWER:
-        from .errors import LimitError
+        from ..errors import LimitError
 
         raise LimitError(f"d(A^{k}) has {k} terms A^i dA A^({k}-1-i) (A and dA need not commute); "
                          f"powers above {MAX_MATRIX_POWER} are refused")

@@ -9,8 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .shapes import Dim
-from .syntax.ast import (
+from .nodes import (
     Add,
     Call,
     Diff,
@@ -29,9 +28,10 @@ from .syntax.ast import (
     Var,
     fold,
 )
+from .shapes import Dim
 
 if TYPE_CHECKING:
-    from .functions.registry import Function
+    from ..functions.registry import Function
 
 ZERO = Num(0)
 ONE = Num(1)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .build import ZERO, add, is_zero, zero_like
+from ..core.build import ZERO, add, is_zero, zero_like
+from ..core.nodes import Diff, Expr, Eye, Ones, Var
+from ..syntax.latex import latex_name
 from .differential import expand, expand_terms
 from .jacobians import NotExpressible, jacobian_matrix, kronecker_form, substitute
 from .simplify import Simplifier
 from .steps import Step
-from .syntax.ast import Diff, Expr, Eye, Ones, Var
-from .syntax.latex import latex_name
 
 
 @dataclass(frozen=True)

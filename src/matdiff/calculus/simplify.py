@@ -15,13 +15,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .build import ONE, ZERO, T, add, is_symmetric, is_zero, mul, shape_like
-from .errors import DomainError
-from .functions.elementwise import exp, one_plus_exp, sigmoid
-from .functions.linalg import inv
-from .functions.reductions import diag, is_diag_of_vector
-from .functions.registry import Function
-from .syntax.ast import (
+from ..core.build import ONE, ZERO, T, add, is_symmetric, is_zero, mul, shape_like
+from ..core.nodes import (
     Add,
     Call,
     D,
@@ -42,6 +37,11 @@ from .syntax.ast import (
     fold,
     integer_value,
 )
+from ..errors import DomainError
+from ..functions.elementwise import exp, one_plus_exp, sigmoid
+from ..functions.linalg import inv
+from ..functions.reductions import diag, is_diag_of_vector
+from ..functions.registry import Function
 
 transpose = T
 
@@ -454,7 +454,7 @@ def _factor(parts: list[Expr], s: Simplifier) -> Expr:
 
 
 def _same_shapes(parts: list[Expr]) -> bool:
-    from .shapes import same_dim
+    from ..core.shapes import same_dim
 
     r, c = parts[0].shape
     return all(same_dim(p.shape[0], r) and same_dim(p.shape[1], c) for p in parts[1:])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from .errors import ParseError, ShapeError
+from ..errors import ParseError, ShapeError
 
 KINDS = ("scalar", "vector", "matrix", "symmetric", "spd", "diagonal")
 SYMMETRIC_KINDS = frozenset({"symmetric", "spd", "diagonal"})
