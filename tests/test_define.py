@@ -210,3 +210,11 @@ def test_definitions_are_visible_to_other_threads(defined):
     t.start()
     t.join()
     assert out == [4.0]
+
+
+def test_a_defined_function_is_symmetric_where_its_body_is(defined, rng):
+    defined("gram(Z) = Z'*Z")
+    r = matdiff.grad("logdet(gram(X))", wrt="X")
+    assert str(r.gradient) == "2*X*inv(gram(X))"
+    X = rng.standard_normal((5, 3))
+    assert np.allclose(r.evaluate({"X": X}), 2 * X @ np.linalg.inv(X.T @ X))

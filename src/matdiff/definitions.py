@@ -190,7 +190,8 @@ def _by_expression(name: str, params: list[str], text: str, body_text: str, offs
     return Function(
         name=name, family="defined", arity=len(params), shape=shape, builtin=False, definition=definition,
         expand=expand, elementwise=elementwise, same_shape=elementwise, transpose_inside=elementwise,
-        symmetric=(lambda args: is_symmetric(args[0])) if elementwise else None, analytic=_analytic(body),
+        symmetric=lambda args: is_symmetric(substitute_smart(body, dict(zip(params, args)))),  # as its body is
+        analytic=_analytic(body),
         rule=(f"definition: {definition}", lambda e, d: d(expand(e))),
         latex=_latex(name, latex), evaluate=lambda ev, e: ev(expand(e)), lower=lambda low, e: low(expand(e)),
         calls=_calls(body), doc=f"defined: {definition}")
