@@ -13,8 +13,8 @@ import pytest
 
 import matdiff
 from matdiff.functions import lookup
-from matdiff.numeric import factor as F
-from matdiff.numeric import kernels as K
+from matdiff.runtime import factor as F
+from matdiff.runtime import kernels as K
 from matdiff.syntax.ast import Call
 
 

@@ -179,7 +179,7 @@ class GradientResult(Derived):
 
             raw = build(self.source(), f"grad_{self.wrt}", backend)
             if batch is not False:
-                from .backends import batched
+                from .numeric.codegen import batched
 
                 fn = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
             else:
@@ -296,7 +296,7 @@ class MultiGradient:
 
             raw = build(self.source(), "gradients", backend)
             if batch is not False:
-                from .backends import batched
+                from .numeric.codegen import batched
 
                 call = batched(raw, self.variables, list(self.variables), backend, batch, where=to_text(self.expr))
             else:

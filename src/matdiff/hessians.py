@@ -153,7 +153,7 @@ class Hessian(Derived):
             if self.expr is None:
                 raise MatdiffError("batch= needs a symbolic Hessian (a vector or scalar variable); "
                                    f"the Hessian with respect to {self.wrt} is computed column by column")
-            from .backends import batched
+            from .numeric.codegen import batched
 
             bfn = batched(build(src, f"hessian_{self.wrt}", backend), self.variables, names, backend, batch)
             var = self.var

@@ -42,7 +42,7 @@ class CompiledFunction:
         self.backend = backend
         raw = build(self._source, "value_and_grad", backend)
         if batch is not False:  # value (B,) and gradients (B, ...) over a leading batch axis
-            from ..backends import batched
+            from .codegen import batched
 
             self._fn = batched(raw, variables, list(variables), backend, batch, where=to_text(f))
         else:

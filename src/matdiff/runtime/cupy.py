@@ -69,10 +69,13 @@ OPS = CupyOps()
 
 
 class _CupyNumpy(A.NumpyStyle):
+    """``_np``: the elementwise functions of the Array API (over array-api-compat's cupy), the rest CuPy's own."""
+
+    sum, trace, diag = staticmethod(cupy.sum), staticmethod(cupy.trace), staticmethod(cupy.diag)
+    outer, logaddexp = staticmethod(cupy.outer), staticmethod(cupy.logaddexp)
+
     def __init__(self) -> None:
         super().__init__(OPS)
-        for name in ("sum", "trace", "diag", "outer", "logaddexp"):
-            setattr(self, name, getattr(cupy, name))
         self.linalg = cupy.linalg
 
     def eye(self, n: int) -> Any:
@@ -80,6 +83,9 @@ class _CupyNumpy(A.NumpyStyle):
 
     def ones(self, shape: Any) -> Any:
         return cupy.ones(shape)
+
+
+NUMPY_REUSED: frozenset[str] = frozenset()  # nothing of NumPy's: every name is CuPy's (protocol.SHARED aside)
 
 
 def namespace() -> dict[str, Any]:

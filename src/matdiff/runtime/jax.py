@@ -77,13 +77,26 @@ OPS = JaxOps()
 
 
 class _JaxNumpy(A.NumpyStyle):
-    """jax.numpy has every NumPy name that generated code calls; only new arrays' dtypes follow JAX's default."""
+    """``_np``: jax.numpy has every NumPy name that generated code calls; only new arrays' dtypes follow JAX's
+    default (float64 with jax_enable_x64)."""
+
+    exp = staticmethod(jnp.exp)
+    log = staticmethod(jnp.log)
+    sin = staticmethod(jnp.sin)
+    cos = staticmethod(jnp.cos)
+    tanh = staticmethod(jnp.tanh)
+    sqrt = staticmethod(jnp.sqrt)
+    abs = staticmethod(jnp.abs)
+    sign = staticmethod(jnp.sign)
+    logaddexp = staticmethod(jnp.logaddexp)
+    sum = staticmethod(jnp.sum)
+    trace = staticmethod(jnp.trace)
+    diag = staticmethod(jnp.diag)
+    outer = staticmethod(jnp.outer)
+    reshape = staticmethod(jnp.reshape)
 
     def __init__(self) -> None:
         super().__init__(OPS)
-        for name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sum", "trace", "diag", "outer",
-                     "reshape", "logaddexp"):
-            setattr(self, name, getattr(jnp, name))
         self.linalg = jnp.linalg
 
     def eye(self, n: int) -> Any:
@@ -94,6 +107,9 @@ class _JaxNumpy(A.NumpyStyle):
 
 
 _NP = _JaxNumpy()
+
+
+NUMPY_REUSED: frozenset[str] = frozenset()  # nothing of NumPy's: every name is JAX's (protocol.SHARED aside)
 
 
 def namespace() -> dict[str, Any]:
