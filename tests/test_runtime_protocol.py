@@ -20,8 +20,8 @@ from matdiff.api import typed
 from matdiff.errors import MatdiffError
 from matdiff.functions import entries
 from matdiff.numeric.codegen import build, generate
-from matdiff.runtime import protocol
 from matdiff.runtime import numpy as numpy_runtime
+from matdiff.runtime import protocol
 
 LIBRARY = {"jax": "jax", "torch": "torch", "dask": "dask.array", "cupy": "cupy"}
 BACKENDS = ["numpy", "numpy-batch", "jax", "torch", "dask", "cupy"]
