@@ -30,6 +30,8 @@ from ..errors import DomainError, MatdiffError, ShapeError
 from ..functions.elementwise import logistic
 from ..functions.linalg import inv
 from ..functions.reductions import diag
+from ..functions.registry import entries
+from ..runtime import batch as _batch_runtime
 from ..runtime import namespace_for, protocol
 from ..runtime.numpy import STANDALONE_HEADER
 from ..runtime.numpy import finite as _finite
@@ -714,9 +716,7 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequen
     counterpart of :func:`make_callable`; :func:`matdiff.runtime.vmap.batched`): a ShapeError naming operands and
     sizes of the first example, a DomainError that says where and which batch element."""
     if backend == "numpy":  # runs in the batched NumPy runtime: it must provide what the code calls
-        from ..runtime import batch as _batch
-
-        _require(_batch.namespace(), getattr(_unwrap(fn), "__matdiff_runtime__", ()), "numpy (batched)")
+        _require(_batch_runtime.namespace(), getattr(_unwrap(fn), "__matdiff_runtime__", ()), "numpy (batched)")
 
     def explain(first: Mapping[str, Any]) -> None:  # the unbatched code's ShapeError for the first example
         _ev.Bindings({k: v for k, v in variables.items() if k in first}, first)
@@ -741,8 +741,6 @@ def _require(namespace: Mapping[str, Any], used: Any, backend: str) -> None:
     lacking = protocol.missing(namespace, used)
     if not lacking:
         return
-    from ..functions import entries
-
     parts = []
     for name in lacking:
         users = sorted({f.name for f in entries() if any(c == name or c.startswith(name + ".") for c in f.calls)})

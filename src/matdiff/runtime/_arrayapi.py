@@ -116,35 +116,24 @@ class NumpyStyle:
 
     def __init__(self, ops: Ops):
         self._ops = ops
-        self._xp = ops.xp
+        xp = self._xp = ops.xp
+        self.exp = self._unary(xp.exp)
+        self.log = self._unary(xp.log)
+        self.sin = self._unary(xp.sin)
+        self.cos = self._unary(xp.cos)
+        self.tanh = self._unary(xp.tanh)
+        self.sqrt = self._unary(xp.sqrt)
+        self.abs = self._unary(xp.abs)
+        self.sign = self._unary(xp.sign)
         self.linalg = SimpleNamespace(matrix_power=self._matrix_power)
 
-    def _a(self, x: Any) -> Any:
-        return x if self._ops.is_array(x) else self._ops.asarray(x)
+    def _unary(self, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        ops = self._ops
 
-    def exp(self, x: Any) -> Any:
-        return self._xp.exp(self._a(x))
-
-    def log(self, x: Any) -> Any:
-        return self._xp.log(self._a(x))
-
-    def sin(self, x: Any) -> Any:
-        return self._xp.sin(self._a(x))
-
-    def cos(self, x: Any) -> Any:
-        return self._xp.cos(self._a(x))
-
-    def tanh(self, x: Any) -> Any:
-        return self._xp.tanh(self._a(x))
-
-    def sqrt(self, x: Any) -> Any:
-        return self._xp.sqrt(self._a(x))
-
-    def abs(self, x: Any) -> Any:
-        return self._xp.abs(self._a(x))
-
-    def sign(self, x: Any) -> Any:
-        return self._xp.sign(self._a(x))
+        def call(x: Any) -> Any:
+            return f(x if ops.is_array(x) else ops.asarray(x))
+        call.__name__ = getattr(f, "__name__", "f")
+        return call
 
     def reshape(self, x: Any, shape: Any) -> Any:
         return self._xp.reshape(self._ops.asarray(x), (shape,) if isinstance(shape, int) else tuple(shape))

@@ -71,11 +71,13 @@ OPS = CupyOps()
 class _CupyNumpy(A.NumpyStyle):
     """``_np``: the elementwise functions of the Array API (over array-api-compat's cupy), the rest CuPy's own."""
 
-    sum, trace, diag = staticmethod(cupy.sum), staticmethod(cupy.trace), staticmethod(cupy.diag)
-    outer, logaddexp = staticmethod(cupy.outer), staticmethod(cupy.logaddexp)
-
     def __init__(self) -> None:
         super().__init__(OPS)
+        self.sum = cupy.sum
+        self.trace = cupy.trace
+        self.diag = cupy.diag
+        self.outer = cupy.outer
+        self.logaddexp = cupy.logaddexp
         self.linalg = cupy.linalg
 
     def eye(self, n: int) -> Any:

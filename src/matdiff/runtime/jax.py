@@ -80,23 +80,22 @@ class _JaxNumpy(A.NumpyStyle):
     """``_np``: jax.numpy has every NumPy name that generated code calls; only new arrays' dtypes follow JAX's
     default (float64 with jax_enable_x64)."""
 
-    exp = staticmethod(jnp.exp)
-    log = staticmethod(jnp.log)
-    sin = staticmethod(jnp.sin)
-    cos = staticmethod(jnp.cos)
-    tanh = staticmethod(jnp.tanh)
-    sqrt = staticmethod(jnp.sqrt)
-    abs = staticmethod(jnp.abs)
-    sign = staticmethod(jnp.sign)
-    logaddexp = staticmethod(jnp.logaddexp)
-    sum = staticmethod(jnp.sum)
-    trace = staticmethod(jnp.trace)
-    diag = staticmethod(jnp.diag)
-    outer = staticmethod(jnp.outer)
-    reshape = staticmethod(jnp.reshape)
-
     def __init__(self) -> None:
         super().__init__(OPS)
+        self.exp = jnp.exp
+        self.log = jnp.log
+        self.sin = jnp.sin
+        self.cos = jnp.cos
+        self.tanh = jnp.tanh
+        self.sqrt = jnp.sqrt
+        self.abs = jnp.abs
+        self.sign = jnp.sign
+        self.logaddexp = jnp.logaddexp
+        self.sum = jnp.sum
+        self.trace = jnp.trace
+        self.diag = jnp.diag
+        self.outer = jnp.outer
+        self.reshape = jnp.reshape
         self.linalg = jnp.linalg
 
     def eye(self, n: int) -> Any:
