@@ -38,8 +38,8 @@ import bench_gradients as bg  # noqa: E402  (the problems; imports jax/torch wit
 import numpy as np  # noqa: E402
 
 import matdiff  # noqa: E402
-from matdiff.backends import batched, wrapped  # noqa: E402
-from matdiff.numeric.codegen import build  # noqa: E402
+from matdiff.numeric.codegen import batched, build  # noqa: E402
+from matdiff.runtime import wrapped  # noqa: E402
 
 jax, torch = bg.jax, bg.torch
 try:

@@ -40,8 +40,8 @@ from dask.distributed import Client, LocalCluster, wait  # noqa: E402
 from scipy.special import expit  # noqa: E402
 
 import matdiff  # noqa: E402
-from matdiff.backends import wrapped  # noqa: E402
 from matdiff.numeric.codegen import build  # noqa: E402
+from matdiff.runtime import wrapped  # noqa: E402
 
 LSQ = "norm2(X*w - y)^2"
 LOGISTIC = "sum(log(1+exp(-y.*(X*w)))) + c*w'*w"

@@ -14,8 +14,8 @@ import pytest
 import matdiff
 from matdiff.core.nodes import Call
 from matdiff.functions import lookup
-from matdiff.numeric import factor as F
-from matdiff.numeric import kernels as K
+from matdiff.runtime import factor as F
+from matdiff.runtime import kernels as K
 
 
 def of_rank(rng: np.random.Generator, n: int, r: int, dtype: type = float) -> np.ndarray:

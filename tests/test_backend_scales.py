@@ -26,7 +26,7 @@ import pytest
 import matdiff
 from conftest import on_host
 from matdiff.errors import DomainError
-from matdiff.numeric import factor as npF
+from matdiff.runtime import factor as npF
 
 TOL = 1e-12
 
@@ -67,7 +67,7 @@ def _namespace(backend: str) -> dict[str, Any]:
         _jax()
     else:
         pytest.importorskip(backend)
-    from matdiff.numeric.codegen import namespace_for
+    from matdiff.runtime import namespace_for
 
     return namespace_for(backend)
 
@@ -160,7 +160,7 @@ def test_norm_beyond_range_is_a_domain_error(backend: str, batch: bool) -> None:
 @pytest.mark.parametrize("scale", [1e300, 1e-170])
 def test_vector_kernels(backend: str, scale: float) -> None:
     """top_sv / polar / norm2 / norm_nuc of a vector (a column) in the backend's kernels: x / ||x||, ||x||."""
-    from matdiff.numeric import kernels as npK
+    from matdiff.runtime import kernels as npK
 
     K = _namespace(backend)["_K"]
     x = np.random.default_rng(4).standard_normal(5) * scale
@@ -230,7 +230,7 @@ def test_adj_d(backend: str, A: np.ndarray, E: np.ndarray) -> None:
     where NumPy's is (the overflowing case is left to the callers' finiteness check, as in NumPy's kernels)."""
     want = _adj_d_numpy(A, E)
     if backend == "numpy-batch":
-        from matdiff.backends import numpy_batch as nb
+        from matdiff.runtime import batch as nb
 
         def run() -> np.ndarray:
             out = nb.F.adj_d(nb.F.lu(nb.BArray(np.stack([A, A / np.max(np.abs(A))]))),

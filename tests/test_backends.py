@@ -19,9 +19,10 @@ import pytest
 
 import matdiff
 from conftest import distinct_singular_values, positive_det, spd, well_conditioned
-from matdiff.backends import batched, wrapped
 from matdiff.errors import DomainError, MatdiffError, ShapeError
-from matdiff.numeric.codegen import build, numpy_namespace
+from matdiff.numeric.codegen import batched, build
+from matdiff.runtime import wrapped
+from matdiff.runtime.numpy import namespace as numpy_namespace
 
 TOL = 1e-10
 
@@ -463,20 +464,20 @@ def test_backend_namespace_covers_numpys(backend):
 
     library = {"jax": "jax", "torch": "torch", "cupy": "cupy", "dask": "dask.array"}[backend]
     pytest.importorskip(library, reason=f"{library} is not installed")  # the one environment condition
-    ns = importlib.import_module(f"matdiff.backends.{backend}").namespace()  # a failure here is a bug
+    ns = importlib.import_module(f"matdiff.runtime.{backend}").namespace()  # a failure here is a bug
     own = set(ns) - {"_wrap"}
     assert set(numpy_namespace()) <= own
 
 
 def test_numpy_batch_namespace_covers_numpys():
-    from matdiff.backends import numpy_batch
+    from matdiff.runtime import batch
 
-    assert set(numpy_namespace()) <= set(numpy_batch.namespace())
+    assert set(numpy_namespace()) <= set(batch.namespace())
 
 
 def test_backend_modules_import_the_real_libraries(jax, torch):
-    import matdiff.backends.jax as mj
-    import matdiff.backends.torch as mt
+    import matdiff.runtime.jax as mj
+    import matdiff.runtime.torch as mt
 
     assert mj.jax.__name__ == "jax" and hasattr(mj.jax, "jit")
     assert mt.torch.__name__ == "torch" and hasattr(mt.torch, "linalg")

@@ -20,9 +20,9 @@ import pytest
 
 import matdiff
 from conftest import distinct_singular_values, positive_det, spd, well_conditioned
-from matdiff.backends import wrapped
 from matdiff.errors import DomainError
 from matdiff.numeric.codegen import build
+from matdiff.runtime import wrapped
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")

@@ -18,8 +18,8 @@ import pytest
 
 import matdiff
 from matdiff.errors import DomainError
-from matdiff.numeric import factor as F
-from matdiff.numeric import kernels as K
+from matdiff.runtime import factor as F
+from matdiff.runtime import kernels as K
 
 TINY = np.finfo(np.float64).tiny
 HUGE = np.finfo(np.float64).max

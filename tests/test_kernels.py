@@ -1,4 +1,4 @@
-"""Tests of matdiff.numeric.kernels against numpy/scipy, exact integer arithmetic and finite differences."""
+"""Tests of matdiff.runtime.kernels against numpy/scipy, exact integer arithmetic and finite differences."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from matdiff.errors import DomainError, MatdiffError, ShapeError
-from matdiff.numeric import kernels as K
+from matdiff.runtime import kernels as K
 
 # ---------------------------------------------------------------- helpers
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from matdiff.errors import DomainError, ShapeError
-from matdiff.numeric import kernels
+from matdiff.runtime import kernels
 
 __all__ = ["CharPoly", "charpoly"]
 

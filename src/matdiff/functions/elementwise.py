@@ -15,7 +15,7 @@ from scipy.special import expit
 from ..core.build import TWO, ZERO, epower, had, hdiv, is_symmetric, mul, neg, sub
 from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, integer_value
 from ..errors import DomainError
-from ..numeric import kernels as K
+from ..runtime import kernels as K
 from .registry import Function, Rule, register, same_shape
 
 FAMILY = "elementwise"

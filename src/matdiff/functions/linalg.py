@@ -16,7 +16,7 @@ from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, s
 from ..core.nodes import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
 from ..core.shapes import unify
 from ..errors import DomainError
-from ..numeric import kernels as K
+from ..runtime import kernels as K
 from .reductions import diag, sum_
 from .registry import (
     Function,
@@ -120,7 +120,7 @@ logdet = register(Function(
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
     rule=("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
     latex=_operator(r"\log\det"), evaluate=_logdet,
-    guard=lambda e: [("logdet", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
+    guard=lambda e: [("evaluates", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
     lower=_factored("logdet", "_np.log(_check_positive({a}, 'logdet'))"),
     doc="log det(A), for det(A) > 0 (Cholesky where A is declared spd)"))
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..core.build import TWO, T, div, had, mul
 from ..core.nodes import Expr
 from ..errors import DomainError
-from ..numeric import kernels as K
+from ..runtime import kernels as K
 from .elementwise import lower_sign_of_scalar, sign
 from .linalg import tr
 from .reductions import sum_

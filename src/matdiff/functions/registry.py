@@ -57,7 +57,9 @@ class Function:
     Numbers
         ``evaluate(ev, e)``: the value at the evaluator's point (``ev(arg)`` the argument's),
         with a DomainError where it is undefined; ``guard(e)``: (check, subexpression, what)
-        for the domain checks before a gradient is computed; ``lower(low, e)``: the generated
+        for the domain checks before a gradient is computed, the check one of ``"positive"``
+        (every entry > 0), ``"invertible"``, ``"evaluates"`` (computing it refuses where it is
+        undefined); ``lower(low, e)``: the generated
         NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``);
         ``calls``: the names of the runtime that code calls (``_np.exp``, ``_F.det``, ``_K.polar``):
         every backend provides them; ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.

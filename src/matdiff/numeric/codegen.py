@@ -17,6 +17,7 @@ The source is built from the parsed tree only, never from user text, and is comp
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from scipy.special import expit as _expit
 
 from ..core.nodes import (
     Add,
@@ -47,14 +47,18 @@ from ..core.nodes import (
 )
 from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
-from ..functions import entries
 from ..functions.elementwise import logistic
 from ..functions.linalg import inv
 from ..functions.reductions import diag
+from ..functions.registry import entries
+from ..runtime import batch as _batch_runtime
+from ..runtime import namespace_for, protocol
+from ..runtime.numpy import STANDALONE_HEADER
+from ..runtime.numpy import finite as _finite
+from ..runtime.protocol import BadShapes as _BadShapes
+from ..runtime.vmap import batched as _batched
 from ..syntax.printer import to_text
 from . import evaluate as _ev
-from . import factor as _F
-from . import kernels as _K
 from .patterns import (
     inverse_power,
     inverse_powers,
@@ -453,15 +457,6 @@ def _negative_power(f: Expr) -> bool:
     return isinstance(f, Power) and f.base.is_scalar and isinstance(f.exp, Num) and f.exp.value < 0
 
 
-def _nonzero(v: Any, what: str) -> Any:
-    if v == 0:
-        from ..errors import DomainError
-
-        raise DomainError(f"division by zero: {what} = 0 at this point (the expression is not differentiable, "
-                          "or not defined, there)")
-    return v
-
-
 def positive(e: Expr) -> bool:
     """True where every entry of e is > 0 whatever the values (1 + exp(z), x.^2 + 1, ...)."""
     if isinstance(e, Num):
@@ -477,21 +472,6 @@ def positive(e: Expr) -> bool:
     return False
 
 
-def _finite(out: Any, all_finite: Callable[[Any], bool | None] | None = None) -> bool:
-    """Whether every entry of the output(s) is finite (one sum per array; exact check if that overflows).
-
-    Another backend's arrays are asked ``all_finite(o)`` (the ``_all_finite`` of its namespace: True, False, or
-    None where the value cannot be read — traced, vmapped, lazy — and is not looked at); without it they pass."""
-    for o in out if isinstance(out, tuple) else (out,):
-        if not isinstance(o, (np.ndarray, float, int, complex, np.generic)):
-            if all_finite is not None and all_finite(o) is False:
-                return False
-            continue  # lazy or traced arrays (they must not be computed here), or a backend without the reader
-        if not np.isfinite(np.sum(o)) and not np.all(np.isfinite(o)):
-            return False
-    return True
-
-
 UNDERFLOW = 2.0**-960  # a NumPy result whose entries all lie below this may have lost them to underflow
 
 
@@ -503,13 +483,6 @@ def _underflowed(out: Any) -> bool:
                 and np.max(np.abs(o)) < UNDERFLOW:
             return True
     return False
-
-
-def _finite_inputs(**values: Any) -> None:
-    """DomainError naming the first argument with a NaN or infinite entry (one fast sum per array)."""
-    for name, v in values.items():
-        if not np.isfinite(np.sum(v)) and not np.all(np.isfinite(v)):  # the sum may overflow: then look
-            raise DomainError(f"the value of {name} has NaN or infinite entries")
 
 
 def _interpreted(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any], out: Any) -> Any:
@@ -532,24 +505,6 @@ def _is_vec(e: Expr) -> bool:
 
 def _out(e: Expr, code: str) -> str:
     return f"_scalar({code})" if e.is_scalar else code
-
-
-def _scalar(v: Any) -> Any:
-    v = np.asarray(v).reshape(())[()]
-    return float(v) if np.isrealobj(v) else complex(v)
-
-
-def _dot(a: Any, b: Any) -> Any:
-    """sum(a .* b): tr(a' b) without the product (vdot conjugates complex input, so not there)."""
-    return np.vdot(a, b) if not (np.iscomplexobj(a) or np.iscomplexobj(b)) else np.sum(a * b)
-
-
-def _check_positive(v: Any, what: str) -> Any:
-    if np.real(v) <= 0:
-        from ..errors import DomainError
-
-        raise DomainError(f"{what} of {v:.6g} <= 0 is undefined")
-    return v
 
 
 def _atomic(code: str) -> bool:
@@ -605,12 +560,12 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
 
     low = Lowering(variables)
     simp = Simplifier()
-    checks = [(k, e if k in ("logdet", "invertible") else simp.run(e), w)
+    checks = [(k, e if k in ("evaluates", "invertible") else simp.run(e), w)
               for k, e, w in (_ev.guards(guard_of) if guard_of is not None else [])]
     low.plan(list(outputs) + [e for k, e, _ in checks if k != "invertible"])
     guard_lines: list[str] = []
     for kind, e, what in checks:
-        if kind == "logdet":
+        if kind == "evaluates":  # the value itself refuses where it is undefined (logdet)
             low(e)
         elif kind == "invertible" and e.arg.is_scalar:
             guard_lines.append(f"_nonzero({low(e.arg)}, {to_text(e.arg)!r})")
@@ -665,44 +620,6 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     ret = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
     lines.append(f"    return {ret}")
     return "\n".join(lines) + "\n"
-
-
-class _BadShapes(ValueError):
-    """The arguments' shapes do not fit the expression (the caller explains which)."""
-
-
-_REAL, _COMPLEX = np.dtype(np.float64), np.dtype(np.complex128)
-
-
-def _arg(v: Any) -> np.ndarray:
-    """An argument as the array it is computed as: float64, or complex128 for complex input.
-
-    Integer, boolean and float32 inputs are converted, as ``evaluate`` converts them (one rule);
-    a float64 array passes as it is (no copy).  Anything else is left to the caller to explain."""
-    a = v if type(v) is np.ndarray else np.asarray(v)
-    dt = a.dtype
-    if dt == _REAL or dt == _COMPLEX:
-        return a
-    if dt.kind in "biuf":
-        return a.astype(_REAL)
-    if dt.kind == "c":
-        return a.astype(_COMPLEX)
-    raise _BadShapes()
-
-
-def _arg0(v: Any) -> Any:
-    """A scalar argument as a float (or complex); _BadShapes for an array with more than one entry.
-
-    A one-entry array (``[[2.0]]``) is refused here too; the caller then converts it, as evaluate does."""
-    t = type(v)
-    if t is float or t is complex:
-        return v
-    if t is int or t is bool:
-        return float(v)
-    a = np.asarray(v)
-    if a.ndim:
-        raise _BadShapes()
-    return _arg(a)[()]
 
 
 def _shape_condition(variables: Mapping[str, Var]) -> str:
@@ -792,15 +709,26 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     return call
 
 
-STANDALONE_HEADER = """\
-import numpy as _np
-from scipy.special import expit as _expit
-from matdiff.numeric import factor as _F, kernels as _K
-from matdiff.numeric.codegen import (_arg, _arg0, _BadShapes, _check_positive, _dot, _finite_inputs, _nonzero,
-                                     _scalar)
-from matdiff.numeric.evaluate import check as _check
 
-"""
+
+def batched(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str], backend: str = "numpy",
+            batch: Any = True, where: str = "") -> Callable[..., Any]:
+    """``f(**values)`` evaluating the generated ``fn`` over the leading axis of the batched values (the batched
+    counterpart of :func:`make_callable`; :func:`matdiff.runtime.vmap.batched`): a ShapeError naming operands and
+    sizes of the first example, a DomainError that says where and which batch element."""
+    if backend == "numpy":  # runs in the batched NumPy runtime: it must provide what the code calls
+        _require(_batch_runtime.namespace(), getattr(_unwrap(fn), "__matdiff_runtime__", ()), "numpy (batched)")
+
+    def explain(first: Mapping[str, Any]) -> None:  # the unbatched code's ShapeError for the first example
+        _ev.Bindings({k: v for k, v in variables.items() if k in first}, first)
+
+    return _batched(fn, list(params), backend, batch, where=where, explain=explain)
+
+
+def _unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
 
 
 def standalone(source: str) -> str:
@@ -808,26 +736,18 @@ def standalone(source: str) -> str:
     return STANDALONE_HEADER + source
 
 
-def numpy_namespace() -> dict[str, Any]:
-    """What generated code refers to, for NumPy: ``_np`` arrays, ``_F`` factorizations, ``_K`` kernels."""
-    return {"_np": np, "_K": _K, "_F": _F, "_check": _ev.check, "_scalar": _scalar,
-            "_check_positive": _check_positive, "_dot": _dot, "_BadShapes": _BadShapes, "_expit": _expit,
-            "_nonzero": _nonzero, "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0}
-
-
-def namespace_for(backend: str) -> dict[str, Any]:
-    """The namespace that runs generated code on a backend (numpy, or a module of matdiff.backends)."""
-    if backend == "numpy":
-        return numpy_namespace()
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"matdiff.backends.{backend}")
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("matdiff"):
-            raise MatdiffError(f"unknown backend {backend!r}") from None
-        raise MatdiffError(f"backend {backend!r} needs {err.name}, which is not installed") from None
-    return mod.namespace()
+def _require(namespace: Mapping[str, Any], used: Any, backend: str) -> None:
+    """MatdiffError unless the namespace provides every runtime name in ``used``: the missing kernel, its backend,
+    and the functions of the language whose code calls it (their registry entries' ``calls``)."""
+    lacking = protocol.missing(namespace, used)
+    if not lacking:
+        return
+    parts = []
+    for name in lacking:
+        users = sorted({f.name for f in entries() if any(c == name or c.startswith(name + ".") for c in f.calls)})
+        parts.append(f"{name} (needed by {', '.join(users)})" if users else name)
+    raise MatdiffError(f"the {backend} backend does not provide {'; '.join(parts)}, which the generated code calls; "
+                       "add it to that backend's runtime (matdiff.runtime)")
 
 
 def defined_kernels(backend: str, source: str) -> Any:
@@ -846,14 +766,21 @@ def defined_kernels(backend: str, source: str) -> Any:
 
 
 def build(source: str, name: str, backend: str = "numpy") -> Callable[..., Any]:
-    """The function defined by generated source, run on the given backend."""
+    """The function defined by generated source, run on the given backend.
+
+    Compile time only: the runtime names the source calls are checked against the backend's namespace (a
+    MatdiffError naming a missing kernel), and recorded on the function (``__matdiff_runtime__``) for a rebind
+    to the batched runtime; calling it costs nothing more."""
     namespace = namespace_for(backend)
-    namespace["_BadShapes"] = _BadShapes
-    namespace["_D"] = defined_kernels(backend, source)
+    namespace["_D"] = defined_kernels(backend, source)  # the kernels of defined primitives (matdiff.define)
     try:
-        exec(compile(source, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
+        tree = ast.parse(source, f"<matdiff:{name}>")
     except SyntaxError as err:  # pragma: no cover
         raise MatdiffError(f"internal: generated code does not compile: {err}\n{source}") from None
+    used = protocol.uses(tree)
+    _require(namespace, used, backend)
+    exec(compile(tree, f"<matdiff:{name}>", "exec"), namespace)  # noqa: S102 - generated, not user text
     fn = namespace[name]
+    fn.__matdiff_runtime__ = used
     wrap = namespace.get("_wrap")  # a backend's hook: converts inputs, sets new arrays' dtype/device, lazy checks
     return wrap(fn) if wrap is not None else fn

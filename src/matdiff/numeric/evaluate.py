@@ -37,8 +37,9 @@ from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
 from ..functions.elementwise import logistic
 from ..functions.linalg import is_inverse as _is_inv
+from ..runtime import kernels as K
+from ..runtime.numpy import check
 from ..syntax.printer import to_text
-from . import kernels as K
 from .patterns import inverse_power, inverse_powers, scaled_factor
 
 Value = Any
@@ -377,25 +378,10 @@ def guards(f: Expr) -> list[tuple[str, Expr, str]]:
     return out
 
 
-def check(kind: str, v: Value, what: str, where: str) -> None:
-    """Raise DomainError unless the value v of ``where`` passes the guard ``kind``."""
-    if kind == "nonzero_norm":
-        if not np.any(v):
-            raise DomainError(f"{what} is not differentiable where {where} = 0, as it is at this point")
-    elif kind == "no_zero_entry":
-        if np.any(np.asarray(v) == 0):
-            raise DomainError(f"{what} is not differentiable (or not defined) where an entry of "
-                              f"{where} is 0, as one is at this point")
-    elif kind == "positive":
-        if np.any(np.real(v) <= 0):
-            raise DomainError(f"{what} needs positive entries; at this point the smallest is "
-                              f"{np.min(np.real(v)):.6g}")
-
-
 def check_domain(ev: Evaluator, f: Expr) -> None:
     """Raise DomainError where f is undefined or not differentiable at the evaluator's point."""
     for kind, e, what in guards(f):
-        if kind in ("logdet", "invertible"):
+        if kind in ("evaluates", "invertible"):
             ev(e)  # evaluating raises where it is undefined
             continue
         check(kind, ev(e), what, to_text(e))

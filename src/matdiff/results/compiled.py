@@ -12,9 +12,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import batched
 from ..core.nodes import Expr, Var
-from ..numeric.codegen import build, generate, make_callable, standalone
+from ..numeric.codegen import batched, build, generate, make_callable, standalone
 
 Batch = bool | str | Collection[str]
 

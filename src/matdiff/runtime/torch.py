@@ -169,6 +169,9 @@ def _convert(a: Any, device: Any, dtype: Any) -> Any:
     return a
 
 
+NUMPY_REUSED: frozenset[str] = frozenset()  # nothing of NumPy's: every name is torch's (protocol.SHARED aside)
+
+
 def namespace() -> dict[str, Any]:
     ns = A.namespace(OPS, _NP)
     ns["_wrap"] = wrap

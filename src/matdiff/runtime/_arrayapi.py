@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DomainError
-from ..numeric import codegen as _cg
 from . import _common as C
+from . import kernels as _npK
+from .protocol import BadShapes
 
 
 class Ops:
@@ -109,17 +110,22 @@ def _device(xp: Any, x: Any) -> Any:
 
 # ------------------------------------------------------------------------------- NumPy-style calls
 class NumpyStyle:
-    """``_np`` of generated code: the NumPy names it calls, over xp."""
+    """``_np`` of generated code (``protocol.NumpyCalls``): the NumPy names it calls, over xp.
 
-    def __init__(self, ops: Ops, **overrides: Callable[..., Any]):
+    The elementwise functions take Python scalars too (as NumPy's do): those become arrays of the backend."""
+
+    def __init__(self, ops: Ops):
         self._ops = ops
-        xp = ops.xp
-        self._xp = xp
-        for name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign"):
-            setattr(self, name, self._unary(getattr(xp, name)))
-        self.linalg = SimpleNamespace(norm=self._norm, matrix_power=self._matrix_power)
-        for k, v in overrides.items():
-            setattr(self, k, v)
+        xp = self._xp = ops.xp
+        self.exp = self._unary(xp.exp)
+        self.log = self._unary(xp.log)
+        self.sin = self._unary(xp.sin)
+        self.cos = self._unary(xp.cos)
+        self.tanh = self._unary(xp.tanh)
+        self.sqrt = self._unary(xp.sqrt)
+        self.abs = self._unary(xp.abs)
+        self.sign = self._unary(xp.sign)
+        self.linalg = SimpleNamespace(matrix_power=self._matrix_power)
 
     def _unary(self, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
         ops = self._ops
@@ -128,9 +134,6 @@ class NumpyStyle:
             return f(x if ops.is_array(x) else ops.asarray(x))
         call.__name__ = getattr(f, "__name__", "f")
         return call
-
-    def asarray(self, x: Any) -> Any:
-        return self._ops.asarray(x)
 
     def reshape(self, x: Any, shape: Any) -> Any:
         return self._xp.reshape(self._ops.asarray(x), (shape,) if isinstance(shape, int) else tuple(shape))
@@ -164,16 +167,13 @@ class NumpyStyle:
         b = b if ops.is_array(b) else self._xp.asarray(b, dtype=a.dtype, device=_device(self._xp, a))
         return self._xp.logaddexp(a, b)
 
-    def _norm(self, x: Any) -> Any:
-        return self._xp.linalg.vector_norm(x)  # over all entries: the Frobenius norm of a matrix
-
     def _matrix_power(self, x: Any, k: int) -> Any:
         return self._xp.linalg.matrix_power(x, k)
 
 
 # --------------------------------------------------------------------------------- factorizations
 class LU:
-    """P A = L U, computed once and shared (as matdiff.numeric.factor.LU)."""
+    """P A = L U, computed once and shared (as matdiff.runtime.factor.LU)."""
 
     __slots__ = ("ops", "a", "lu", "piv", "_checked")
 
@@ -187,7 +187,7 @@ class LU:
         xp = self.ops.xp
         return xp.abs(xp.linalg.diagonal(self.lu))
 
-    def check(self, what: str = "solve") -> None:
+    def check(self, what: Any = "solve") -> None:
         """DomainError unless A is invertible to working precision (where its value can be read)."""
         if self._checked:
             return
@@ -222,7 +222,12 @@ class Factorizations:
 
     def __init__(self, ops: Ops):
         self.ops = ops
-        self.LU = SimpleNamespace(check=lambda F, what="solve": F.check(what) if isinstance(F, LU) else None)
+        self.LU = SimpleNamespace(check=self._check)
+
+    @staticmethod
+    def _check(F: LU | Chol, what: Any = "solve") -> None:
+        if isinstance(F, LU):
+            F.check(what)
 
     def lu(self, A: Any) -> LU:
         return LU(self.ops, A)
@@ -267,7 +272,7 @@ class Factorizations:
     def inv(self, F: LU | Chol) -> Any:
         if isinstance(F, Chol):
             return self.ops.cho_inverse(F.c)
-        F.check("inv")
+        F.check(self.inv)
         return self.ops.lu_solve(F.lu, F.piv, self._eye(F), False)
 
     def det(self, F: LU | Chol) -> Any:
@@ -302,7 +307,7 @@ class Factorizations:
         """adj(A): det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD."""
         xp, ops = self.ops.xp, self.ops
         if isinstance(F, Chol):
-            return self._times_det(F, self.inv(F), "adj")
+            return self._times_det(F, self.inv(F), self.adj)
         n = F.a.shape[-1]
         if n == 1:
             return xp.ones_like(F.a)
@@ -310,14 +315,14 @@ class Factorizations:
         good = xp.min(u) > C.ADJ_LU_MIN_PIVOT_RATIO * xp.max(u)
 
         def by_lu() -> Any:
-            return self._times_det(F, ops.lu_solve(F.lu, F.piv, self._eye(F), False), "adj")
+            return self._times_det(F, ops.lu_solve(F.lu, F.piv, self._eye(F), False), self.adj)
 
         def by_svd() -> Any:
             a = ops.value(F.a)
             if a is not None and not np.isfinite(a).all():
                 return xp.full_like(F.a, float("nan"))
             U, s, Vh = ops.svd(F.a, full=True)
-            return self._unscale(*C.svd_adj_scaled(xp, U, s, Vh), "adj")
+            return self._unscale(*C.svd_adj_scaled(xp, U, s, Vh), self.adj)
         return ops.cond(good, by_lu, by_svd)
 
     def adj_d(self, F: LU | Chol, E: Any) -> Any:
@@ -342,7 +347,7 @@ class Factorizations:
             k = xp.where(xp.abs(k) < 256, xp.zeros_like(k), k)
             X1 = C.times_pow2(xp, X, -k)
             XE = xp.matmul(X1, E)
-            return self._times_det(F, xp.linalg.trace(XE) * X1 - xp.matmul(XE, X1), "adj_d", 2 * k)
+            return self._times_det(F, xp.linalg.trace(XE) * X1 - xp.matmul(XE, X1), self.adj_d, 2 * k)
 
         if isinstance(F, Chol):
             return by_lu()
@@ -354,10 +359,10 @@ class Factorizations:
             if a is not None and not np.isfinite(a).all():
                 return xp.full_like(E, float("nan"))
             U, s, Vh = ops.svd(F.a, full=True)
-            return self._unscale(*C.svd_adj_d_scaled(xp, U, s, Vh, E), "adj_d")
+            return self._unscale(*C.svd_adj_d_scaled(xp, U, s, Vh, E), self.adj_d)
         return ops.cond(good, by_lu, by_svd)
 
-    def _times_det(self, F: LU | Chol, Y: Any, what: str, shift: Any = None) -> Any:
+    def _times_det(self, F: LU | Chol, Y: Any, what: Any, shift: Any = None) -> Any:
         """det(A) Y, right also where det(A) alone over- or underflows (an n x n A at entries ~s: det(A) ~ s^n,
         adj(A) ~ s^(n-1)). While the plain det(A) is a finite normal number, det(A) Y (as NumPy's
         ``factor._times_det``); else det(A) = m 2^E from the pivots (``_common.prod_scaled``: per-pivot powers of 2,
@@ -385,7 +390,7 @@ class Factorizations:
             return self._unscale(m * Y, E if shift is None else E + shift, what)
         return ops.cond(normal, lambda: d * Y, scaled)
 
-    def _unscale(self, X: Any, e: Any, what: str) -> Any:
+    def _unscale(self, X: Any, e: Any, what: Any) -> Any:
         """X 2^e (a matrix computed at unit scale); where it underflows as a whole, DomainError (eagerly) or NaNs
         (traced or vmapped: never zeros; the batched call's finiteness check then raises)."""
         xp = self.ops.xp
@@ -405,7 +410,7 @@ def _complex(xp: Any, x: Any) -> bool:
 
 # ------------------------------------------------------------------------------------ kernels
 class Kernels:
-    """``_K`` of generated code: sign, polar, top_sv, norm2, norm_nuc, adj."""
+    """``_K`` of generated code (``protocol.Kernels``); their DomainErrors are NumPy's kernels' words."""
 
     def __init__(self, ops: Ops, F: Factorizations):
         self.ops, self.F = ops, F
@@ -419,12 +424,11 @@ class Kernels:
         X = ops.asarray(X)
         zero = ops.value(xp.any(X == 0))
         if zero is not None and bool(zero):
-            from ..numeric import kernels as _npK
-
             _npK.sign(ops.value(X))  # raises, with NumPy's words
         return xp.sign(X)
 
-    def _unit(self, X: Any, kernel: str) -> Any:
+    def _unit(self, X: Any, kernel: Callable[[Any], Any]) -> Any:
+        """X / ||X|| for a vector; at X = 0 the DomainError of NumPy's ``kernel``."""
         nrm = self.norm_fro(X)
         v = self.ops.value(nrm)
         if v is not None:
@@ -434,7 +438,7 @@ class Kernels:
     def polar(self, X: Any) -> Any:
         X = self.ops.floating(X)
         if self._is_vector(X):
-            return self._unit(X, "polar")
+            return self._unit(X, _npK.polar)
         U, s, Vh = self.ops.svd(X)
         v = self.ops.value(s)
         if v is not None:
@@ -444,7 +448,7 @@ class Kernels:
     def top_sv(self, X: Any) -> Any:
         X = self.ops.floating(X)
         if self._is_vector(X):
-            return self._unit(X, "top_sv")
+            return self._unit(X, _npK.top_sv)
         U, s, Vh = self.ops.svd(X)
         v = self.ops.value(s[:2])
         if v is not None:
@@ -452,7 +456,7 @@ class Kernels:
         return self.ops.xp.linalg.outer(U[:, 0], Vh[0, :])
 
     def norm_fro(self, X: Any) -> Any:
-        """sqrt(sum |x|^2) without over- or underflow (as numeric.kernels.norm_fro): the plain norm first; only
+        """sqrt(sum |x|^2) without over- or underflow (as runtime.kernels.norm_fro): the plain norm first; only
         where it is infinite or below 2^-500 (float64; squares lost to underflow) is X rescaled by a power of 2
         (``ops.cond``: a Python branch where the value can be read, lax.cond / where when traced)."""
         ops, xp = self.ops, self.ops.xp
@@ -477,8 +481,6 @@ class Kernels:
         if over is None:  # traced: NaN, not inf (X / inf would be zeros; the batched call's check then raises)
             return xp.where(beyond, xp.full_like(out, float("nan")), out)
         if bool(over):
-            from ..numeric import kernels as _npK
-
             _npK.norm_fro(ops.value(X))  # raises, with NumPy's words
         return out
 
@@ -493,9 +495,6 @@ class Kernels:
         if self._is_vector(X):
             return self.norm_fro(X)
         return xp.linalg.matrix_norm(self.ops.floating(X), ord="nuc")
-
-    def adj(self, A: Any) -> Any:
-        return self.F.adj(self.F.lu(A))
 
 
 # --------------------------------------------------------------------------------------- namespace
@@ -559,7 +558,7 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
             return float(v)
         a = ops.floating(v)
         if a.ndim:
-            raise _cg._BadShapes()
+            raise BadShapes()
         return a
 
     def all_finite(v: Any) -> bool | None:
@@ -579,8 +578,6 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
     def scalar(v: Any) -> Any:
         return v
 
-    ns = _cg.numpy_namespace()  # names that a newer code generator emits resolve (to NumPy) until added here
-    ns.update({"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_scalar": scalar,
-               "_check_positive": check_positive, "_dot": dot, "_expit": ops.expit, "_nonzero": nonzero,
-               "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0, "_all_finite": all_finite})
-    return ns
+    return {"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_check_positive": check_positive,
+            "_nonzero": nonzero, "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0, "_scalar": scalar,
+            "_dot": dot, "_expit": ops.expit, "_BadShapes": BadShapes, "_all_finite": all_finite}

@@ -37,25 +37,6 @@ from scipy.linalg import lapack
 
 from matdiff.errors import DomainError, ShapeError
 
-__all__ = [
-    "solve",
-    "inv",
-    "det",
-    "logdet",
-    "adj",
-    "adj_d",
-    "tr_adj",
-    "top_sv",
-    "polar",
-    "norm_fro",
-    "norm_fro_bilinear",
-    "norm2",
-    "norm_nuc",
-    "sign",
-    "check_positive",
-    "check_nonzero",
-]
-
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, 2^-1022
 
@@ -81,6 +62,11 @@ _LAPACK = {
 }
 
 
+def name_of(what: str | Callable[..., Any]) -> str:
+    """The name an error message starts with: a kernel's own name (the function itself is passed), or a word."""
+    return what if isinstance(what, str) else what.__name__
+
+
 def _as_float(A: np.ndarray) -> np.ndarray:
     """A as a float64 or complex128 array (no copy when it already is one)."""
     A = np.asarray(A)
@@ -89,28 +75,28 @@ def _as_float(A: np.ndarray) -> np.ndarray:
     return A
 
 
-def _square(A: np.ndarray, what: str) -> np.ndarray:
-    """A as a float/complex array, after checking that it is a square matrix."""
+def _square(A: np.ndarray, what: Callable[..., Any]) -> np.ndarray:
+    """A as a float/complex array, after checking that it is a square matrix (``what``: the kernel asking)."""
     A = _as_float(A)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or not A.shape[0]:
-        raise ShapeError(f"{what}: expected a non-empty square matrix, got shape {A.shape}")
+        raise ShapeError(f"{name_of(what)}: expected a non-empty square matrix, got shape {A.shape}")
     return A
 
 
-def _lu_checked(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _lu_checked(A: np.ndarray, what: Callable[..., Any]) -> tuple[np.ndarray, np.ndarray]:
     """LU factors (lu, piv) of the square A; DomainError when A is singular to working precision."""
     getrf, gecon, _, _, lange = _LAPACK[A.dtype]
     lu, piv, info = getrf(A)
     if info > 0:
         raise DomainError(
-            f"{what}: the matrix is singular (pivot {info} of its LU factorization is exactly 0)"
+            f"{name_of(what)}: the matrix is singular (pivot {info} of its LU factorization is exactly 0)"
         )
     anorm = lange("1", A)  # the 1-norm, in which gecon estimates the condition number
     rcond, _ = gecon(lu, anorm)
     tol = 10 * A.shape[0] * _EPS
     if rcond < tol and anorm == anorm:  # anorm is NaN for NaN input: let the NaNs propagate instead
         raise DomainError(
-            f"{what}: the matrix is singular to working precision (reciprocal condition number "
+            f"{name_of(what)}: the matrix is singular to working precision (reciprocal condition number "
             f"{rcond:.3g} < {tol:.3g})"
         )
     return lu, piv
@@ -118,21 +104,21 @@ def _lu_checked(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 def solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The solution X of A X = B (B a matrix or a vector); DomainError when A is singular."""
-    A = _square(A, "solve")
+    A = _square(A, solve)
     B = _as_float(B)
     if B.shape[:1] != A.shape[:1] or B.ndim not in (1, 2):
         raise ShapeError(f"solve: A has shape {A.shape} but B has shape {B.shape}")
     if A.dtype != B.dtype:  # one of them complex: solve in complex
         A, B = A.astype(np.complex128), B.astype(np.complex128)
-    lu, piv = _lu_checked(A, "solve")
+    lu, piv = _lu_checked(A, solve)
     x, _ = _LAPACK[A.dtype][2](lu, piv, B.reshape(B.shape[0], -1))
     return x.reshape(B.shape)
 
 
 def inv(A: np.ndarray) -> np.ndarray:
     """The inverse of A; DomainError when A is singular."""
-    A = _square(A, "inv")
-    lu, piv = _lu_checked(A, "inv")
+    A = _square(A, inv)
+    lu, piv = _lu_checked(A, inv)
     x, _ = _LAPACK[A.dtype][3](lu, piv)
     return x
 
@@ -148,7 +134,7 @@ def logdet(A: np.ndarray, spd: bool = False) -> float | complex:
     With ``spd=True`` A is declared symmetric positive definite (only its lower triangle is read). A complex A
     gives the principal complex logarithm.
     """
-    A = _square(A, "logdet")
+    A = _square(A, logdet)
     if spd:
         try:
             L = np.linalg.cholesky(A)
@@ -211,7 +197,7 @@ def _prod_scaled(v: np.ndarray) -> tuple[float | complex, int]:
     return m, e
 
 
-def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarray, what: str,
+def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarray, what: Callable[..., Any],
                shift: int = 0) -> np.ndarray:
     """det(A) Y, where d = sign prod(pivots) is det(A) as the plain product gave it.
 
@@ -229,8 +215,9 @@ def _times_det(d: float | complex, pivots: np.ndarray, sign: float, Y: np.ndarra
     out = _ldexp(mY, e + shift)  # det(A) 2^shift Y
     if np.size(out) and np.max(np.abs(out)) < _TINY and np.any(mY):
         raise DomainError(
-            f"{what}: the result underflows (det(A) = {m.real if np.isrealobj(m) else m:.6g} * 2^{e}; its largest "
-            f"entry would be below {_TINY:.3g}, beneath float64's normal range), so it cannot be represented"
+            f"{name_of(what)}: the result underflows (det(A) = {m.real if np.isrealobj(m) else m:.6g} * 2^{e}; "
+            f"its largest entry would be below {_TINY:.3g}, beneath float64's normal range), so it cannot be "
+            "represented"
         )
     return out
 
@@ -267,19 +254,20 @@ def _svd_adj_parts(A: np.ndarray) -> tuple[float | complex, np.ndarray, np.ndarr
 
 class _LUAdj:
     """What the adjugate and its derivative need from one LU of a well conditioned A: A^-1 and det(A), the latter
-    also as its pivots and sign, so that ``times_det`` may scale where det(A) itself over- or underflows."""
+    also as its pivots and the permutation's sign, so that ``times_det`` may scale where det(A) itself over- or
+    underflows."""
 
-    __slots__ = ("d", "x", "pivots", "sign")
+    __slots__ = ("d", "x", "pivots", "perm_sign")
 
     def __init__(self, lu: np.ndarray, piv: np.ndarray, x: np.ndarray):
         self.pivots = lu.diagonal()
-        self.sign = float(_perm_sign(piv))
-        self.d = self.sign * _prod(self.pivots)  # det(P L U) = sign(P) prod(u_ii)
+        self.perm_sign = float(_perm_sign(piv))
+        self.d = self.perm_sign * _prod(self.pivots)  # det(P L U) = sign(P) prod(u_ii)
         self.x = x
 
-    def times_det(self, Y: np.ndarray, what: str, shift: int = 0) -> np.ndarray:
+    def times_det(self, Y: np.ndarray, what: Callable[..., Any], shift: int = 0) -> np.ndarray:
         """det(A) 2^shift Y, right also where det(A) alone over- or underflows (``_times_det``)."""
-        return _times_det(self.d, self.pivots, self.sign, Y, what, shift)
+        return _times_det(self.d, self.pivots, self.perm_sign, Y, what, shift)
 
 
 def _lu_det_inv(A: np.ndarray) -> _LUAdj | None:
@@ -302,14 +290,14 @@ def _svd_scale(s: np.ndarray) -> tuple[np.ndarray, int]:
     return np.ldexp(s, -k), k
 
 
-def _unscale(X: np.ndarray, e: int, what: str) -> np.ndarray:
+def _unscale(X: np.ndarray, e: int, what: str | Callable[..., Any]) -> np.ndarray:
     """X 2^e (an adjugate or its derivative computed at unit scale); DomainError if it underflows as a whole."""
     if e == 0:
         return X
     out = _ldexp(X, e)
     if np.size(out) and np.max(np.abs(out)) < _TINY and np.any(X):
-        raise DomainError(f"{what}: the result underflows (its largest entry would be below {_TINY:.3g}, beneath "
-                          "float64's normal range), so it cannot be represented")
+        raise DomainError(f"{name_of(what)}: the result underflows (its largest entry would be below {_TINY:.3g}, "
+                          "beneath float64's normal range), so it cannot be represented")
     return out
 
 
@@ -334,18 +322,18 @@ def adj(A: np.ndarray) -> np.ndarray:
 
     Right where det(A) over- or underflows but adj(A) does not; DomainError where adj(A) underflows as a whole.
     """
-    A = _square(A, "adj")
+    A = _square(A, adj)
     n = A.shape[0]
     if n == 1:
         return np.ones_like(A)
     lu = _lu_det_inv(A)
     if lu is not None:
-        return lu.times_det(lu.x, "adj")
+        return lu.times_det(lu.x, adj)
     if not np.isfinite(A).all():
         return np.full_like(A, np.nan)
     c, U, d, Vh, k = _svd_adj_parts(A)
     # adj(S) = 2^(k(n-1)) adj(S 2^-k): the scaled products, the power of 2 put back at the end
-    return _unscale((c * Vh.conj().T * d) @ U.conj().T, k * (n - 1), "adj")  # c V diag(d) U^H
+    return _unscale((c * Vh.conj().T * d) @ U.conj().T, k * (n - 1), adj)  # c V diag(d) U^H
 
 
 def _pair_products(s: np.ndarray) -> np.ndarray:
@@ -376,7 +364,7 @@ def adj_d_svd(A: np.ndarray, E: np.ndarray) -> np.ndarray:
     F = U.conj().T @ E @ V
     P = _pair_products(s)
     D = np.diag(P @ np.diagonal(F)) - P * F
-    return _unscale((c * V) @ D @ U.conj().T, k * (s.size - 2), "adj_d")
+    return _unscale((c * V) @ D @ U.conj().T, k * (s.size - 2), adj_d)
 
 
 def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -385,7 +373,7 @@ def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
     tr(adj(A) E) A^-1 - adj(A) E A^-1 = det(A) (tr(A^-1 E) A^-1 - A^-1 E A^-1) while the LU pivots show A well
     conditioned (the test of ``adj``), else from the SVD (``adj_d_svd``). For a 1x1 A (adj = 1) it is 0.
     """
-    A = _square(A, "adj_d")
+    A = _square(A, adj_d)
     E = _as_float(E)
     if E.shape != A.shape:
         E = np.broadcast_to(E, A.shape)
@@ -395,7 +383,7 @@ def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
         return np.zeros_like(E)
     lu = _lu_det_inv(A)
     if lu is not None:
-        return adj_d_from_inverse(lu.x, E, lambda Y, shift: lu.times_det(Y, "adj_d", shift))
+        return adj_d_from_inverse(lu.x, E, lambda Y, shift: lu.times_det(Y, adj_d, shift))
     if not (np.isfinite(A).all() and np.isfinite(E).all()):
         return np.full_like(E, np.nan)
     return adj_d_svd(A, E)
@@ -403,18 +391,18 @@ def adj_d(A: np.ndarray, E: np.ndarray) -> np.ndarray:
 
 def tr_adj(A: np.ndarray) -> float | complex:
     """The trace of the adjugate of A (the sum of its principal (n-1)-minors), also at singular A."""
-    A = _square(A, "tr_adj")
+    A = _square(A, tr_adj)
     if A.shape[0] == 1:
         return 1.0
     lu = _lu_det_inv(A)
     if lu is not None:
-        t = lu.times_det(lu.x.trace(), "tr_adj")
+        t = lu.times_det(lu.x.trace(), tr_adj)
     elif not np.isfinite(A).all():
         t = np.nan
     else:
         # tr(V D U^H) = sum_i d_i (U^H V)_ii, and (U^H V)_ii = conj((V^H U)_ii)
         c, U, d, Vh, k = _svd_adj_parts(A)
-        t = _unscale(c * (d * np.einsum("ik,ki->i", Vh, U).conj()).sum(), k * (A.shape[0] - 1), "tr_adj")
+        t = _unscale(c * (d * np.einsum("ik,ki->i", Vh, U).conj()).sum(), k * (A.shape[0] - 1), tr_adj)
     return complex(t) if A.dtype == np.complex128 else float(t)
 
 

@@ -69,10 +69,15 @@ OPS = CupyOps()
 
 
 class _CupyNumpy(A.NumpyStyle):
+    """``_np``: the elementwise functions of the Array API (over array-api-compat's cupy), the rest CuPy's own."""
+
     def __init__(self) -> None:
         super().__init__(OPS)
-        for name in ("sum", "trace", "diag", "outer", "logaddexp"):
-            setattr(self, name, getattr(cupy, name))
+        self.sum = cupy.sum
+        self.trace = cupy.trace
+        self.diag = cupy.diag
+        self.outer = cupy.outer
+        self.logaddexp = cupy.logaddexp
         self.linalg = cupy.linalg
 
     def eye(self, n: int) -> Any:
@@ -80,6 +85,9 @@ class _CupyNumpy(A.NumpyStyle):
 
     def ones(self, shape: Any) -> Any:
         return cupy.ones(shape)
+
+
+NUMPY_REUSED: frozenset[str] = frozenset()  # nothing of NumPy's: every name is CuPy's (protocol.SHARED aside)
 
 
 def namespace() -> dict[str, Any]:

@@ -39,10 +39,11 @@ import numpy as np
 from scipy.special import expit as _expit
 
 from ..errors import DomainError
-from ..numeric import codegen as _cg
-from ..numeric import factor as _npF
-from ..numeric import kernels as _npK
 from . import _common as C
+from . import factor as _npF
+from . import kernels as _npK
+from . import numpy as _npR
+from .protocol import BadShapes
 
 _GUARDS: contextvars.ContextVar[list[tuple[Any, Callable[[Any], None]]] | None] = contextvars.ContextVar(
     "matdiff_dask_guards", default=None)
@@ -148,39 +149,35 @@ def _finite_inputs(**values: Any) -> None:
 
 
 def _scalar(v: Any) -> Any:
-    return v if isinstance(v, da.Array) else _cg._scalar(v)
+    return v if isinstance(v, da.Array) else _npR.scalar(v)
 
 
 def _arg(v: Any) -> Any:
     """An argument in float64 (complex128) as in NumPy code; a dask array is converted lazily."""
     if not isinstance(v, da.Array):
-        return _cg._arg(v)
+        return _npR.arg(v)
     if v.dtype in (np.float64, np.complex128):
         return v
     if v.dtype.kind in "biuf":
         return v.astype(np.float64)
     if v.dtype.kind == "c":
         return v.astype(np.complex128)
-    raise _cg._BadShapes()
+    raise BadShapes()
 
 
 def _arg0(v: Any) -> Any:
     if isinstance(v, da.Array):
         if v.ndim:
-            raise _cg._BadShapes()
+            raise BadShapes()
         return _arg(v)
-    return _cg._arg0(v)
+    return _npR.arg0(v)
 
 
 def _dot(a: Any, b: Any) -> Any:
-    return da.sum(a * b) if _lazy(a, b) else _cg._dot(a, b)
+    return da.sum(a * b) if _lazy(a, b) else _npR.dot(a, b)
 
 
 # -------------------------------------------------------------------------------------------- _np
-def _asarray(x: Any) -> Any:
-    return x if isinstance(x, da.Array) else np.asarray(x)
-
-
 def _mod(*xs: Any) -> Any:
     return da if _lazy(*xs) else np
 
@@ -227,13 +224,20 @@ def _norm(x: Any) -> Any:
                         dtype=_real(x.dtype), concatenate=True, meta=np.empty((), dtype=_real(x.dtype)))
 
 
+def _reshape(x: Any, shape: Any) -> Any:
+    return x.reshape(shape) if isinstance(x, da.Array) else np.reshape(x, shape)
+
+
 NP = SimpleNamespace(
-    asarray=_asarray, reshape=lambda x, s: x.reshape(s) if isinstance(x, da.Array) else np.reshape(x, s),
+    # NumPy's ufuncs, reused (NUMPY_REUSED): on a dask array they build the lazy graph (__array_ufunc__)
     exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh, sqrt=np.sqrt, abs=np.abs, sign=np.sign,
-    logaddexp=np.logaddexp,  # NumPy ufuncs: lazy on dask arrays (__array_ufunc__)
+    logaddexp=np.logaddexp,
+    # NumPy's constructors, reused: the identity and ones that generated code makes are small, and enter the graph
+    eye=np.eye, ones=np.ones,
+    # dask's where an argument is a dask array, else NumPy's
     sum=lambda x: _mod(x).sum(x), trace=lambda x: _mod(x).trace(x), diag=lambda x: _mod(x).diag(x),
-    outer=lambda a, b: _mod(a, b).outer(a, b), eye=np.eye, ones=np.ones,
-    linalg=SimpleNamespace(norm=_norm, matrix_power=_matrix_power))
+    outer=lambda a, b: _mod(a, b).outer(a, b), reshape=_reshape,
+    linalg=SimpleNamespace(matrix_power=_matrix_power))
 
 
 # -------------------------------------------------------------------------------- factorizations
@@ -324,23 +328,23 @@ def _nothing(v: Any) -> None:
     return None
 
 
-def _check_factor(f: Any, what: str) -> None:
+def _check_factor(f: Any, what: Any) -> None:
     f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
     if isinstance(f, _npF.LU):
         f.check(what)
 
 
-def _no_overflow(out: np.ndarray, inputs: tuple[Any, ...], what: str) -> np.ndarray:
+def _no_overflow(out: np.ndarray, inputs: tuple[Any, ...], what: Callable[..., Any]) -> np.ndarray:
     """out, or a DomainError where it has entries that are not finite although the inputs are all finite (the
     adjugate of entries ~1e120 overflows: NumPy's compiled code refuses that by its check of the results, which
     lazy results do not get; an n x n result is cheap to look at in its task)."""
     if not np.all(np.isfinite(out)) and all(np.all(np.isfinite(a)) for a in inputs):
-        raise DomainError(f"{what}: the result overflows (entries beyond float64's range) at this point")
+        raise DomainError(f"{_npK.name_of(what)}: the result overflows (entries beyond float64's range) at this point")
     return out
 
 
 def _adj_checked(f: Any) -> np.ndarray:
-    return _no_overflow(np.asarray(_npF.adj(f)), (f.a,), "adj")
+    return _no_overflow(np.asarray(_npF.adj(f)), (f.a,), _npF.adj)
 
 
 def _adj(F: Any) -> Any:
@@ -350,7 +354,7 @@ def _adj(F: Any) -> Any:
 def _adj_d_block(f: Any, e: Any) -> Any:
     f = f[()] if isinstance(f, np.ndarray) and f.dtype == object else f
     with _LAPACK:
-        return _no_overflow(np.asarray(_npF.adj_d(f, e)), (f.a, e), "adj_d")
+        return _no_overflow(np.asarray(_npF.adj_d(f, e)), (f.a, e), _npF.adj_d)
 
 
 def _adj_d(F: Any, E: Any) -> Any:
@@ -364,7 +368,7 @@ def _adj_d(F: Any, E: Any) -> Any:
                         dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
 
 
-def _lu_check(F: Any, what: str = "solve") -> None:
+def _lu_check(F: Any, what: Any = "solve") -> None:
     if isinstance(F, Lazy):  # checked in the graph, with the results
         _guard(F.f, functools.partial(_check_factor, what=what))
         return
@@ -381,13 +385,14 @@ def _is_vector(X: Any) -> bool:
     return X.ndim < 2 or min(X.shape) == 1
 
 
-def _unit(X: Any, kernel: str) -> Any:
+def _unit(X: Any, kernel: Callable[[Any], Any]) -> Any:
+    """X / ||X|| for a vector; at X = 0 (checked with the results) the DomainError of NumPy's ``kernel``."""
     nrm = _norm(X)
     _guard(nrm, functools.partial(_vector_norm_ok, kernel=kernel))
     return X / nrm
 
 
-def _vector_norm_ok(v: Any, kernel: str) -> None:
+def _vector_norm_ok(v: Any, kernel: Callable[[Any], Any]) -> None:
     C.check_vector_norm(float(v), kernel)
 
 
@@ -399,21 +404,23 @@ def _svd(X: Any) -> tuple[Any, Any, Any]:
     return Vh.T, s, U.T
 
 
-def _s_test(s: Any, kernel: str) -> None:
+def _top_sv_test(s: Any) -> None:
     s = np.asarray(s)
-    if kernel == "top_sv":
-        C.check_top_sv(float(s[0]), float(s[1]))
-    else:
-        C.check_polar(float(s[-1]), float(s[0]))
+    C.check_top_sv(float(s[0]), float(s[1]))
+
+
+def _polar_test(s: Any) -> None:
+    s = np.asarray(s)
+    C.check_polar(float(s[-1]), float(s[0]))
 
 
 def _top_sv(X: Any) -> Any:
     if not isinstance(X, da.Array):
         return _npK.top_sv(X)
     if _is_vector(X):
-        return _unit(X, "top_sv")
+        return _unit(X, _npK.top_sv)
     U, s, Vh = _svd(X)
-    _guard(s, functools.partial(_s_test, kernel="top_sv"))
+    _guard(s, _top_sv_test)
     return da.outer(U[:, 0], Vh[0, :])
 
 
@@ -421,9 +428,9 @@ def _polar(X: Any) -> Any:
     if not isinstance(X, da.Array):
         return _npK.polar(X)
     if _is_vector(X):
-        return _unit(X, "polar")
+        return _unit(X, _npK.polar)
     U, s, Vh = _svd(X)
-    _guard(s, functools.partial(_s_test, kernel="polar"))
+    _guard(s, _polar_test)
     return U @ Vh
 
 
@@ -439,10 +446,6 @@ def _norm_nuc(X: Any) -> Any:
     return _norm(X) if _is_vector(X) else _svd(X)[1].sum()
 
 
-def _kadj(A: Any) -> Any:
-    return _adj(_lu(A))
-
-
 def _sign(X: Any) -> Any:
     if not isinstance(X, da.Array):
         return _npK.sign(X)
@@ -455,8 +458,7 @@ def _no_zero(v: Any) -> None:
         raise DomainError("sign: an entry is exactly 0, where |x| is not differentiable")
 
 
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj,
-                    norm_fro=_norm)
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc)
 
 
 # -------------------------------------------------------------------------------------- namespace
@@ -479,9 +481,13 @@ def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+# The NumPy objects this runtime uses as they are (protocol.SHARED aside): ufuncs and scipy's expit (a ufunc too)
+# dispatch to dask arrays by __array_ufunc__; eye and ones make small constants that broadcast into the graph.
+NUMPY_REUSED = frozenset({"_np.exp", "_np.log", "_np.sin", "_np.cos", "_np.tanh", "_np.sqrt", "_np.abs", "_np.sign",
+                          "_np.logaddexp", "_np.eye", "_np.ones", "_expit"})
+
+
 def namespace() -> dict[str, Any]:
-    ns = _cg.numpy_namespace()
-    ns.update({"_np": NP, "_F": F, "_K": K, "_check": _check, "_scalar": _scalar, "_check_positive": _check_positive,
-               "_dot": _dot, "_expit": _expit, "_nonzero": _nonzero, "_wrap": wrap,
-               "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0})
-    return ns
+    return {"_np": NP, "_F": F, "_K": K, "_check": _check, "_check_positive": _check_positive, "_nonzero": _nonzero,
+            "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0, "_scalar": _scalar, "_dot": _dot,
+            "_expit": _expit, "_BadShapes": BadShapes, "_wrap": wrap}

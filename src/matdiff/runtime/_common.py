@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DomainError
-from ..numeric import codegen as _cg
-from ..numeric import evaluate as _ev
-from ..numeric import factor as _npF
-from ..numeric import kernels as _npK
+from . import factor as _npF
+from . import kernels as _npK
+from . import numpy as _npR
 
 EPS = float(np.finfo(np.float64).eps)
 ADJ_LU_MIN_PIVOT_RATIO = _npK._ADJ_LU_MIN_PIVOT_RATIO
@@ -23,10 +22,10 @@ TOP_SV_GAP = _npK._TOP_SV_GAP
 POLAR_RANK = _npK._POLAR_RANK
 
 
-def _numpy_error(fn: Any, *args: Any) -> DomainError:
+def _numpy_error(fn: Any, *args: Any, **kwargs: Any) -> DomainError:
     """The DomainError that NumPy's code raises for fn(*args) (the same words on every backend)."""
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except DomainError as err:
         return err
     raise AssertionError(f"{fn.__name__} raised no DomainError")  # pragma: no cover
@@ -35,7 +34,7 @@ def _numpy_error(fn: Any, *args: Any) -> DomainError:
 def check_pivots(u: np.ndarray, what: str) -> None:
     """DomainError unless the LU pivots' moduli u (last axis; leading axes a batch) show A invertible.
 
-    The test of matdiff.numeric.factor.LU.check, whose message comes from that very code (the LU of
+    The test of matdiff.runtime.factor.LU.check, whose message comes from that very code (the LU of
     diag(u) has the pivots u).
     """
     n = u.shape[-1]
@@ -69,9 +68,10 @@ def check_polar(s_min: float, s_max: float) -> None:
         raise _numpy_error(_npK.polar, np.diag([s_max, s_min]))
 
 
-def check_vector_norm(nrm: float, kernel: str) -> None:
+def check_vector_norm(nrm: float, kernel: Any) -> None:
+    """NumPy's error of ``kernel`` (``kernels.top_sv`` or ``kernels.polar``) for a vector of norm 0."""
     if nrm == 0:
-        raise _numpy_error(_npK.top_sv if kernel == "top_sv" else _npK.polar, np.zeros(2))
+        raise _numpy_error(kernel, np.zeros(2))
 
 
 # the predicate of each guard kind, True where the value passes (computed on the backend's arrays)
@@ -85,32 +85,16 @@ def guard_ok(xp: Any, kind: str, v: Any) -> Any:
     return None
 
 
-def raise_check(kind: str, value: Any, what: str, where: str) -> None:
-    """NumPy's check of a (host) value: raises the DomainError the NumPy code raises."""
-    _ev.check(kind, value, what, where)
-
-
-numpy_check_positive = _cg._check_positive
-numpy_nonzero = getattr(_cg, "_nonzero", None)
+raise_check = _npR.check  # NumPy's check of a (host) value: raises the DomainError the NumPy code raises
+numpy_check_positive = _npR.check_positive
 
 
 def not_finite_error(name: str) -> DomainError:
-    fn = getattr(_cg, "_finite_inputs", None)
-    if fn is not None:
-        try:
-            fn(**{name: np.array([np.nan])})
-        except DomainError as err:
-            return err
-    return DomainError(f"the value of {name} has NaN or infinite entries")
+    return _numpy_error(_npR.finite_inputs, **{name: np.array([np.nan])})
 
 
 def nonzero_error(what: str) -> DomainError:
-    if numpy_nonzero is not None:
-        try:
-            numpy_nonzero(0.0, what)
-        except DomainError as err:
-            return err
-    return DomainError(f"division by zero: {what} = 0 at this point")
+    return _numpy_error(_npR.nonzero, 0.0, what)
 
 
 def others_products(xp: Any, s: Any) -> Any:
@@ -123,7 +107,7 @@ def others_products(xp: Any, s: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------- extreme scales
-# A Frobenius / Euclidean norm below 2^(minexp/2 + 11) (2^-500 in float64, as numeric.kernels._NORM_LO) may
+# A Frobenius / Euclidean norm below 2^(minexp/2 + 11) (2^-500 in float64, as runtime.kernels._NORM_LO) may
 # have lost squares to underflow; one that is infinite overflowed: both are recomputed rescaled by a power of 2.
 def norm_lo(xp: Any, dtype: Any) -> float:
     """The smallest plain norm trusted in dtype (its real dtype for a complex one)."""
@@ -190,7 +174,7 @@ def underflow_error(what: str) -> DomainError:
 
 def svd_scale(xp: Any, s: Any) -> tuple[Any, Any]:
     """(s 2^-k, k) along the last axis, k = exponent(s_0) (s_0 the largest): the products of the scaled singular
-    values that adj(S) and its derivative take do not overflow (as numeric.kernels._svd_scale)."""
+    values that adj(S) and its derivative take do not overflow (as runtime.kernels._svd_scale)."""
     k = exponent(xp, s[..., 0])
     return times_pow2(xp, s, -k[..., None]), k
 
@@ -225,7 +209,7 @@ def svd_adj_d(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> Any:
 
 def svd_adj_d_scaled(xp: Any, U: Any, s: Any, Vh: Any, E: Any) -> tuple[Any, Any]:
     """(X, e) with adj'(A)[E] = X 2^e = c V Dσ(U^H E V) U^H from the full SVD A = U S V^H (leading axes a batch):
-    Dσ(F) = diag(P diag(F)) - P .* F with P_ij = prod_{m != i, j} s_m (P_ii = 0), as numeric.kernels.adj_d_svd,
+    Dσ(F) = diag(P diag(F)) - P .* F with P_ij = prod_{m != i, j} s_m (P_ii = 0), as runtime.kernels.adj_d_svd,
     P formed from S 2^-k and e = k(n-2)."""
     c = xp.linalg.det(U) * xp.linalg.det(Vh)
     cplx = xp.isdtype(c.dtype, "complex floating")

@@ -9,6 +9,9 @@ product of the diagonal.  So ``logdet(S) + tr(inv(S)*C)`` and its gradient use o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.linalg import lapack
 
@@ -40,18 +43,18 @@ class LU:
         self.lu, self.piv, self.info = self.fns[0](self.a)
         self._checked = False
 
-    def check(self, what: str = "solve") -> None:
-        """DomainError unless A is invertible to working precision."""
+    def check(self, what: str | Callable[..., Any] = "solve") -> None:
+        """DomainError unless A is invertible to working precision (``what``: the kernel asking, or a word)."""
         if self._checked:
             return
         if self.info > 0:
-            raise DomainError(f"{what}: the matrix is singular (pivot {self.info} of its LU factors is 0)")
+            raise DomainError(f"{_K.name_of(what)}: the matrix is singular (pivot {self.info} of its LU factors is 0)")
         # the pivots' spread bounds the condition from below: O(n), unlike a condition estimate
         u = np.abs(self.lu.diagonal())
         lo, hi = u.min(), u.max()
         tol = 10 * self.a.shape[0] * _EPS
         if lo <= tol * hi:
-            raise DomainError(f"{what}: the matrix is singular to working precision "
+            raise DomainError(f"{_K.name_of(what)}: the matrix is singular to working precision "
                               f"(smallest/largest LU pivot {lo / hi if hi else 0:.3g} < {tol:.3g})")
         self._checked = True
 
@@ -120,7 +123,7 @@ def inv(F: LU | Chol) -> np.ndarray:
     if isinstance(F, Chol):
         x, _ = F.fns[2](F.c, lower=1)
         return np.tril(x) + np.tril(x, -1).T  # potri fills the lower triangle only
-    F.check("inv")
+    F.check(inv)
     return _inv_lu(F)
 
 
@@ -162,23 +165,23 @@ def adj_d(F: LU | Chol, E: np.ndarray) -> np.ndarray:
     if not _adj_by_inverse(F) or F.a.dtype != np.result_type(F.a, E):  # (complex E, real A: the kernel converts)
         return _K.adj_d(F.a, E)
     X = inv(F) if isinstance(F, Chol) else _inv_lu(F)
-    return _K.adj_d_from_inverse(X, E, lambda Y, shift: _times_det(F, Y, "adj_d", shift))
+    return _K.adj_d_from_inverse(X, E, lambda Y, shift: _times_det(F, Y, adj_d, shift))
 
 
 def adj(F: LU | Chol) -> np.ndarray:
     """adj(A) = det(A) A^-1 from the factors while the pivots show A well conditioned, else by the SVD; right also
     where det(A) alone over- or underflows (``_times_det``)."""
     if isinstance(F, Chol):
-        return _times_det(F, inv(F), "adj")
+        return _times_det(F, inv(F), adj)
     n = F.a.shape[0]
     if n == 1:
         return np.ones_like(F.a)
     if _adj_by_inverse(F):
-        return _times_det(F, _inv_lu(F), "adj")
+        return _times_det(F, _inv_lu(F), adj)
     return _K.adj(F.a)  # the SVD branch: finite and right at singular A
 
 
-def _times_det(F: LU | Chol, Y: np.ndarray, what: str, shift: int = 0) -> np.ndarray:
+def _times_det(F: LU | Chol, Y: np.ndarray, what: Callable[..., Any], shift: int = 0) -> np.ndarray:
     """det(A) Y: the plain product while det(A) is a finite normal number, else scaled by powers of 2 (det(A) ~ s^n
     may over- or underflow where adj(A) ~ s^(n-1) does not); DomainError where the result underflows as a whole."""
     if isinstance(F, Chol):

@@ -77,13 +77,25 @@ OPS = JaxOps()
 
 
 class _JaxNumpy(A.NumpyStyle):
-    """jax.numpy has every NumPy name that generated code calls; only new arrays' dtypes follow JAX's default."""
+    """``_np``: jax.numpy has every NumPy name that generated code calls; only new arrays' dtypes follow JAX's
+    default (float64 with jax_enable_x64)."""
 
     def __init__(self) -> None:
         super().__init__(OPS)
-        for name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "sign", "sum", "trace", "diag", "outer",
-                     "reshape", "logaddexp"):
-            setattr(self, name, getattr(jnp, name))
+        self.exp = jnp.exp
+        self.log = jnp.log
+        self.sin = jnp.sin
+        self.cos = jnp.cos
+        self.tanh = jnp.tanh
+        self.sqrt = jnp.sqrt
+        self.abs = jnp.abs
+        self.sign = jnp.sign
+        self.logaddexp = jnp.logaddexp
+        self.sum = jnp.sum
+        self.trace = jnp.trace
+        self.diag = jnp.diag
+        self.outer = jnp.outer
+        self.reshape = jnp.reshape
         self.linalg = jnp.linalg
 
     def eye(self, n: int) -> Any:
@@ -94,6 +106,9 @@ class _JaxNumpy(A.NumpyStyle):
 
 
 _NP = _JaxNumpy()
+
+
+NUMPY_REUSED: frozenset[str] = frozenset()  # nothing of NumPy's: every name is JAX's (protocol.SHARED aside)
 
 
 def namespace() -> dict[str, Any]:

@@ -22,12 +22,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from ..errors import DomainError
-from ..numeric import codegen as _cg
-from ..numeric import factor as _npF
-from ..numeric import kernels as _npK
 from . import _common as C
+from . import factor as _npF
+from . import kernels as _npK
+from . import numpy as _npR
+from .protocol import BadShapes
 
 
 class BArray:
@@ -189,10 +191,6 @@ def _element_error(i: int, err: Exception) -> DomainError:
 
 
 # ------------------------------------------------------------------------------------- _np
-def _asarray(x: Any) -> Any:
-    return x if isinstance(x, BArray) else np.asarray(x)
-
-
 def _reshape(x: Any, shape: Any) -> Any:
     if not isinstance(x, BArray):
         return np.reshape(x, shape)
@@ -245,9 +243,14 @@ def _matrix_power(x: Any, k: int) -> Any:
 
 
 NP = SimpleNamespace(
-    asarray=_asarray, reshape=_reshape, exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh,
-    sqrt=np.sqrt, abs=np.abs, sign=np.sign, sum=_sum, trace=_trace, diag=_diag, outer=_outer, eye=np.eye,
-    ones=np.ones, logaddexp=np.logaddexp, linalg=SimpleNamespace(norm=_norm, matrix_power=_matrix_power))
+    # NumPy's ufuncs, reused (NUMPY_REUSED): on a BArray they act on the whole stack (__array_ufunc__)
+    exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh, sqrt=np.sqrt, abs=np.abs, sign=np.sign,
+    logaddexp=np.logaddexp,
+    # NumPy's constructors, reused: an identity or ones is the same for every example, and broadcasts
+    eye=np.eye, ones=np.ones,
+    # per example on a BArray, NumPy's on a plain array
+    sum=_sum, trace=_trace, diag=_diag, outer=_outer, reshape=_reshape,
+    linalg=SimpleNamespace(matrix_power=_matrix_power))
 
 
 # --------------------------------------------------------------------------------- factorizations
@@ -282,16 +285,16 @@ class BLU:
                     self._rcond = np.zeros(self.a.shape[0])
         return self._inv, self._rcond
 
-    def check(self, what: str = "solve") -> None:
+    def check(self, what: Any = "solve") -> None:
         inv, rcond = self.inverse()
         tol = 10 * self.a.shape[-1] * C.EPS
         bad = ~(rcond >= tol)
         if np.any(bad):
             i = _first(bad)
             if rcond[i] == 0:
-                raise DomainError(f"{what}: the matrix is singular (batch element {i})")
-            raise DomainError(f"{what}: the matrix is singular to working precision (reciprocal condition "
-                              f"number {rcond[i]:.3g} < {tol:.3g}) (batch element {i})")
+                raise DomainError(f"{_npK.name_of(what)}: the matrix is singular (batch element {i})")
+            raise DomainError(f"{_npK.name_of(what)}: the matrix is singular to working precision (reciprocal "
+                              f"condition number {rcond[i]:.3g} < {tol:.3g}) (batch element {i})")
 
 
 class BChol:
@@ -363,7 +366,7 @@ def _inv(F: Any) -> Any:
         x = np.linalg.inv(F.a)
         return BArray((x + np.swapaxes(x, -1, -2).conj()) / 2)
     if isinstance(F, BLU):
-        F.check("inv")
+        F.check(_npF.inv)
         return BArray(F._inv)
     return _npF.inv(F)
 
@@ -393,7 +396,7 @@ def _logdet(F: Any) -> Any:
     return BArray(logabs)
 
 
-def _det_times(F: BLU | BChol, A: np.ndarray, Y: np.ndarray, idx: np.ndarray, what: str) -> np.ndarray:
+def _det_times(F: BLU | BChol, A: np.ndarray, Y: np.ndarray, idx: np.ndarray, what: Any) -> np.ndarray:
     """det(A_j) Y_j for the stack A (batch elements idx): the plain products, and where det(A_j) itself is not a
     finite normal number (over- or underflowed while det(A) Y may not) NumPy's scaled ``factor._times_det`` for
     that element (a DomainError naming it where the result underflows as a whole)."""
@@ -416,7 +419,7 @@ def _det_times(F: BLU | BChol, A: np.ndarray, Y: np.ndarray, idx: np.ndarray, wh
     return out
 
 
-def _unscale_svd(X: np.ndarray, e: np.ndarray, idx: np.ndarray, what: str) -> np.ndarray:
+def _unscale_svd(X: np.ndarray, e: np.ndarray, idx: np.ndarray, what: Any) -> np.ndarray:
     """X 2^e per element (an SVD adjugate at unit scale); DomainError naming the element where it underflows."""
     out = C.times_pow2(np, X, e[:, None, None])
     lost = C.underflows(np, out, X)
@@ -427,7 +430,7 @@ def _unscale_svd(X: np.ndarray, e: np.ndarray, idx: np.ndarray, what: str) -> np
 
 def _adj(F: Any) -> Any:
     if isinstance(F, BChol):
-        return BArray(_det_times(F, F.a, _inv(F).data, np.arange(F.a.shape[0]), "adj"))
+        return BArray(_det_times(F, F.a, _inv(F).data, np.arange(F.a.shape[0]), _npF.adj))
     if not isinstance(F, BLU):
         return _npF.adj(F)
     A = F.a
@@ -437,7 +440,7 @@ def _adj(F: Any) -> Any:
     good = rcond > C.ADJ_LU_MIN_PIVOT_RATIO if inv is not None else np.zeros(A.shape[0], dtype=bool)
     out = np.empty_like(A)
     if np.any(good):
-        out[good] = _det_times(F, A[good], inv[good], np.flatnonzero(good), "adj")  # type: ignore[index]
+        out[good] = _det_times(F, A[good], inv[good], np.flatnonzero(good), _npF.adj)  # type: ignore[index]
     rest = ~good
     if np.any(rest):
         sub = A[rest]
@@ -445,7 +448,7 @@ def _adj(F: Any) -> Any:
         res = np.full_like(sub, np.nan)
         if np.any(finite):
             U, s, Vh = np.linalg.svd(sub[finite])
-            res[finite] = _unscale_svd(*C.svd_adj_scaled(np, U, s, Vh), np.flatnonzero(rest)[finite], "adj")
+            res[finite] = _unscale_svd(*C.svd_adj_scaled(np, U, s, Vh), np.flatnonzero(rest)[finite], _npF.adj)
         out[rest] = res
     return BArray(out)
 
@@ -472,7 +475,7 @@ def _adj_d(F: Any, E: Any) -> Any:
         X = inv[good].astype(dtype)  # type: ignore[index]
         XE = X @ e[good]
         tr = np.trace(XE, axis1=-2, axis2=-1)[:, None, None]
-        out[good] = _det_times(F, A[good], tr * X - XE @ X, np.flatnonzero(good), "adj_d")
+        out[good] = _det_times(F, A[good], tr * X - XE @ X, np.flatnonzero(good), _npF.adj_d)
         big = np.max(np.abs(X), axis=(-2, -1))
         far = np.isfinite(big) & (big > 0) & (np.abs(np.frexp(big)[1]) >= 256)
         for j in np.flatnonzero(good)[far]:  # X E X underflowed (A ~ 1e200): NumPy's kernel, at unit scale
@@ -489,12 +492,12 @@ def _adj_d(F: Any, E: Any) -> Any:
         if np.any(finite):
             U, s, Vh = np.linalg.svd(sub[finite])
             res[finite] = _unscale_svd(*C.svd_adj_d_scaled(np, U, s, Vh, es[finite]), np.flatnonzero(rest)[finite],
-                                       "adj_d")
+                                       _npF.adj_d)
         out[rest] = res
     return BArray(out)
 
 
-def _lu_check(F: Any, what: str = "solve") -> None:
+def _lu_check(F: Any, what: Any = "solve") -> None:
     if isinstance(F, (BLU, _npF.LU)):
         F.check(what)
 
@@ -508,7 +511,8 @@ def _is_vector(x: BArray) -> bool:
     return x.ndim < 2 or min(x.shape) == 1
 
 
-def _unit(x: BArray, kernel: str) -> BArray:
+def _unit(x: BArray, kernel: Callable[[Any], Any]) -> BArray:
+    """x / ||x|| per element; where one is 0, the DomainError of NumPy's ``kernel`` naming the element."""
     nrm = _norm(x).data
     if np.any(nrm == 0):
         i = _first(nrm == 0)
@@ -537,7 +541,7 @@ def _polar(X: Any) -> Any:
         return _npK.polar(X)
     X = BArray(_float(X.data))
     if _is_vector(X):
-        return _unit(X, "polar")
+        return _unit(X, _npK.polar)
     U, s, Vh = np.linalg.svd(X.data, full_matrices=False)
     bad = ~(s[:, -1] > C.POLAR_RANK * s[:, 0])
     if np.any(bad):
@@ -554,7 +558,7 @@ def _top_sv(X: Any) -> Any:
         return _npK.top_sv(X)
     X = BArray(_float(X.data))
     if _is_vector(X):
-        return _unit(X, "top_sv")
+        return _unit(X, _npK.top_sv)
     U, s, Vh = np.linalg.svd(X.data, full_matrices=False)
     bad = (s[:, 0] == 0) | (s[:, 0] - s[:, 1] <= C.TOP_SV_GAP * s[:, 0])
     if np.any(bad):
@@ -582,12 +586,7 @@ def _norm_nuc(X: Any) -> Any:
     return BArray(np.linalg.svd(X.data, compute_uv=False).sum(axis=-1))
 
 
-def _kadj(A: Any) -> Any:
-    return _adj(BLU(A.data)) if isinstance(A, BArray) else _npK.adj(A)
-
-
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm2=_norm2, norm_nuc=_norm_nuc, adj=_kadj,
-                    norm_fro=lambda x: _norm(x) if isinstance(x, BArray) else _npK.norm_fro(x))
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc)
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -640,16 +639,16 @@ def _nonzero(v: Any, what: str) -> Any:
 
 def _arg(v: Any) -> Any:
     """An argument in float64 (complex128), as in the unbatched code; a stack stays a stack."""
-    return BArray(_cg._arg(v.data)) if isinstance(v, BArray) else _cg._arg(v)
+    return BArray(_npR.arg(v.data)) if isinstance(v, BArray) else _npR.arg(v)
 
 
 def _arg0(v: Any) -> Any:
     """A scalar argument: a stack of scalars (shape (B,)) or a scalar shared by the batch."""
     if isinstance(v, BArray):
         if v.ndim:
-            raise _cg._BadShapes()
+            raise BadShapes()
         return _arg(v)
-    return _cg._arg0(v)
+    return _npR.arg0(v)
 
 
 def _finite_inputs(**values: Any) -> None:
@@ -669,18 +668,23 @@ def _finite_inputs(**values: Any) -> None:
 def _dot(a: Any, b: Any) -> Any:
     if isinstance(a, BArray) or isinstance(b, BArray):
         return (a * b).sum()
-    return _cg._dot(a, b)
+    return _npR.dot(a, b)
 
 
 def _scalar(v: Any) -> Any:
-    return v if isinstance(v, BArray) else _cg._scalar(v)
+    return v if isinstance(v, BArray) else _npR.scalar(v)
+
+
+# The NumPy objects this runtime uses as they are (protocol.SHARED aside): ufuncs and scipy's expit (a ufunc too)
+# act on a whole BArray by __array_ufunc__; eye and ones make constants that broadcast over the batch.
+NUMPY_REUSED = frozenset({"_np.exp", "_np.log", "_np.sin", "_np.cos", "_np.tanh", "_np.sqrt", "_np.abs", "_np.sign",
+                          "_np.logaddexp", "_np.eye", "_np.ones", "_expit"})
 
 
 def namespace() -> dict[str, Any]:
-    ns = _cg.numpy_namespace()
-    ns.update({"_np": NP, "_F": F, "_K": K, "_check": _check, "_scalar": _scalar, "_check_positive": _check_positive,
-               "_dot": _dot, "_nonzero": _nonzero, "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0})
-    return ns
+    return {"_np": NP, "_F": F, "_K": K, "_check": _check, "_check_positive": _check_positive, "_nonzero": _nonzero,
+            "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0, "_scalar": _scalar, "_dot": _dot,
+            "_expit": expit, "_BadShapes": BadShapes}
 
 
 def rebind(fn: Callable[..., Any]) -> Callable[..., Any]:

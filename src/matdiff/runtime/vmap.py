@@ -1,12 +1,13 @@
 """``compile(..., batch=True)``: a generated function evaluated over a leading batch axis, no Python loop.
 
-``batched(fn, variables, params, backend, batch)`` takes the function that ``codegen.build``
+``batched(fn, params, backend, batch, where, explain)`` takes the function that ``codegen.build``
 returned and gives ``f(**values)`` where each batched value has a leading batch axis (the same
-length B for all) and the others are shared.  ``batch=True`` batches every argument; a collection
+length B for all) and the others are shared (``codegen.batched`` calls it, with ``explain``: the
+ShapeError of the unbatched code for one example).  ``batch=True`` batches every argument; a collection
 of names batches those only.  Each result gains the leading axis (B, ...) (a scalar: shape (B,)),
 also one that does not depend on the batched arguments.
 
-* numpy: the generated code runs in :mod:`matdiff.backends.numpy_batch`'s namespace;
+* numpy: the generated code runs in the namespace of :mod:`matdiff.runtime.batch`;
 * jax: ``jax.vmap``; torch: ``torch.func.vmap`` (inside, checks are skipped);
 * dask and cupy: not available (a MatdiffError says so).
 """
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DomainError, MatdiffError, ShapeError
+from .numpy import finite as _finite
+from .protocol import BadShapes
 
 BATCHED_BACKENDS = ("numpy", "jax", "torch")
 
@@ -38,12 +41,14 @@ def batch_names(params: list[str], batch: bool | str | Collection[str]) -> list[
     return [n for n in params if n in names]
 
 
-def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[str], backend: str = "numpy",
-            batch: bool | str | Collection[str] = True, where: str = "") -> Callable[..., Any]:
+def batched(fn: Callable[..., Any], params: list[str], backend: str = "numpy",
+            batch: bool | str | Collection[str] = True, where: str = "",
+            explain: Callable[[Mapping[str, Any]], None] | None = None) -> Callable[..., Any]:
     """``f(**values)`` evaluating the generated ``fn`` over the leading axis of the batched values.
 
-    As ``codegen.make_callable``: a ShapeError naming operands and sizes (of the first example), and a
-    DomainError that says where (``where``: the expression) and which batch element."""
+    As ``codegen.make_callable``: a ShapeError naming operands and sizes (``explain(values of the first
+    example)`` raises it), and a DomainError that says where (``where``: the expression) and which batch
+    element."""
     if backend not in BATCHED_BACKENDS:
         raise MatdiffError(f"batch= is not available for the {backend} backend (only for "
                            f"{', '.join(BATCHED_BACKENDS)}); a dask array is already blockwise")
@@ -64,8 +69,6 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
             raise MatdiffError(f"no value given for {', '.join(missing)}")
         args = [values[n] for n in names]
         size = _batch_size(names, bnames, args)
-        from ..numeric.codegen import _BadShapes
-
         try:
             out = run(size, *args)
             _check_finite(out, all_finite)
@@ -74,8 +77,9 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
             if where and where not in str(err):
                 raise DomainError(f"{err} (in {where})") from None
             raise
-        except _BadShapes:
-            _explain(variables, names, bnames, args)
+        except BadShapes:
+            if explain is not None:
+                explain({n: (np.asarray(a)[0] if n in bnames else a) for n, a in zip(names, args)})
             raise ShapeError("the per-example shapes of the batched arguments do not fit the expression") from None
 
     call.__doc__ = getattr(fn, "__doc__", None)
@@ -85,8 +89,6 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Any], params: list[s
 def _check_finite(out: Any, all_finite: Callable[[Any], bool | None] | None) -> None:
     """DomainError where a result has NaN or infinite entries, as ``codegen.make_callable`` (naming the first
     such batch element of a NumPy result); results that cannot be read (traced by an outer jax.jit) pass."""
-    from ..numeric.codegen import _finite
-
     if _finite(out, all_finite):
         return
     where = ""
@@ -113,17 +115,9 @@ def _batch_size(names: list[str], bnames: list[str], args: list[Any]) -> int:
     return next(iter(sizes.values()))
 
 
-def _explain(variables: Mapping[str, Any], names: list[str], bnames: list[str], args: list[Any]) -> None:
-    """Raise the ShapeError of the unbatched code for the first example (naming operands and sizes)."""
-    from ..numeric.evaluate import Bindings
-
-    first = {n: (np.asarray(a)[0] if n in bnames else a) for n, a in zip(names, args)}
-    Bindings({k: v for k, v in variables.items() if k in first}, first)
-
-
 # --------------------------------------------------------------------------------------- numpy
 def _numpy(fn: Callable[..., Any], names: list[str], bnames: list[str]) -> Callable[..., Any]:
-    from . import numpy_batch as nb
+    from . import batch as nb
 
     inner = nb.rebind(inspect.unwrap(fn))
     batched_pos = [n in bnames for n in names]
@@ -137,7 +131,7 @@ def _numpy(fn: Callable[..., Any], names: list[str], bnames: list[str]) -> Calla
 def _finish(out: Any, size: int) -> Any:
     if isinstance(out, tuple):
         return tuple(_finish(o, size) for o in out)
-    from .numpy_batch import BArray
+    from .batch import BArray
 
     if isinstance(out, BArray):
         return out.data
