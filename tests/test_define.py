@@ -218,3 +218,17 @@ def test_a_defined_function_is_symmetric_where_its_body_is(defined, rng):
     assert str(r.gradient) == "2*X*inv(gram(X))"
     X = rng.standard_normal((5, 3))
     assert np.allclose(r.evaluate({"X": X}), 2 * X @ np.linalg.inv(X.T @ X))
+
+
+def test_primitive_in_a_batch_runs_per_example(defined, rng):
+    calls = []
+
+    def cube(u):
+        calls.append(np.shape(u))
+        return u**3
+
+    defined("cube(U)", numpy=cube, differential="3*U.^2.*dU", elementwise=True)
+    xs = rng.standard_normal((4, 3))
+    value, grads = matdiff.compile("sum(cube(x))", wrt="x", batch=True)(x=xs)
+    assert np.allclose(value, np.sum(xs**3, axis=1)) and np.allclose(grads["x"], 3 * xs**2)
+    assert calls.count((3,)) == 4  # once per example, each a 1-D vector as the kernel expects

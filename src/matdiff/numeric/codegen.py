@@ -717,7 +717,9 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequen
     counterpart of :func:`make_callable`; :func:`matdiff.runtime.vmap.batched`): a ShapeError naming operands and
     sizes of the first example, a DomainError that says where and which batch element."""
     if backend == "numpy":  # runs in the batched NumPy runtime: it must provide what the code calls
-        _require(_batch_runtime.namespace(), getattr(_unwrap(fn), "__matdiff_runtime__", ()), "numpy (batched)")
+        inner = _unwrap(fn)
+        _require(_batch_runtime.namespace(inner.__globals__.get("_D")), getattr(inner, "__matdiff_runtime__", ()),
+                 "numpy (batched)")
 
     def explain(first: Mapping[str, Any]) -> None:  # the unbatched code's ShapeError for the first example
         _ev.Bindings({k: v for k, v in variables.items() if k in first}, first)

@@ -681,13 +681,27 @@ NUMPY_REUSED = frozenset({"_np.exp", "_np.log", "_np.sin", "_np.cos", "_np.tanh"
                           "_np.logaddexp", "_np.eye", "_np.ones", "_expit"})
 
 
-def namespace() -> dict[str, Any]:
-    return {"_np": NP, "_F": F, "_K": K, "_check": _check, "_check_positive": _check_positive, "_nonzero": _nonzero,
+def namespace(defined: Any = None) -> dict[str, Any]:
+    """The batched NumPy runtime; ``defined``: the ``_D`` of defined primitives (matdiff.define), whose NumPy
+    kernels take one example at a time: here each runs once per example of the batch."""
+    return {"_D": SimpleNamespace(**{k: _per_example(v) for k, v in vars(defined or SimpleNamespace()).items()}),
+            "_np": NP, "_F": F, "_K": K, "_check": _check, "_check_positive": _check_positive, "_nonzero": _nonzero,
             "_finite_inputs": _finite_inputs, "_arg": _arg, "_arg0": _arg0, "_scalar": _scalar, "_dot": _dot,
             "_expit": expit, "_BadShapes": BadShapes}
 
 
+def _per_example(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """A kernel of one example run over a batch: one call per example, the results stacked."""
+    def run(*args: Any) -> Any:
+        stacks = [a for a in args if isinstance(a, BArray)]
+        if not stacks:
+            return kernel(*args)
+        return BArray(np.stack([np.asarray(kernel(*(a.data[i] if isinstance(a, BArray) else a for a in args)))
+                                for i in range(stacks[0].data.shape[0])]))
+    return run
+
+
 def rebind(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The generated function fn (built for any backend) running in the batched NumPy namespace."""
-    ns = namespace()
+    ns = namespace(fn.__globals__.get("_D"))
     return types.FunctionType(fn.__code__, ns, fn.__name__, fn.__defaults__, fn.__closure__)
