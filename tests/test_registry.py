@@ -95,3 +95,17 @@ def test_scoped_definitions_are_undone():
         assert matdiff.evaluate("tmp_fn(a)", {"a": 3.0}) == 9.0
     with pytest.raises(matdiff.ParseError):
         matdiff.parse("tmp_fn(a)")
+
+
+def test_logsumexp_is_stable_and_its_hessian_is_the_softmax_form(rng):
+    x = np.array([1000.0, 1001.0, 999.0]) + rng.uniform(0, 1, 3)
+    s = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    assert matdiff.evaluate("logsumexp(x)", {"x": x}) == pytest.approx(x.max() + np.log(np.exp(x - x.max()).sum()))
+    r = matdiff.grad("logsumexp(x)", wrt="x")
+    assert str(r.gradient) == "exp(x - logsumexp(x))"
+    assert np.allclose(r.evaluate({"x": x}), s) and np.allclose(r.compile()(x=x), s)
+    H = matdiff.hessian("logsumexp(x)", wrt="x").evaluate({"x": x})
+    assert np.allclose(H, np.diag(s) - np.outer(s, s))
+    X = rng.standard_normal((3, 4))
+    value, grads = matdiff.compile("logsumexp(X)", wrt="X", batch=True)(X=np.stack([X, 2 * X]))
+    assert np.allclose(value, [np.log(np.exp(X).sum()), np.log(np.exp(2 * X).sum())])

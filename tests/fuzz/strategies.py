@@ -240,6 +240,7 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("norm2", result="scalar", guard=("nonzero", "sv_gap"), homogeneous=True),
     Fn("norm_nuc", result="scalar", guard=("nonzero", "full_rank"), homogeneous=True),
     Fn("norm1", result="scalar", guard="entries_away", homogeneous=True),
+    Fn("logsumexp", result="scalar", guard="not_huge"),
 )
 
 

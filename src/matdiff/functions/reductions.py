@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.build import ZERO, is_zero, mul, shape_like, undiff
+from ..core.build import ZERO, had, is_zero, mul, shape_like, sub, undiff
 from ..core.nodes import Expr, Eye, MatMul, Ones
+from ..runtime import kernels as K
+from .elementwise import exp
 from .registry import Function, register, scalar, vector_or_matrix
 
 FAMILY = "reductions"
@@ -77,9 +79,17 @@ diag = register(Function(
     doc="a vector to its diagonal matrix; a square matrix to the vector of its diagonal"))
 
 
+logsumexp = register(Function(
+    name="logsumexp", calls=("_K.logsumexp",), family=FAMILY, shape=scalar, transpose_invariant=True,
+    rule=("d logsumexp(X) = sum(exp(X - logsumexp(X)) .* dX)", lambda e, d: sum_(had(exp(sub(e.arg, e)), d(e.arg)))),
+    latex=_operator(r"\operatorname{logsumexp}"), evaluate=lambda ev, e: K.logsumexp(ev(e.arg)),
+    lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_K.logsumexp({low(e.arg)})"),
+    doc="log(sum(exp(X))) over all entries, without overflow"))
+
+
 def is_diag_of_vector(e: Expr) -> bool:
     """e is diag(v) of a vector v (a product multiplies by it as a broadcast, never a dense matrix)."""
     return getattr(e, "fn", None) is diag and e.arg.is_vector  # type: ignore[attr-defined]
 
 
-__all__ = ["sum_", "diag", "is_diag_of_vector"]
+__all__ = ["sum_", "diag", "logsumexp", "is_diag_of_vector"]

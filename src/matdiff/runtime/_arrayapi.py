@@ -455,6 +455,14 @@ class Kernels:
             C.check_top_sv(float(v[0]), float(v[1]))
         return self.ops.xp.linalg.outer(U[:, 0], Vh[0, :])
 
+    def logsumexp(self, X: Any) -> Any:
+        """log(sum(exp(X))) over all entries, shifted by the largest (as runtime.kernels.logsumexp)."""
+        xp = self.ops.xp
+        X = self.ops.floating(X)
+        m = xp.max(X)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        return m + xp.log(xp.sum(xp.exp(X - m)))
+
     def norm_fro(self, X: Any) -> Any:
         """sqrt(sum |x|^2) without over- or underflow (as runtime.kernels.norm_fro): the plain norm first; only
         where it is infinite or below 2^-500 (float64; squares lost to underflow) is X rescaled by a power of 2

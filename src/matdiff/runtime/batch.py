@@ -586,7 +586,18 @@ def _norm_nuc(X: Any) -> Any:
     return BArray(np.linalg.svd(X.data, compute_uv=False).sum(axis=-1))
 
 
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc)
+def _logsumexp(x: Any) -> Any:
+    """log(sum(exp(.))) of each element of the batch, shifted by each one's largest entry."""
+    if not isinstance(x, BArray):
+        return _npK.logsumexp(x)
+    flat = x.data.reshape(x.data.shape[0], -1)
+    m = np.max(np.real(flat), axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return BArray(m[:, 0] + np.log(np.sum(np.exp(flat - m), axis=1)))
+
+
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
+                    logsumexp=_logsumexp)
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -458,7 +458,25 @@ def _no_zero(v: Any) -> None:
         raise DomainError("sign: an entry is exactly 0, where |x| is not differentiable")
 
 
-K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc)
+def _lse_chunk(x: Any, axis: Any = None, keepdims: bool = True, computing_meta: bool = False) -> Any:
+    """logsumexp of one block (of the partial results, in the combine and aggregate steps: logsumexp of the
+    blocks' logsumexps is the whole's)."""
+    if computing_meta:
+        return np.empty((0,) * (x.ndim if keepdims else 0), dtype=x.dtype)
+    r = np.asarray(_npK.logsumexp(x), dtype=x.dtype)
+    return r.reshape((1,) * x.ndim) if keepdims else r
+
+
+def _logsumexp(x: Any) -> Any:
+    """log(sum(exp(x))) of all entries in one pass over the data (a tree reduction, stable in every block)."""
+    if not isinstance(x, da.Array):
+        return _npK.logsumexp(x)
+    return da.reduction(x, _lse_chunk, _lse_chunk, combine=_lse_chunk, axis=None, keepdims=False, dtype=x.dtype,
+                        concatenate=True, meta=np.empty((), dtype=x.dtype))
+
+
+K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
+                    logsumexp=_logsumexp)
 
 
 # -------------------------------------------------------------------------------------- namespace

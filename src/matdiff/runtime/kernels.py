@@ -454,6 +454,16 @@ def polar(X: np.ndarray) -> np.ndarray:
     return U @ Vh
 
 
+def logsumexp(X: np.ndarray) -> Any:
+    """log(sum(exp(X))) over all entries without overflow: m + log(sum(exp(X - m))), m the largest (real part)
+    entry; complex X (the complex-step check) by the same formula, its analytic continuation."""
+    X = np.asarray(X)
+    m = np.max(np.real(X)) if X.size else -np.inf
+    if not np.isfinite(m):  # +inf or NaN entries: the plain formula says what they give
+        return np.log(np.sum(np.exp(X)))
+    return m + np.log(np.sum(np.exp(X - m)))
+
+
 def norm_fro(X: np.ndarray) -> np.floating:
     """sqrt(sum |x_ij|^2), the Frobenius (or Euclidean) norm as ``np.linalg.norm(X)``, without over- or underflow.
 
