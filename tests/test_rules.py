@@ -88,6 +88,8 @@ CASES = [
                                                    @ rng.standard_normal((N - 1, N))), rule="adj"),
     Case("adj_d", "tr(B*adj_d(A, X))", "X", V(A=gauss(N, N), B=gauss(N, N), X=gauss(N, N)), rule="adj_d"),
     Case("norm_fro", "norm_fro(X)", "X", V(X=gauss(N, M)), rule="norm_fro"),
+    Case("logsumexp", "logsumexp(A*X)", "X", V(A=gauss(N, N), X=gauss(N, M)), rule="logsumexp"),
+    Case("logsumexp-vector", "logsumexp(x - 3*y)", "x", V(x=gauss(N), y=gauss(N)), rule="logsumexp"),
     Case(
         "norm_fro-composite",
         "norm_fro(A*X - B)",

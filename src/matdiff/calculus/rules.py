@@ -28,7 +28,7 @@ from ..core.nodes import (
     Transpose,
     integer_value,
 )
-from ..errors import MatdiffError
+from ..errors import LimitError, MatdiffError
 from ..functions.elementwise import log
 from ..functions.linalg import inv
 
@@ -43,7 +43,6 @@ def _product(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     fs = e.factors  # type: ignore[attr-defined]
     varying = [i for i, f in enumerate(fs) if not isinstance(d(f), Num)]
     if len(varying) * len(fs) > MAX_PRODUCT_WORK:
-        from ..errors import LimitError
 
         raise LimitError(f"the product rule on a product of {len(fs)} factors would write {len(varying)} "
                          f"terms of {len(fs)} factors each; write repeated factors as a power (a^k)")
@@ -62,7 +61,6 @@ def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
     if k < 0:  # A^-k = inv(A)^k
         return d(power(inv(a), Num(-k)))
     if k > MAX_MATRIX_POWER:
-        from ..errors import LimitError
 
         raise LimitError(f"d(A^{k}) has {k} terms A^i dA A^({k}-1-i) (A and dA need not commute); "
                          f"powers above {MAX_MATRIX_POWER} are refused")

@@ -37,6 +37,7 @@ from ..core.nodes import (
     fold,
     integer_value,
 )
+from ..core.shapes import same_dim
 from ..errors import DomainError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
 from ..functions.linalg import inv
@@ -454,7 +455,6 @@ def _factor(parts: list[Expr], s: Simplifier) -> Expr:
 
 
 def _same_shapes(parts: list[Expr]) -> bool:
-    from ..core.shapes import same_dim
 
     r, c = parts[0].shape
     return all(same_dim(p.shape[0], r) and same_dim(p.shape[1], c) for p in parts[1:])

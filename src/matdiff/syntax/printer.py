@@ -31,6 +31,7 @@ from ..core.nodes import (
     format_number,
 )
 from ..core.shapes import Dim, same_dim
+from .typing import variables
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 
@@ -196,7 +197,6 @@ class TextPrinter:
         if dim is None:
             return None
         if self._vars is None:
-            from .typing import variables
 
             self._vars = [v for v in variables(self.root).values() if v.typed]
         for v in self._vars:

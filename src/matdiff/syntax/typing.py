@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..core.build import group_scalar_runs
 from ..core.nodes import Expr, Eye, MatMul, Ones, Transpose, Var
 from ..core.shapes import Dim, TypeEnv
-
-
-def group_scalar_runs(factors: list[Expr]) -> list[Expr]:
-    from ..core.build import group_scalar_runs as group
-
-    return group(factors)
 
 
 def typecheck(tree: Expr, env: TypeEnv | Mapping[str, str] | None = None) -> Expr:
