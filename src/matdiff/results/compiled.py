@@ -92,7 +92,7 @@ class Compilable:
     def compile(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., Any]:
         """A function of the variables (keyword arguments), from the generated code.
 
-        ``backend`` is "numpy" or one of matdiff.backends ("jax", "torch", "cupy", "dask") where
+        ``backend`` is "numpy" or one of matdiff.runtime.BACKENDS ("jax", "torch", "cupy", "dask") where
         installed. ``batch=True`` evaluates over a leading batch axis of every argument (a list of
         names: of those only) without a Python loop; the result gains that axis (numpy, jax, torch)."""
         cache: dict[tuple[str, Any], Callable[..., Any]] = self.__dict__.setdefault("_compiled", {})
