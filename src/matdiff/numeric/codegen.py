@@ -22,6 +22,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -104,6 +105,7 @@ def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
 
 
 _is_diag = is_diag_of_vector
+_text = lru_cache(maxsize=4096)(to_text)  # an expression's text (evaluation lowers the same trees again and again)
 
 
 class Lowering:
@@ -307,7 +309,7 @@ class Lowering:
         """A scalar divisor, checked where it may be 0 (a norm at 0: not differentiable there)."""
         code = self(den)
         if den.free and not positive(den):
-            return self.emit(f"_nonzero({code}, {to_text(den)!r})")
+            return self.emit(f"_nonzero({code}, {_text(den)!r})")
         return code
 
     def _l_Hadamard(self, e: Hadamard) -> str:
@@ -582,6 +584,27 @@ def _compiled(code: str, analytic: bool) -> tuple[Callable[..., Any], tuple[str,
     return got
 
 
+_RUN, _IN_RANGE, _KERNEL = "run", "in range", "kernel"
+
+
+class _Trace:
+    """The statements one evaluation ran (``ops``: run code into a temporary; a product's value within float64's
+    range; a primitive's kernel returned its shape) and the lowering's state they left."""
+
+    __slots__ = ("start", "end", "ops", "memo", "factors", "keys", "result")
+
+    def __init__(self, start: int):
+        self.start = self.end = start
+        self.ops: list[tuple[str, Any, Any]] = []
+        self.memo: dict[Expr, str] = {}
+        self.factors: dict[Expr, str] = {}
+        self.keys: dict[str, str] = {}
+        self.result = ""
+
+
+_TRACES: dict[tuple[Any, Expr], _Trace] = {}
+
+
 class Executor(Lowering):
     """The lowering executed at once: evaluation at one point runs the very code generation writes.
 
@@ -609,6 +632,12 @@ class Executor(Lowering):
         self.bind = bind
         self.at: list[Expr] = []  # the subexpressions being lowered, innermost last
         self.signals: list[str] = []
+        # what was asked of it so far (with the sizes of the values): the key of a trace of the next evaluation
+        # (variables are equal by name: their kinds and typed sizes are part of the key, as the values' sizes)
+        self.history: tuple[Any, ...] | None = (self.analytic,) + tuple(
+            (n, v.kind, v.shape[0].find().value, v.shape[1].find().value, np.shape(values[n]))
+            for n, v in variables.items())
+        self.recording: _Trace | None = None  # recording
 
     def var_code(self, name: str) -> str:
         return self.var_names[name]
@@ -621,6 +650,8 @@ class Executor(Lowering):
         """A new value of the variable ``name``: what depends on it is computed again."""
         self.env[self.var_names[name]] = value
         self.analytic = self.analytic or np.iscomplexobj(value)
+        if self.history is not None:
+            self.history = self.history + ((name, np.shape(value), self.analytic),)
         self.memo = {k: v for k, v in self.memo.items() if name not in k.free}
         self.factors = {k: v for k, v in self.factors.items() if name not in k.free}
         self.keys = {}
@@ -629,6 +660,64 @@ class Executor(Lowering):
         """The value of code the lowering returned (a temporary, a variable, a number, x.T, ...)."""
         got = self.env.get(code)
         return got if got is not None else self.run(code)
+
+    def evaluate(self, e: Expr) -> Any:
+        """The value of e, in generated code's convention.
+
+        The statements of an evaluation are recorded (a :class:`_Trace`, keyed by e and all that was asked of the
+        executor before, with the values' sizes); the same evaluation again (a result evaluated at another point)
+        runs them without lowering, and falls back to lowering where the trace's premises fail: a product that
+        leaves float64's range (rescaled, then not recorded), or any error (lowering says where)."""
+        key = (self.history, e) if self.history is not None and len(self.history) < 24 else None
+        if key is not None:
+            got = _TRACES.get(key)
+            if got is not None and got.start == self.count and self._replay(got):
+                self.history = self.history + (e,)  # type: ignore[operator]
+                return self.value(got.result)
+            self.recording = _Trace(self.count)
+        try:
+            code = self(e)
+        except BaseException:
+            self.history = self.recording = None  # the state is no longer that of a history
+            raise
+        trace, self.recording = self.recording, None
+        if key is not None and trace is not None:
+            trace.result, trace.end = code, self.count
+            if len(_TRACES) > _CACHE_LIMIT // 10:
+                _TRACES.clear()
+            _TRACES[key] = trace
+            self.history = self.history + (e,)  # type: ignore[operator]
+        else:
+            self.history = None
+        return self.value(code)
+
+    def _replay(self, trace: _Trace) -> bool:
+        """Run a trace's statements; False (nothing kept) where a premise fails or a statement raises."""
+        env = self.env
+        try:
+            for op, a, b in trace.ops:
+                if op is _RUN:
+                    env[b] = self.run(a)
+                elif op is _IN_RANGE:
+                    if not _UNDER <= np.max(np.abs(self.value(a)), initial=0.0) < np.inf:
+                        return False
+                else:
+                    self._check_kernel(a, self.value(b))
+        except Exception:  # noqa: BLE001 - lowering computes it again, and says where it fails
+            self.signals.clear()
+            return False
+        self.memo.update(trace.memo)
+        self.factors.update(trace.factors)
+        self.keys.update(trace.keys)
+        self.count = trace.end
+        return True
+
+    def factor(self, a: Expr) -> str:
+        known = a in self.factors
+        got = super().factor(a)
+        if self.recording is not None and not known:
+            self.recording.factors[a] = got
+        return got
 
     # -- executing
     def emit(self, code: str) -> str:
@@ -640,6 +729,9 @@ class Executor(Lowering):
         self.count += 1
         self.env[name] = value
         self.keys[code] = name
+        if self.recording is not None:
+            self.recording.ops.append((_RUN, code, name))
+            self.recording.keys[code] = name
         return name
 
     def run(self, code: str) -> Any:
@@ -679,6 +771,8 @@ class Executor(Lowering):
             got = getattr(self, "_l_" + type(e).__name__)(e)
             if isinstance(e, Call) and e.fn.kernels:
                 self._check_kernel(e, self.value(got))
+                if self.recording is not None:
+                    self.recording.ops.append((_KERNEL, e, got))
         except DomainError as err:
             if isinstance(e, Call) and not getattr(err, "located", False):
                 raise _located(f"{to_text(e)}: {err}") from None
@@ -686,6 +780,8 @@ class Executor(Lowering):
         finally:
             self.at.pop()
         self.memo[e] = got
+        if self.recording is not None:
+            self.recording.memo[e] = got
         return got
 
     def _check_kernel(self, e: Call, out: Any) -> None:
@@ -704,7 +800,10 @@ class Executor(Lowering):
         v = self.value(product)
         big = np.max(np.abs(v), initial=0.0)
         if _UNDER <= big < np.inf:
+            if self.recording is not None:
+                self.recording.ops.append((_IN_RANGE, product, None))
             return None
+        self.recording = None  # computed as the values require: not a trace for other values
         # the product alone under- or overflowed: let the scalars scale its first factor (an inverse is then formed,
         # here only: a*inv(A)'*inv(A)' at A, a ~ 1e200 as (a*inv(A)')*inv(A)')
         f = chain[0]
@@ -758,7 +857,7 @@ def execute(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mappi
     """The outputs at ``values``, computed by the executed lowering, as generated code returns them."""
     x = executor(variables, Bindings(variables, values))
     with np.errstate(over="ignore", under="ignore", divide="call", invalid="call", call=x.signal):
-        got = [x.value(x(o)) for o in outputs]
+        got = [x.evaluate(o) for o in outputs]
     return [_scalar(g) if o.is_scalar else g for o, g in zip(outputs, got)]
 
 

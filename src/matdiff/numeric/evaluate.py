@@ -39,7 +39,7 @@ class Evaluator:
         x = self.x
         try:  # numpy's overflow warnings off: ``external`` refuses what is not finite
             with np.errstate(over="ignore", under="ignore", divide="call", invalid="call", call=x.signal):
-                return internal_value(e, x.value(x(e)))
+                return internal_value(e, x.evaluate(e))
         except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed to inf
             raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value outside the "
                               "domain") from None
