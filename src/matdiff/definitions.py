@@ -25,8 +25,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from .core.build import ZERO, T, add, call, div, epower, had, hdiv, is_symmetric, mul, neg, power, substitute
 from .core.nodes import Add, Call, Div, EPower, Expr, Eye, Hadamard, HDiv, MatMul, Neg, Num, Ones, Power, Transpose, Var
 from .errors import MatdiffError, ParseError, ShapeError
@@ -193,7 +191,7 @@ def _by_expression(name: str, params: list[str], text: str, body_text: str, offs
         symmetric=lambda args: is_symmetric(substitute_smart(body, dict(zip(params, args)))),  # as its body is
         analytic=_analytic(body),
         rule=(f"definition: {definition}", lambda e, d: d(expand(e))),
-        latex=_latex(name, latex), evaluate=lambda ev, e: ev(expand(e)), lower=lambda low, e: low(expand(e)),
+        latex=_latex(name, latex), lower=lambda low, e: low(expand(e)),
         calls=_calls(body), doc=f"defined: {definition}")
 
 
@@ -228,17 +226,8 @@ def _primitive(name: str, params: list[str], header: str, kernel: Callable[..., 
             raise ShapeError(f"in {name}({', '.join(str(a) for a in args)}), with the differential "
                              f"{differential}: {err}") from None
 
-    def evaluate(ev: Any, e: Expr) -> Any:
-        values = [_external(a, ev(a)) for a in e.args]  # type: ignore[attr-defined]
-        try:
-            out = np.asarray(kernel(*values))
-        except MatdiffError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the user's kernel: reported with its name
-            raise MatdiffError(f"the NumPy kernel of {name} failed: {type(err).__name__}: {err}") from None
-        return _internal(name, e, out, ev)
-
     def lower(low: Any, e: Expr) -> str:
+        # compiled code and evaluation alike call the kernel through _D (evaluation checks the shape it returns)
         return low.emit(f"_D.{name}({', '.join(low(a) for a in e.args)})")  # type: ignore[attr-defined]
 
     kernels = {"numpy": {name: kernel}}
@@ -249,29 +238,8 @@ def _primitive(name: str, params: list[str], header: str, kernel: Callable[..., 
         definition=f"{header}, d{name} = {differential}", elementwise=elementwise, same_shape=elementwise,
         transpose_inside=elementwise, symmetric=(lambda args: is_symmetric(args[0])) if elementwise else None,
         analytic="yes" if analytic else "no", rule=(f"d {header} = {differential}", rule),
-        latex=_latex(name, latex), evaluate=evaluate, lower=lower, calls=(f"_D.{name}",), kernels=kernels,
+        latex=_latex(name, latex), lower=lower, calls=(f"_D.{name}",), kernels=kernels,
         doc=f"primitive {header}, d = {differential}")
-
-
-def _external(a: Expr, v: Any) -> Any:
-    """A value as the user's kernel takes it: a float, a 1-D vector, a 2-D matrix."""
-    if a.is_scalar:
-        return np.asarray(v).reshape(())[()]
-    if a.is_vector:
-        return np.asarray(v).reshape(-1)
-    return v
-
-
-def _internal(name: str, e: Expr, out: np.ndarray, ev: Any) -> Any:
-    """The kernel's result in the evaluator's form, its size checked against the expression's."""
-    if e.is_scalar:
-        if out.size != 1:
-            raise ShapeError(f"the kernel of {name} returned shape {out.shape}, where {e} is a scalar")
-        return out.reshape(())[()]
-    rows, cols = (ev.bind.size(d) for d in e.shape)
-    if out.size != rows * cols or (out.ndim == 2 and out.shape != (rows, cols)):
-        raise ShapeError(f"the kernel of {name} returned shape {out.shape}, where {e} is {rows}x{cols}")
-    return out.reshape(rows, cols)
 
 
 def _latex(name: str, template: str | None) -> Callable[[Any, Expr], str] | None:

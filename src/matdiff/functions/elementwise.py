@@ -1,7 +1,7 @@
 """Elementwise functions: f applied to every entry, df = f'(X) .* dX.
 
 Each entry is one call of :func:`elementwise`: the name, the differential (one line), the
-NumPy function, and what differs from the default (a domain, the LaTeX, the scalar code).
+NumPy code, and what differs from the default (a domain, the LaTeX, the scalar code).
 """
 
 from __future__ import annotations
@@ -9,13 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from scipy.special import expit
-
 from ..core.build import TWO, ZERO, epower, had, hdiv, is_symmetric, mul, neg, sub
 from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, integer_value
-from ..errors import DomainError
-from ..runtime import kernels as K
 from .registry import Function, Rule, register, same_shape
 
 FAMILY = "elementwise"
@@ -29,22 +24,18 @@ def _operator(tex: str) -> Callable[[Any, Expr], str]:
     return lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)"
 
 
-def _plain(np_fn: Callable[[Any], Any]) -> Callable[[Any, Expr], Any]:
-    return lambda ev, e: np_fn(ev(e.arg))
-
-
 def _code(template: str) -> Callable[[Any, Expr], str]:
     """Lowering by a template of the argument's code, ``{a}``."""
     return lambda low, e: low.emit(template.format(a=low(e.arg)))
 
 
-def elementwise(name: str, calls: tuple[str, ...], rule: tuple[str, Rule], evaluate: Callable[[Any, Expr], Any],
-                code: str, latex: Callable[[Any, Expr], str] | None = None, **flags: Any) -> Function:
+def elementwise(name: str, calls: tuple[str, ...], rule: tuple[str, Rule], code: str,
+                latex: Callable[[Any, Expr], str] | None = None, **flags: Any) -> Function:
     """Register the elementwise function ``name``; ``code`` is the NumPy template of its lowering."""
     return register(Function(
         name=name, calls=calls, family=FAMILY, shape=same_shape, same_shape=True, elementwise=True,
         transpose_inside=True,
-        symmetric=_symmetric_if_arg, rule=rule, evaluate=evaluate, lower=flags.pop("lower", None) or _code(code),
+        symmetric=_symmetric_if_arg, rule=rule, lower=flags.pop("lower", None) or _code(code),
         latex=latex or _operator(rf"\{name}"), **flags))
 
 
@@ -53,18 +44,6 @@ def _positive_arg(what: str) -> Callable[[Expr], list[tuple[str, Expr, str]]]:
 
 
 # -- the exponential family
-def _log(ev: Any, e: Expr) -> Any:
-    u = one_plus_exp(e.arg)
-    if u is not None:  # log(1 + exp(u)) = logaddexp(0, u): no overflow
-        uv = ev(u)
-        if not np.iscomplexobj(uv):
-            return np.logaddexp(0, uv)
-    v = ev(e.arg)
-    if np.any(np.real(v) <= 0):
-        raise DomainError(f"log({e.arg}): needs positive entries, got {np.min(np.real(v)):.6g}")
-    return np.log(v)
-
-
 def _lower_log(low: Any, e: Expr) -> str:
     u = one_plus_exp(e.arg)
     if u is not None and not e.arg.is_scalar:  # log(1 + exp(u)) without overflow
@@ -72,69 +51,39 @@ def _lower_log(low: Any, e: Expr) -> str:
     return low.emit(f"_np.log({low(e.arg)})")
 
 
-def _sqrt(ev: Any, e: Expr) -> Any:
-    v = ev(e.arg)
-    if np.any(np.real(v) < 0):
-        raise DomainError(f"sqrt({e.arg}): needs entries >= 0, got {np.min(np.real(v)):.6g}")
-    return np.sqrt(v)
-
-
 exp = elementwise("exp", ("_np.exp",),
-                   ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
-                  _plain(np.exp), "_np.exp({a})", positive=lambda args, positive: True)
+                  ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
+                  "_np.exp({a})", positive=lambda args, positive: True)
 log = elementwise("log", ("_np.log", "_np.logaddexp"),
-                   ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
-                  _log, "", lower=_lower_log, guard=_positive_arg("log"))
+                  ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
+                  "", lower=_lower_log, guard=_positive_arg("log"))
 sqrt = elementwise("sqrt", ("_np.sqrt",),
                    ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
-                   _sqrt, "_np.sqrt({a})", latex=lambda p, e: rf"\sqrt{{{p.doprint(e.arg)}}}",
+                   "_np.sqrt({a})", latex=lambda p, e: rf"\sqrt{{{p.doprint(e.arg)}}}",
                    zero_at_zero=True, guard=_positive_arg("sqrt"), positive=lambda args, positive: positive(args[0]))
 
 
 # -- trigonometric and hyperbolic
 sin = elementwise("sin", ("_np.sin",),
-                   ("d sin(X) = cos(X) .* dX", lambda e, d: had(cos(e.arg), d(e.arg))),
-                  _plain(np.sin), "_np.sin({a})", zero_at_zero=True)
+                  ("d sin(X) = cos(X) .* dX", lambda e, d: had(cos(e.arg), d(e.arg))),
+                  "_np.sin({a})", zero_at_zero=True)
 cos = elementwise("cos", ("_np.cos",),
-                   ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
-                  _plain(np.cos), "_np.cos({a})")
+                  ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
+                  "_np.cos({a})")
 tanh = elementwise("tanh", ("_np.tanh",),
                    ("d tanh(X) = (1 - tanh(X).^2) .* dX",
-                            lambda e, d: had(sub(Num(1), epower(e, TWO)), d(e.arg))),
-                   _plain(np.tanh), "_np.tanh({a})", zero_at_zero=True)
+                    lambda e, d: had(sub(Num(1), epower(e, TWO)), d(e.arg))),
+                   "_np.tanh({a})", zero_at_zero=True)
 
 
-# -- the logistic function
-def _sigmoid(ev: Any, e: Expr) -> Any:
-    v = ev(e.arg)
-    return expit(v) if not np.iscomplexobj(v) else 1 / (1 + np.exp(-v))
-
-
+# -- the logistic function (``_expit``: scipy's, continued analytically for complex values in evaluation)
 sigmoid = elementwise("sigmoid", ("_expit",),
-                   ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
-                                  lambda e, d: had(had(e, sub(Num(1), e)), d(e.arg))),
-                      _sigmoid, "_expit({a})", latex=_operator(r"\sigma"), positive=lambda args, positive: True)
+                      ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
+                       lambda e, d: had(had(e, sub(Num(1), e)), d(e.arg))),
+                      "_expit({a})", latex=_operator(r"\sigma"), positive=lambda args, positive: True)
 
 
 # -- abs and its derivative sign
-def _abs(ev: Any, e: Expr) -> Any:
-    v = ev(e.arg)
-    return v * np.sign(np.real(v)) if np.iscomplexobj(v) else np.abs(v)
-
-
-def _sign(ev: Any, e: Expr) -> Any:
-    v = ev(e.arg)
-    if e.arg.is_scalar:
-        if np.real(v) == 0:
-            raise DomainError(f"{e.arg} = 0: abs (and norm1) of it is not differentiable there "
-                              f"(its derivative sign({e.arg}) does not exist)")
-        return np.sign(np.real(v))
-    try:
-        return K.sign(np.real(v))
-    except DomainError as err:
-        raise DomainError(f"sign({e.arg}): {err}") from None
-
-
 def lower_sign_of_scalar(low: Any, e: Expr) -> str:
     """sign(a) of a scalar, refused at 0 (the derivative of abs/norm1 there does not exist)."""
     what = f"{e.arg} (abs and norm1 are not differentiable at 0)"
@@ -151,10 +100,10 @@ def _lower_sign(low: Any, e: Expr) -> str:
 
 abs_ = elementwise("abs", ("_np.abs",),
                    ("d abs(X) = sign(X) .* dX", lambda e, d: had(sign(e.arg), d(e.arg))),
-                   _abs, "", lower=_lower_abs, latex=lambda p, e: rf"\left|{p.doprint(e.arg)}\right|",
+                   "", lower=_lower_abs, latex=lambda p, e: rf"\left|{p.doprint(e.arg)}\right|",
                    zero_at_zero=True, analytic="no")
 sign = elementwise("sign", ("_K.sign", "_np.sign", "_nonzero"),
-                   ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO), _sign, "", lower=_lower_sign,
+                   ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO), "", lower=_lower_sign,
                    latex=_operator(r"\operatorname{sign}"), analytic="no", printed_only=True)
 
 

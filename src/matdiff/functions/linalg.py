@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff, zero_like
 from ..core.nodes import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
 from ..core.shapes import unify
-from ..errors import DomainError
-from ..runtime import kernels as K
 from .reductions import diag, sum_
 from .registry import (
     Function,
@@ -82,25 +78,11 @@ tr = register(Function(
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True, zero_at_zero=True, linear_in=0,
     rule=("d tr = tr d", lambda e, d: tr(d(e.arg))), adjoint=_tr_adjoint, fold=_tr_fold, simplify=_tr_simplify,
     latex=_operator(r"\operatorname{tr}"),
-    evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else np.trace(ev(e.arg)),
     lower=lambda low, e: low.emit(low(e.arg)) if e.arg.is_scalar else low.trace(e.arg),
     doc="the trace of a square matrix"))
 
 
 # -- the determinant and logdet -------------------------------------------------------------------
-def _logdet(ev: Any, e: Expr) -> Any:
-    a = e.arg  # type: ignore[attr-defined]
-    v = ev(a)
-    if a.is_scalar:
-        if np.real(v) <= 0:
-            raise DomainError(f"logdet({a}): the determinant is {v:.6g} <= 0")
-        return np.log(v)
-    try:
-        return K.logdet(v, spd=_spd(a) and not np.iscomplexobj(v))
-    except DomainError as err:
-        raise DomainError(f"logdet({a}): {err}") from None
-
-
 def _factored(kernel: str, scalar: str) -> Any:
     """Lowering through the argument's shared factorization (_F.kernel(LU or Cholesky)); ``scalar`` for 1x1."""
     return lambda low, e: (low.emit(scalar.format(a=low(e.arg))) if e.arg.is_scalar
@@ -112,33 +94,19 @@ det = register(Function(
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
     rule=("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(adj(e.arg), d(e.arg)))),
     latex=_operator(r"\det"),
-    evaluate=lambda ev, e: ev(e.arg) if e.arg.is_scalar else K.det(ev(e.arg)),
     lower=_factored("det", "{a}"), doc="the determinant"))
 
 logdet = register(Function(
     name="logdet", calls=("_F.logdet", "_F.lu", "_F.chol", "_np.log", "_check_positive"),
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
     rule=("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
-    latex=_operator(r"\log\det"), evaluate=_logdet,
+    latex=_operator(r"\log\det"),
     guard=lambda e: [("evaluates", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
     lower=_factored("logdet", "_np.log(_check_positive({a}, 'logdet'))"),
     doc="log det(A), for det(A) > 0 (Cholesky where A is declared spd)"))
 
 
 # -- the inverse ------------------------------------------------------------------------------------
-def _inv(ev: Any, e: Expr) -> Any:
-    a = e.arg  # type: ignore[attr-defined]
-    v = ev(a)
-    if a.is_scalar:
-        if v == 0:
-            raise DomainError(f"inv({a}) of 0")
-        return 1 / v
-    try:
-        return K.inv(v)
-    except DomainError as err:
-        raise DomainError(f"inv({a}): {err}") from None
-
-
 def _lower_inv(low: Any, e: Expr) -> str:
     a = e.arg  # type: ignore[attr-defined]
     return low.emit(f"1 / {low.divisor(a)}") if a.is_scalar else low.inverse(a)
@@ -150,7 +118,7 @@ inv = register(Function(
     rule=("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
     simplify=lambda S, args: args[0].arg if getattr(args[0], "fn", None) is inv else None,  # inv(inv(A)) = A
     latex=lambda p, e: p.wrap(e.arg, not p.atomic(e.arg)) + "^{-1}",
-    evaluate=_inv, guard=lambda e: [("invertible", e, f"inv({e.arg})")],  # type: ignore[attr-defined]
+    guard=lambda e: [("invertible", e, f"inv({e.arg})")],  # type: ignore[attr-defined]
     lower=_lower_inv, doc="the inverse of a square matrix (computed as solves inside products)"))
 
 
@@ -162,7 +130,6 @@ adj = register(Function(
           "and its limit (adj is a polynomial) at singular A",
           lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
     latex=_operator(r"\operatorname{adj}"),
-    evaluate=lambda ev, e: np.ones_like(ev(e.arg)) if e.arg.is_scalar else K.adj(ev(e.arg)),
     lower=_factored("adj", "1.0"), doc="the adjugate det(A) inv(A), defined at singular A too"))
 
 
@@ -217,13 +184,6 @@ def _adj_d_lower(low: Any, e: Expr) -> str:
     return low.emit(f"_F.adj_d({low.factor(a)}, {low(x)})")
 
 
-def _adj_d_evaluate(ev: Any, e: Expr) -> Any:
-    a, x = e.args  # type: ignore[attr-defined]
-    if a.is_scalar:  # adj of a scalar is 1: its derivative is 0
-        return np.zeros_like(ev(x))
-    return K.adj_d(ev(a), ev(x))
-
-
 adj_d = register(Function(
     name="adj_d", calls=("_F.adj_d", "_F.lu", "_F.chol"),
     family=FAMILY, arity=2, shape=_adj_d_shape, same_shape=True, transpose_inside=True,
@@ -234,7 +194,7 @@ adj_d = register(Function(
     adjoint=lambda e, c: ("<C, adj_d(A, E)> = <adj_d(A', C), E>", e.args[1], adj_d(T(e.args[0]), c)),
     fold=_adj_d_fold, simplify=_adj_d_simplify,
     latex=lambda p, e: rf"\operatorname{{adj}}'\left({p.doprint(e.args[0])}\right)\left[{p.doprint(e.args[1])}\right]",
-    evaluate=_adj_d_evaluate, lower=_adj_d_lower,
+    lower=_adj_d_lower,
     doc="adj_d(A, E) = adj'(A)[E], the derivative of the adjugate at A in the direction E"))
 
 

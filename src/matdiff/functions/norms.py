@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..core.build import TWO, T, div, had, mul
 from ..core.nodes import Expr
-from ..errors import DomainError
-from ..runtime import kernels as K
 from .elementwise import lower_sign_of_scalar, sign
 from .linalg import tr
 from .reductions import sum_
@@ -32,12 +28,6 @@ def _sq(a: Expr) -> Expr:
 
 def _norm_latex(sub: str) -> Any:
     return lambda p, e: rf"\left\|{p.doprint(e.arg)}\right\|_{{{sub}}}"
-
-
-def _fro(v: Any) -> Any:
-    # complex (the complex-step check): sqrt(sum v^2) with no conjugation, the analytic continuation; both
-    # rescale where the squares over- or underflow, so that v / norm is right also at entries ~1e300 or ~1e-170
-    return K.norm_fro_bilinear(v) if np.iscomplexobj(v) else K.norm_fro(v)
 
 
 def _like_vector(e: Expr) -> bool:
@@ -57,15 +47,6 @@ def _lower_norm(kernel: str) -> Any:
     return lower
 
 
-def _spectral(kernel: Any) -> Any:
-    def evaluate(ev: Any, e: Expr) -> Any:
-        v = ev(e.arg)  # type: ignore[attr-defined]
-        if _like_vector(e) or np.ndim(v) < 2 or 1 in np.shape(v):
-            return _fro(v)
-        return kernel(v)
-    return evaluate
-
-
 def _norm_rule(singular: Function) -> Any:
     """d norm(X): of a vector as norm_fro; of a scalar sign(x) dx; of a matrix tr(G' dX), G = singular(X)."""
     return lambda e, d: (div(d(_sq(e.arg)), mul(TWO, e)) if e.arg.is_vector
@@ -82,20 +63,8 @@ def _no_rule(name: str) -> Any:
     return rule
 
 
-def _singular(name: str, kernel: Any, tex: str, doc: str) -> Function:
+def _singular(name: str, tex: str, doc: str) -> Function:
     """polar or top_sv: the gradient of a matrix norm; of a scalar, its sign (not at 0)."""
-    def evaluate(ev: Any, e: Expr) -> Any:
-        a = e.arg  # type: ignore[attr-defined]
-        v = ev(a)
-        if a.is_scalar:
-            if v == 0:
-                raise DomainError(f"{name}(0) is undefined")
-            return np.sign(v)
-        try:
-            return kernel(v)
-        except DomainError as err:
-            raise DomainError(f"{name}({a}): {err}") from None
-
     def lower(low: Any, e: Expr) -> str:
         a = e.arg  # type: ignore[attr-defined]
         return lower_sign_of_scalar(low, e) if a.is_scalar else low.emit(f"_K.{name}({low(a)})")
@@ -104,12 +73,12 @@ def _singular(name: str, kernel: Any, tex: str, doc: str) -> Function:
         name=name, calls=(f"_K.{name}", "_np.sign", "_nonzero"), family=FAMILY, shape=same_shape, same_shape=True,
         analytic="no", printed_only=True,
         rule=("", _no_rule(name)), latex=lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)",
-        evaluate=evaluate, lower=lower, doc=doc))
+        lower=lower, doc=doc))
 
 
-top_sv = _singular("top_sv", K.top_sv, r"\operatorname{top}_{\sigma}",
+top_sv = _singular("top_sv", r"\operatorname{top}_{\sigma}",
                    "u1*v1', the top singular pair (the gradient of norm2 of a matrix)")
-polar = _singular("polar", K.polar, r"\operatorname{polar}",
+polar = _singular("polar", r"\operatorname{polar}",
                   "U*V' of the thin SVD X = U S V' (the gradient of norm_nuc of a full-rank matrix)")
 
 norm_fro = register(Function(
@@ -118,36 +87,29 @@ norm_fro = register(Function(
     rule=("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
           lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
           else had(sign(e.arg), d(e.arg))),  # the norm of a scalar is its abs
-    latex=_norm_latex("F"), evaluate=lambda ev, e: _fro(ev(e.arg)), lower=_lower_norm("norm_fro"),
+    latex=_norm_latex("F"), lower=_lower_norm("norm_fro"),
     doc="the Frobenius norm sqrt(tr(X'*X))"))
 
 norm2 = register(Function(
     name="norm2", calls=("_K.norm2", "_K.norm_fro"),
     family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
     rule=("d norm2(X) = tr((u1*v1')' dX), u1, v1 the top singular pair", _norm_rule(top_sv)),
-    latex=_norm_latex("2"), evaluate=_spectral(K.norm2), lower=_lower_norm("norm2"),
+    latex=_norm_latex("2"), lower=_lower_norm("norm2"),
     doc="the 2-norm: the largest singular value (of a vector, its Euclidean norm)"))
 
 norm_nuc = register(Function(
     name="norm_nuc", calls=("_K.norm_nuc", "_K.norm_fro"),
     family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
     rule=("d norm_nuc(X) = tr((U*V')' dX), X = U S V' the thin SVD", _norm_rule(polar)),
-    latex=_norm_latex("*"), evaluate=_spectral(K.norm_nuc), lower=_lower_norm("norm_nuc"),
+    latex=_norm_latex("*"), lower=_lower_norm("norm_nuc"),
     doc="the nuclear norm: the sum of the singular values"))
-
-
-def _norm1(ev: Any, e: Expr) -> Any:
-    v = ev(e.arg)  # type: ignore[attr-defined]
-    if np.iscomplexobj(v):
-        return np.sum(v * np.sign(v.real))
-    return np.sum(np.abs(v))
 
 
 norm1 = register(Function(
     name="norm1", calls=("_np.abs",),
     family=FAMILY, shape=scalar, analytic="no",
     rule=("d norm1(X) = sum(sign(X) .* dX)", lambda e, d: sum_(had(sign(e.arg), d(e.arg)))),
-    latex=_norm_latex("1"), evaluate=_norm1,
+    latex=_norm_latex("1"),
     lower=lambda low, e: low.emit(f"abs({low(e.arg)})" if e.arg.is_scalar else f"_np.abs({low(e.arg)}).sum()"),
     doc="the sum of the absolute values of the entries"))
 

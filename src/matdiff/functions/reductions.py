@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..core.build import ZERO, had, is_zero, mul, shape_like, sub, undiff
 from ..core.nodes import Expr, Eye, MatMul, Ones
-from ..runtime import kernels as K
 from .elementwise import exp
 from .registry import Function, register, scalar, vector_or_matrix
 
@@ -38,21 +35,8 @@ sum_ = register(Function(
     family=FAMILY, shape=scalar, zero_at_zero=True, linear_in=0,
     rule=("d sum = sum d", lambda e, d: sum_(d(e.arg))), adjoint=_sum_adjoint, fold=_sum_fold,
     latex=_operator(r"\operatorname{sum}"),
-    evaluate=lambda ev, e: np.sum(ev(e.arg)),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.sum({low(e.arg)})"),
     positive=lambda args, positive: positive(args[0]), doc="the sum of the entries"))
-
-
-def _diag_evaluate(ev: Any, e: Expr) -> Any:
-    a = e.arg  # type: ignore[attr-defined]
-    v = ev(a)
-    if a.is_scalar:
-        return v
-    if a.is_vector:
-        return np.diag(v[:, 0])
-    if np.shape(v)[0] == 1:
-        return np.diag(v[0, :])
-    return np.diag(v).reshape(-1, 1).copy()
 
 
 def _diag_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
@@ -74,7 +58,7 @@ diag = register(Function(
     symmetric=lambda args: args[0].is_vector,
     rule=("d diag = diag d", lambda e, d: diag(d(e.arg))),
     adjoint=lambda e, c: ("<C, diag(F)> = <diag(C), F>", e.arg, diag(c)),  # type: ignore[attr-defined]
-    simplify=_diag_simplify, latex=_operator(r"\operatorname{diag}"), evaluate=_diag_evaluate,
+    simplify=_diag_simplify, latex=_operator(r"\operatorname{diag}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.diag({low(e.arg)})"),
     doc="a vector to its diagonal matrix; a square matrix to the vector of its diagonal"))
 
@@ -82,7 +66,7 @@ diag = register(Function(
 logsumexp = register(Function(
     name="logsumexp", calls=("_K.logsumexp",), family=FAMILY, shape=scalar, transpose_invariant=True,
     rule=("d logsumexp(X) = sum(exp(X - logsumexp(X)) .* dX)", lambda e, d: sum_(had(exp(sub(e.arg, e)), d(e.arg)))),
-    latex=_operator(r"\operatorname{logsumexp}"), evaluate=lambda ev, e: K.logsumexp(ev(e.arg)),
+    latex=_operator(r"\operatorname{logsumexp}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_K.logsumexp({low(e.arg)})"),
     doc="log(sum(exp(X))) over all entries, without overflow"))
 

@@ -1,12 +1,13 @@
 """The registry of the language's functions: one entry holds every fact about a function.
 
 A :class:`Function` is defined once, with its name, arity, shape rule, flags, differential
-rule, printing, NumPy evaluation, code lowering and domain guards beside each other (as JAX
+rule, printing, code lowering (which evaluation executes) and domain guards beside each other (as JAX
 keeps a primitive's jvp, batching and lowering beside its definition).  The engine asks the
 entry, never the name: the parser looks names up here, the differential applies
-``fn.rule``, the printers call ``fn.latex``, evaluation ``fn.evaluate``, code generation
-``fn.lower``.  The built-ins live in the family modules beside this one (elementwise,
-linalg, norms, reductions); :func:`matdiff.define` adds entries at run time.
+``fn.rule``, the printers call ``fn.latex``, code generation and evaluation ``fn.lower`` (evaluation
+runs the lowering at once, statement by statement: one numeric implementation per function).  The
+built-ins live in the family modules beside this one (elementwise, linalg, norms, reductions);
+:func:`matdiff.define` adds entries at run time.
 
 Expression nodes hold the entry itself (``Call.fn``), so a node of a defined function is
 told apart from any other by identity, and a name can never stand for two functions.
@@ -55,12 +56,13 @@ class Function:
         ``latex(p, e)``: LaTeX through the printer ``p`` (``p.doprint``, ``p.wrap``,
         ``p.atomic``); the text form is always ``name(args)``.
     Numbers
-        ``evaluate(ev, e)``: the value at the evaluator's point (``ev(arg)`` the argument's),
-        with a DomainError where it is undefined; ``guard(e)``: (check, subexpression, what)
+        ``guard(e)``: (check, subexpression, what)
         for the domain checks before a gradient is computed, the check one of ``"positive"``
         (every entry > 0), ``"invertible"``, ``"evaluates"`` (computing it refuses where it is
         undefined); ``lower(low, e)``: the generated
-        NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``);
+        NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``); evaluation executes
+        the same lowering (each emitted statement computed at once), so it is the function's only numeric
+        implementation, and the runtime functions it calls raise the DomainErrors where it is undefined;
         ``calls``: the names of the runtime that code calls (``_np.exp``, ``_F.det``, ``_K.polar``):
         every backend provides them; ``kernels``: per-backend overrides, ``{backend: {name: callable}}``.
     Defined functions (:func:`matdiff.define`)
@@ -88,7 +90,6 @@ class Function:
     fold: Callable[[tuple[Expr, ...]], Expr | None] | None = None
     simplify: Callable[[Any, tuple[Expr, ...]], Expr | None] | None = None
     latex: Callable[[Any, Expr], str] | None = None
-    evaluate: Callable[[Any, Expr], Any] | None = None
     guard: Callable[[Expr], list[tuple[str, Expr, str]]] | None = None
     lower: Callable[[Any, Expr], str] | None = None
     calls: tuple[str, ...] = ()

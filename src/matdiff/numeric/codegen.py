@@ -22,6 +22,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -55,10 +56,11 @@ from ..runtime import batch as _batch_runtime
 from ..runtime import namespace_for, protocol
 from ..runtime.numpy import STANDALONE_HEADER
 from ..runtime.numpy import finite as _finite
+from ..runtime.numpy import scalar as _scalar
 from ..runtime.protocol import BadShapes as _BadShapes
 from ..runtime.vmap import batched as _batched
 from ..syntax.printer import to_text
-from . import evaluate as _ev
+from .domain import Bindings, guards
 from .patterns import (
     inverse_power,
     inverse_powers,
@@ -103,6 +105,7 @@ def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
 
 
 _is_diag = is_diag_of_vector
+_text = lru_cache(maxsize=4096)(to_text)  # an expression's text (evaluation lowers the same trees again and again)
 
 
 class Lowering:
@@ -121,9 +124,19 @@ class Lowering:
             for axis in (0, 1):
                 r = v.shape[axis].find()
                 if r.value is None and r not in self.dims:
-                    self.dims[r] = f"{pyname(name)}.shape[{axis}]"
+                    self.dims[r] = f"{self.var_code(name)}.shape[{axis}]"
 
     # -- bookkeeping
+    def var_code(self, name: str) -> str:
+        """The code of a variable: its Python name."""
+        return pyname(name)
+
+    def rescaled(self, product: str, chain: list[Expr], scal: list[Expr]) -> str | None:
+        """The product of ``chain`` again, with the scalars ``scal`` applied to a factor, where ``product`` (the chain's
+        own product) left float64's range; None where it did not, or cannot be known (generated code: the scalars
+        scale the smallest factor already where that is smaller than the product, ``scaled_factor``)."""
+        return None
+
     def emit(self, code: str) -> str:
         got = self.keys.get(code)
         if got is not None:
@@ -195,14 +208,19 @@ class Lowering:
         return _num(e.value)
 
     def _l_Var(self, e: Var) -> str:
-        return pyname(e.name)
+        return self.var_code(e.name)
 
     def _l_Eye(self, e: Eye) -> str:
         if e.dim is None:
-            raise ShapeError("the size of eye is not determined")
+            raise ShapeError("the size of eye is not determined: write eye(X) for the identity with as many rows as "
+                             "X, or use eye beside a matrix")
         if _one(e.dim):  # a 1x1 identity stands beside a scalar or a vector: 1-D, as ones(1) is (never (1, n))
             return self.emit("_np.ones(1)")
-        return self.emit(f"_np.eye({self.size(e.dim)})")
+        try:
+            return self.emit(f"_np.eye({self.size(e.dim)})")
+        except ShapeError:
+            raise ShapeError("the size of eye is not determined by any variable: write eye(X) for the identity "
+                             "with as many rows as X") from None
 
     def _l_Ones(self, e: Ones) -> str:
         r, c = e.shape
@@ -251,7 +269,11 @@ class Lowering:
         parts = [self(f) for f in scal if not _negative_power(f)]
         below = [self._denominator(f) for f in scal if _negative_power(f)]  # type: ignore[arg-type]
         if chain:
-            parts.append(self.chain(chain))
+            product = self.chain(chain)
+            again = self.rescaled(product, chain, scal) if scal else None
+            if again is not None:
+                return again
+            parts.append(product)
         if below:
             den = below[0] if len(below) == 1 else "(" + " * ".join(below) + ")"
             top = " * ".join(parts) if parts else "1"
@@ -267,7 +289,7 @@ class Lowering:
         """c^k for a factor c^-k, with c checked to be nonzero."""
         p = -f.exp.value  # type: ignore[attr-defined]
         den = self.divisor(f.base)
-        return den if p == 1 else self.emit(f"{den} ** {_num(p)}")
+        return den if p == 1 else self.emit(f"{_base(den)} ** {_num(p)}")
 
     def _has_solve(self, t: Expr) -> bool:
         """t is, or is a product holding, an inverse that is not formed anyway."""
@@ -287,7 +309,7 @@ class Lowering:
         """A scalar divisor, checked where it may be 0 (a norm at 0: not differentiable there)."""
         code = self(den)
         if den.free and not positive(den):
-            return self.emit(f"_nonzero({code}, {to_text(den)!r})")
+            return self.emit(f"_nonzero({code}, {_text(den)!r})")
         return code
 
     def _l_Hadamard(self, e: Hadamard) -> str:
@@ -343,8 +365,13 @@ class Lowering:
     def trace(self, arg: Expr) -> str:
         """tr(P*Q) = sum(P .* Q'): no product formed."""
         if isinstance(arg, MatMul):
-            scal = [f for f in arg.factors if f.is_scalar]
-            chain = [f for f in arg.factors if not f.is_scalar]
+            factors = list(arg.factors)
+            if len(factors) > 2:  # a run whose product is a scalar (eye*x'*y*X) is one factor, as in a product
+                from ..core.build import group_scalar_runs
+
+                factors = group_scalar_runs(factors)
+            scal = [f for f in factors if f.is_scalar]
+            chain = [f for f in factors if not f.is_scalar]
             if len(chain) >= 2 and _inv_arg(chain[-1]) is None and not _is_diag(chain[-1]):
                 left = self.chain(chain[:-1])
                 right = chain[-1]
@@ -486,12 +513,352 @@ def _underflowed(out: Any) -> bool:
 
 
 def _interpreted(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any], out: Any) -> Any:
-    """The outputs computed by the interpreter (as generated code returns them: a tuple where there are several)."""
-    ev = _ev.Evaluator({k: v for k, v in variables.items() if k in values}, values)
-    got = [ev.external(e, ev(e)) for e in outputs]
+    """The outputs computed again by the lowering executed adaptively (:class:`Executor`: products that left float64's
+    range rescaled), as generated code returns them (a tuple where there are several)."""
+    got = execute(outputs, {k: v for k, v in variables.items() if k in values}, values)
     got = [np.broadcast_to(g, np.shape(o)).copy() if np.ndim(g) < np.ndim(o) else g
            for g, o in zip(got, out if isinstance(out, tuple) else (out,))]
     return tuple(got) if isinstance(out, tuple) else got[0]
+
+
+# ------------------------------------------------------------------------------------------- execution
+_TEMPORARY = re.compile(TEMPORARY)
+_NAMESPACES: dict[bool, dict[str, Any]] = {}  # complex? -> the namespace evaluation runs in
+_EXACT: dict[tuple[str, bool], tuple[Callable[..., Any], tuple[str, ...]]] = {}  # code -> (function, its temporaries)
+_CANONICAL: dict[tuple[str, bool], Callable[..., Any]] = {}  # code with temporaries as _a0, _a1, ... -> function
+_CACHE_LIMIT = 20000
+_UNDER = 2.0**-960  # a product below this may have lost digits to underflow (float64's normal range ends at 2^-1022)
+
+
+class _Primitives:
+    """``_D`` of evaluation: the NumPy kernel of each function defined as a primitive (matdiff.define), looked up
+    when called (definitions come and go); the user's kernel failing is a MatdiffError that names it."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        kernel = next(f.kernels["numpy"][name] for f in entries() if f.name == name)
+
+        def run(*args: Any) -> Any:
+            try:
+                return np.asarray(kernel(*args))
+            except MatdiffError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the user's kernel: reported with its name
+                raise MatdiffError(f"the NumPy kernel of {name} failed: {type(err).__name__}: {err}") from None
+        return run
+
+
+def _namespace(analytic: bool) -> dict[str, Any]:
+    ns = _NAMESPACES.get(analytic)
+    if ns is None:
+        from ..runtime import numpy as _numpy_runtime
+
+        ns = _numpy_runtime.analytic_namespace() if analytic else namespace_for("numpy")
+        ns["_D"] = _Primitives()
+        _NAMESPACES[analytic] = ns
+    return ns
+
+
+def _compiled(code: str, analytic: bool) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    """A function computing ``code`` from the values of the temporaries it names (in that order).
+
+    Compiled once per code with its temporaries renamed in order of appearance (``_t7 @ _t3`` and ``_t9 @ _t4``
+    share ``lambda _a0, _a1: _a0 @ _a1``), so that evaluating an expression again, or after ``forget``, compiles
+    nothing."""
+    key = (code, analytic)
+    got = _EXACT.get(key)
+    if got is not None:
+        return got
+    names = tuple(dict.fromkeys(_TEMPORARY.findall(code)))
+    index = {n: f"_a{i}" for i, n in enumerate(names)}
+    canon = (_TEMPORARY.sub(lambda m: index[m.group()], code), analytic)
+    fn = _CANONICAL.get(canon)
+    if fn is None:
+        if len(_CANONICAL) > _CACHE_LIMIT:
+            _CANONICAL.clear()
+        source = f"lambda {', '.join(index.values())}: {canon[0]}"
+        fn = eval(compile(source, "<matdiff:evaluate>", "eval"), _namespace(analytic))  # noqa: S307 - generated
+        _CANONICAL[canon] = fn
+    if len(_EXACT) > _CACHE_LIMIT:
+        _EXACT.clear()
+    _EXACT[key] = got = (fn, names)
+    return got
+
+
+_RUN, _IN_RANGE, _KERNEL = "run", "in range", "kernel"
+
+
+class _Trace:
+    """The statements one evaluation ran (``ops``: run code into a temporary; a product's value within float64's
+    range; a primitive's kernel returned its shape) and the lowering's state they left."""
+
+    __slots__ = ("start", "end", "ops", "memo", "factors", "keys", "result")
+
+    def __init__(self, start: int):
+        self.start = self.end = start
+        self.ops: list[tuple[str, Any, Any]] = []
+        self.memo: dict[Expr, str] = {}
+        self.factors: dict[Expr, str] = {}
+        self.keys: dict[str, str] = {}
+        self.result = ""
+
+
+_TRACES: dict[tuple[Any, Expr], _Trace] = {}
+
+
+class Executor(Lowering):
+    """The lowering executed at once: evaluation at one point runs the very code generation writes.
+
+    Each statement the lowering emits is computed as it is emitted, on the values, in the NumPy runtime's namespace
+    (``analytic_namespace`` for complex values: functions continued analytically, for the complex-step check) and
+    bound to a fresh temporary; variables are temporaries too (``_t0``, ...), so the code of an expression is the
+    same at every point and compiled once (:func:`_compiled`).  Values follow generated code's convention: scalars,
+    1-D vectors, 2-D matrices.  Being executed, it can look at what it computed:
+
+    * a product of matrices that left float64's range (0 or tiny throughout, or not finite) is computed again with
+      its scalar factors applied to its first factor (X*u*u'/norm_fro(X*u) at entries ~1e-150 as X*(u/norm)*u'),
+      :meth:`rescaled`;
+    * NumPy's floating-point signals (errstate ``call``) say where a value left the domain: a division by zero or an
+      invalid operation of finite operands (not after an overflow) is a DomainError naming the subexpression; an
+      error of a runtime kernel is prefixed with the function's call (``inv(A): ...``);
+    * the kernel of a defined primitive must return the shape its expression has.
+    """
+
+    def __init__(self, variables: Mapping[str, Var], values: Mapping[str, Any], bind: Bindings):
+        self.var_names = {n: f"_t{i}" for i, n in enumerate(variables)}
+        super().__init__(variables)
+        self.env: dict[str, Any] = {self.var_names[n]: values[n] for n in variables}
+        self.count = len(variables)
+        self.analytic = any(np.iscomplexobj(v) for v in values.values())
+        self.bind = bind
+        self.at: list[Expr] = []  # the subexpressions being lowered, innermost last
+        self.signals: list[str] = []
+        # what was asked of it so far (with the sizes of the values): the key of a trace of the next evaluation
+        # (variables are equal by name: their kinds and typed sizes are part of the key, as the values' sizes)
+        self.history: tuple[Any, ...] | None = (self.analytic,) + tuple(
+            (n, v.kind, v.shape[0].find().value, v.shape[1].find().value, np.shape(values[n]))
+            for n, v in variables.items())
+        self.recording: _Trace | None = None  # recording
+
+    def var_code(self, name: str) -> str:
+        return self.var_names[name]
+
+    def signal(self, kind: str, flag: int) -> None:
+        """NumPy's floating-point error callback (np.errstate(call=...)): recorded, judged after the statement."""
+        self.signals.append(kind)
+
+    def set(self, name: str, value: Any) -> None:
+        """A new value of the variable ``name``: what depends on it is computed again."""
+        self.env[self.var_names[name]] = value
+        self.analytic = self.analytic or np.iscomplexobj(value)
+        if self.history is not None:
+            self.history = self.history + ((name, np.shape(value), self.analytic),)
+        self.memo = {k: v for k, v in self.memo.items() if name not in k.free}
+        self.factors = {k: v for k, v in self.factors.items() if name not in k.free}
+        self.keys = {}
+
+    def value(self, code: str) -> Any:
+        """The value of code the lowering returned (a temporary, a variable, a number, x.T, ...)."""
+        got = self.env.get(code)
+        return got if got is not None else self.run(code)
+
+    def evaluate(self, e: Expr) -> Any:
+        """The value of e, in generated code's convention.
+
+        The statements of an evaluation are recorded (a :class:`_Trace`, keyed by e and all that was asked of the
+        executor before, with the values' sizes); the same evaluation again (a result evaluated at another point)
+        runs them without lowering, and falls back to lowering where the trace's premises fail: a product that
+        leaves float64's range (rescaled, then not recorded), or any error (lowering says where)."""
+        key = (self.history, e) if self.history is not None and len(self.history) < 24 else None
+        if key is not None:
+            got = _TRACES.get(key)
+            if got is not None and got.start == self.count and self._replay(got):
+                self.history = self.history + (e,)  # type: ignore[operator]
+                return self.value(got.result)
+            self.recording = _Trace(self.count)
+        try:
+            code = self(e)
+        except BaseException:
+            self.history = self.recording = None  # the state is no longer that of a history
+            raise
+        trace, self.recording = self.recording, None
+        if key is not None and trace is not None:
+            trace.result, trace.end = code, self.count
+            if len(_TRACES) > _CACHE_LIMIT // 10:
+                _TRACES.clear()
+            _TRACES[key] = trace
+            self.history = self.history + (e,)  # type: ignore[operator]
+        else:
+            self.history = None
+        return self.value(code)
+
+    def _replay(self, trace: _Trace) -> bool:
+        """Run a trace's statements; False (nothing kept) where a premise fails or a statement raises."""
+        env = self.env
+        try:
+            for op, a, b in trace.ops:
+                if op is _RUN:
+                    env[b] = self.run(a)
+                elif op is _IN_RANGE:
+                    if not _UNDER <= np.max(np.abs(self.value(a)), initial=0.0) < np.inf:
+                        return False
+                else:
+                    self._check_kernel(a, self.value(b))
+        except Exception:  # noqa: BLE001 - lowering computes it again, and says where it fails
+            self.signals.clear()
+            return False
+        self.memo.update(trace.memo)
+        self.factors.update(trace.factors)
+        self.keys.update(trace.keys)
+        self.count = trace.end
+        return True
+
+    def factor(self, a: Expr) -> str:
+        known = a in self.factors
+        got = super().factor(a)
+        if self.recording is not None and not known:
+            self.recording.factors[a] = got
+        return got
+
+    # -- executing
+    def emit(self, code: str) -> str:
+        got = self.keys.get(code)
+        if got is not None:
+            return got
+        value = self.run(code)
+        name = f"_t{self.count}"
+        self.count += 1
+        self.env[name] = value
+        self.keys[code] = name
+        if self.recording is not None:
+            self.recording.ops.append((_RUN, code, name))
+            self.recording.keys[code] = name
+        return name
+
+    def run(self, code: str) -> Any:
+        fn, names = _compiled(code, self.analytic)
+        env = self.env
+        args = [env[n] for n in names]
+        try:
+            out = fn(*args)
+        except (OverflowError, ZeroDivisionError):  # Python numbers, where NumPy's would give inf
+            raise DomainError("the result is not finite at this point (an overflow, or a value outside the "
+                              "domain)") from None
+        except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed to inf
+            raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value outside "
+                              "the domain") from None
+        if self.signals:
+            self._judge(args)
+        return out
+
+    def _judge(self, args: list[Any]) -> None:
+        """After a statement that raised floating-point signals: a DomainError where it divided by zero or was
+        invalid on finite operands; an overflow (or what follows from one) is not judged here."""
+        signals, self.signals = self.signals, []
+        if "overflow" in signals:
+            return
+        for a in args:
+            if isinstance(a, (np.ndarray, np.generic, float, complex)) and not np.all(np.isfinite(a)):
+                return  # an earlier overflow propagates
+        e = self.at[-1] if self.at else None
+        raise _located(_outside(e, "divide by zero" in signals))
+
+    def __call__(self, e: Expr) -> str:
+        got = self.memo.get(e)
+        if got is not None:
+            return got
+        self.at.append(e)
+        try:
+            got = getattr(self, "_l_" + type(e).__name__)(e)
+            if isinstance(e, Call) and e.fn.kernels:
+                self._check_kernel(e, self.value(got))
+                if self.recording is not None:
+                    self.recording.ops.append((_KERNEL, e, got))
+        except DomainError as err:
+            if isinstance(e, Call) and not getattr(err, "located", False):
+                raise _located(f"{to_text(e)}: {err}") from None
+            raise
+        finally:
+            self.at.pop()
+        self.memo[e] = got
+        if self.recording is not None:
+            self.recording.memo[e] = got
+        return got
+
+    def _check_kernel(self, e: Call, out: Any) -> None:
+        name = e.fn.name
+        if e.is_scalar:
+            if np.size(out) != 1:
+                raise ShapeError(f"the kernel of {name} returned shape {np.shape(out)}, where {e} is a scalar")
+            return
+        rows, cols = (self.bind.size(d) for d in e.shape)
+        if np.size(out) != rows * cols or (np.ndim(out) == 2 and np.shape(out) != (rows, cols)):
+            raise ShapeError(f"the kernel of {name} returned shape {np.shape(out)}, where {e} is {rows}x{cols}")
+
+    def rescaled(self, product: str, chain: list[Expr], scal: list[Expr]) -> str | None:
+        if len(chain) < 2:
+            return None
+        v = self.value(product)
+        big = np.max(np.abs(v), initial=0.0)
+        if _UNDER <= big < np.inf:
+            if self.recording is not None:
+                self.recording.ops.append((_IN_RANGE, product, None))
+            return None
+        self.recording = None  # computed as the values require: not a trace for other values
+        # the product alone under- or overflowed: let the scalars scale its first factor (an inverse is then formed,
+        # here only: a*inv(A)'*inv(A)' at A, a ~ 1e200 as (a*inv(A)')*inv(A)')
+        f = chain[0]
+        first = Call(diag, MatMul(tuple(scal) + (f.arg,))) if _is_diag(f) else MatMul(tuple(scal) + (f,))
+        return self.chain([first] + chain[1:])
+
+
+def _located(message: str) -> DomainError:
+    """A DomainError that says where already (the calls around it add nothing)."""
+    err = DomainError(message)
+    err.located = True  # type: ignore[attr-defined]
+    return err
+
+
+def _outside(e: Expr | None, divide: bool) -> str:
+    """Why the value of e is undefined at this point (after NumPy's divide-by-zero or invalid signal)."""
+    if e is None:
+        return "the result is not defined at this point (a division by zero, or a value outside the domain)"
+    if isinstance(e, (Div, HDiv)):
+        den = e.den if isinstance(e, Div) else e.b
+        return f"division by zero: {to_text(den)} has zero entries at this point"
+    if isinstance(e, (Power, EPower)):
+        return (f"{to_text(e)}: a power outside its domain at this point (a fractional power of a negative value, "
+                "or a negative power of 0)")
+    if isinstance(e, Call):
+        return f"{to_text(e)}: a value outside the domain of {e.fn.name} at this point"
+    return f"{to_text(e)} is not defined at this point ({'a division by zero' if divide else 'an invalid operation'})"
+
+
+def internal_value(e: Expr, value: Any) -> Any:
+    """A value of generated code's convention (1-D vectors) as evaluation keeps it: a NumPy scalar, an (n, 1) column,
+    a (1, n) row, a 2-D matrix."""
+    if e.is_scalar:
+        return np.asarray(value).reshape(())[()]
+    if _is_vec(e):
+        return np.reshape(value, (-1, 1) if _one(e.shape[1]) else (1, -1))
+    return value
+
+
+def executor(variables: Mapping[str, Var], bind: Bindings) -> Executor:
+    """The executor at the point ``bind`` holds (its values in generated code's convention: 1-D vectors)."""
+    return Executor(variables, {n: generated_value(v, bind.values[n]) for n, v in variables.items()}, bind)
+
+
+def generated_value(var: Var, value: Any) -> Any:
+    """A variable's value as evaluation keeps it, in generated code's convention (a vector, column or row, 1-D)."""
+    return value.reshape(-1) if not var.is_scalar and _is_vec(var) else value
+
+
+def execute(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any]) -> list[Any]:
+    """The outputs at ``values``, computed by the executed lowering, as generated code returns them."""
+    x = executor(variables, Bindings(variables, values))
+    with np.errstate(over="ignore", under="ignore", divide="call", invalid="call", call=x.signal):
+        got = [x.evaluate(o) for o in outputs]
+    return [_scalar(g) if o.is_scalar else g for o, g in zip(outputs, got)]
 
 
 def _one(d: Dim) -> bool:
@@ -561,7 +928,7 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     low = Lowering(variables)
     simp = Simplifier()
     checks = [(k, e if k in ("evaluates", "invertible") else simp.run(e), w)
-              for k, e, w in (_ev.guards(guard_of) if guard_of is not None else [])]
+              for k, e, w in (guards(guard_of) if guard_of is not None else [])]
     low.plan(list(outputs) + [e for k, e, _ in checks if k != "invertible"])
     guard_lines: list[str] = []
     for kind, e, what in checks:
@@ -668,8 +1035,6 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             out = fn(*args)
             if not _finite(out, all_finite):  # NaN or Inf: from the inputs (say which) or an overflow
                 if all_finite is None:  # NumPy's inputs (another backend's were checked by its _finite_inputs)
-                    from .evaluate import Bindings
-
                     Bindings({k: v for k, v in variables.items() if k in values}, values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
@@ -686,14 +1051,10 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             raise DomainError("the result is not finite at this point (an overflow, or a value outside the "
                               f"domain){f' (in {where})' if where else ''}") from None
         except np.linalg.LinAlgError as err:  # an SVD or solve of entries that overflowed: once the inputs are right
-            from .evaluate import Bindings
-
             Bindings({k: v for k, v in variables.items() if k in values}, values)  # a ShapeError first, if any
             raise DomainError(f"the linear algebra failed at this point ({err}): an overflow, or a value outside "
                               f"the domain{f' (in {where})' if where else ''}") from None
         except (ValueError, TypeError, IndexError, AttributeError) as err:
-            from .evaluate import Bindings
-
             b = Bindings({k: v for k, v in variables.items() if k in values}, values)  # raises a ShapeError
             if isinstance(err, (_BadShapes, AttributeError, TypeError)):
                 # the sizes fit once converted (lists, vectors given as columns): run on the arrays
@@ -722,7 +1083,7 @@ def batched(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequen
                  "numpy (batched)")
 
     def explain(first: Mapping[str, Any]) -> None:  # the unbatched code's ShapeError for the first example
-        _ev.Bindings({k: v for k, v in variables.items() if k in first}, first)
+        Bindings({k: v for k, v in variables.items() if k in first}, first)
 
     return _batched(fn, list(params), backend, batch, where=where, explain=explain)
 

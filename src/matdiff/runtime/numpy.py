@@ -121,6 +121,44 @@ def namespace() -> dict[str, Any]:
             "_dot": dot, "_expit": expit, "_BadShapes": BadShapes}
 
 
+class _Analytic:
+    """A module's names with some replaced (attribute access falls through to the module)."""
+
+    def __init__(self, module: Any, **replaced: Any):
+        self._module = module
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def _abs_analytic(v: Any) -> Any:
+    return v * np.sign(np.real(v))  # |x| continued from the real axis: x sign(Re x), not the modulus
+
+
+def _logaddexp_analytic(a: Any, b: Any) -> Any:
+    return np.log(np.exp(a) + np.exp(b)) if np.iscomplexobj(a) or np.iscomplexobj(b) else np.logaddexp(a, b)
+
+
+def _expit_analytic(v: Any) -> Any:
+    return 1 / (1 + np.exp(-v)) if np.iscomplexobj(v) else expit(v)
+
+
+def analytic_namespace() -> dict[str, Any]:
+    """The NumPy namespace for complex values, as evaluation computes them (the complex-step check): each function
+    continued analytically from the real axis, where NumPy's own is not analytic or takes no complex input.
+
+    ``abs`` is x sign(Re x) (not the modulus), ``sign`` that of the real part, ``norm_fro`` sqrt(sum x^2) with no
+    conjugation (``kernels.norm_fro_bilinear``), ``logaddexp`` and the logistic function by their formulas, and an
+    spd matrix is factored by LU (Cholesky conjugates)."""
+    ns = namespace()
+    ns.update(_np=_Analytic(np, abs=_abs_analytic, sign=lambda v: np.sign(np.real(v)), logaddexp=_logaddexp_analytic),
+              _K=_Analytic(kernels, norm_fro=kernels.norm_fro_bilinear, sign=lambda X: kernels.sign(np.real(X))),
+              _F=_Analytic(factor, chol=factor.lu), _expit=_expit_analytic)
+    ns.update(dict(abs=_abs_analytic))  # the builtin abs() of a scalar in generated code
+    return ns
+
+
 STANDALONE_HEADER = """\
 import numpy as _np
 from scipy.special import expit as _expit
