@@ -200,15 +200,15 @@ def test_examples_types_and_the_url(page: Any, live_server: str) -> None:
 
 def test_definitions_box(page: Any) -> None:
     page.goto("/")
-    page.click("button.example:has-text('softplus')")
-    expect(page.locator("#defs")).to_have_value("softplus(U) = log(1 + exp(U))")
+    page.click("button.example:has-text('soft')")
+    expect(page.locator("#defs")).to_have_value("soft(U) = log(1 + exp(U))")
     expect(page.locator("#gradient-text")).to_have_text("X'*sigmoid(X*w)")
     assert "defs=" in page.url
     page.click("#steps summary")
-    expect(page.locator("#steps-body")).to_contain_text("definition: softplus(U) = log(1 + exp(U))")
+    expect(page.locator("#steps-body")).to_contain_text("definition: soft(U) = log(1 + exp(U))")
     shot(page, "08-definitions")
     # a definition that does not parse is named, and the box marked
-    page.fill("#defs", "softplus(U) = log(1 + exp(U)\n")
+    page.fill("#defs", "soft(U) = log(1 + exp(U)\n")
     page.click("#go")
     expect(page.locator("#error .error-message")).to_contain_text("definition 1:")
     expect(page.locator("#defs")).to_have_class(re.compile("invalid"))

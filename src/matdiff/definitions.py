@@ -2,7 +2,7 @@
 
 Two forms:
 
-* by an expression of its arguments, ``define("softplus(U) = log(1 + exp(U))")``: the
+* by an expression of its arguments, ``define("soft(U) = log(1 + exp(U))")``: the
   function stands for its body; its differential is the body's (the steps say so, naming
   the definition), it evaluates and compiles as the body does, and prints as written;
 * as a primitive, ``define("cube(U)", numpy=kernel, differential="3*U.^2.*dU")``: the
@@ -51,7 +51,7 @@ def define(definition: str, *, numpy: Callable[..., Any] | None = None, differen
     ``jax=``, ``torch=``, ``cupy=``, ``dask=``: the kernel on that backend.
     """
     if not isinstance(definition, str):
-        raise MatdiffError(f"a definition is text, such as \"softplus(U) = log(1 + exp(U))\", not {definition!r}")
+        raise MatdiffError(f"a definition is text, such as \"soft(U) = log(1 + exp(U))\", not {definition!r}")
     unknown = set(backends) - set(BACKEND_KEYWORDS)
     if unknown:
         raise MatdiffError(f"define() got unknown keyword arguments {sorted(unknown)}; the backends' kernels are "
@@ -78,7 +78,7 @@ def define(definition: str, *, numpy: Callable[..., Any] | None = None, differen
 def _header(text: str, head: str) -> tuple[str, list[str]]:
     m = _HEADER.fullmatch(head)
     if m is None:
-        raise ParseError("a definition starts with the function and its arguments, such as softplus(U)", text, 0)
+        raise ParseError("a definition starts with the function and its arguments, such as soft(U)", text, 0)
     name = m.group(1)
     params = [p.strip() for p in m.group(2).split(",")]
     if name in ("eye", "ones") or (registry.get(name) is not None and registry.lookup(name).builtin):

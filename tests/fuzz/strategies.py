@@ -241,6 +241,8 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("norm_nuc", result="scalar", guard=("nonzero", "full_rank"), homogeneous=True),
     Fn("norm1", result="scalar", guard="entries_away", homogeneous=True),
     Fn("logsumexp", result="scalar", guard="not_huge"),
+    Fn("softplus", guard="not_huge"),
+    Fn("relu", guard="entries_away", homogeneous=True),
 )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core.build import TWO, ZERO, epower, had, hdiv, is_symmetric, mul, neg, sub
-from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, integer_value
+from ..core.build import TWO, ZERO, T, epower, had, hdiv, is_symmetric, mul, neg, sub
+from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, Ones, integer_value
+from . import registry
 from .registry import Function, Rule, register, same_shape
 
 FAMILY = "elementwise"
@@ -54,8 +55,18 @@ def _lower_log(low: Any, e: Expr) -> str:
 exp = elementwise("exp", ("_np.exp",),
                   ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
                   "_np.exp({a})", positive=lambda args, positive: True)
+def _log_rule(e: Expr, d: Any) -> Expr:
+    """d log(X) = dX ./ X; of a softmax, d log(softmax(u)) = du - 1*(softmax(u)'*du) (log softmax(u) = u -
+    logsumexp(u): the cross-entropy's gradient comes out as y - sum(y)*softmax(u))."""
+    a = e.arg  # type: ignore[attr-defined]
+    if getattr(a, "fn", None) is registry.get("softmax"):
+        u = a.arg  # type: ignore[attr-defined]
+        return sub(d(u), mul(Ones(u), mul(T(a), d(u))))
+    return hdiv(d(a), a)
+
+
 log = elementwise("log", ("_np.log", "_np.logaddexp"),
-                  ("d log(X) = dX ./ X", lambda e, d: hdiv(d(e.arg), e.arg)),
+                  ("d log(X) = dX ./ X", _log_rule),
                   "", lower=_lower_log, guard=_positive_arg("log"))
 sqrt = elementwise("sqrt", ("_np.sqrt",),
                    ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
@@ -96,6 +107,19 @@ def _lower_abs(low: Any, e: Expr) -> str:
 
 def _lower_sign(low: Any, e: Expr) -> str:
     return lower_sign_of_scalar(low, e) if e.arg.is_scalar else low.emit(f"_K.sign({low(e.arg)})")
+
+
+# -- the rectifier and its smooth cousin
+step = elementwise("step", ("_K.step",), ("d step(X) = 0 (away from 0)", lambda e, d: ZERO), "_K.step({a})",
+                   latex=_operator(r"\operatorname{step}"), analytic="no", printed_only=True,
+                   doc="1 where x > 0, 0 where x < 0 (the derivative of relu); a DomainError at an entry 0")
+relu = elementwise("relu", ("_K.relu",), ("d relu(X) = step(X) .* dX", lambda e, d: had(step(e.arg), d(e.arg))),
+                   "_K.relu({a})", latex=_operator(r"\operatorname{relu}"), analytic="no", zero_at_zero=True,
+                   doc="max(x, 0) entrywise; its derivative is a DomainError at a zero entry")
+softplus = elementwise("softplus", ("_np.logaddexp",),
+                       ("d softplus(X) = sigmoid(X) .* dX", lambda e, d: had(sigmoid(e.arg), d(e.arg))),
+                       "_np.logaddexp(0, {a})", latex=_operator(r"\operatorname{softplus}"),
+                       positive=lambda args, positive: True, doc="log(1 + exp(x)) entrywise, without overflow")
 
 
 abs_ = elementwise("abs", ("_np.abs",),

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.build import ZERO, had, is_zero, mul, shape_like, sub, undiff
+from ..core.build import ZERO, T, had, is_zero, mul, shape_like, sub, undiff
 from ..core.nodes import Expr, Eye, MatMul, Ones
+from ..errors import ShapeError
 from .elementwise import exp
-from .registry import Function, register, scalar, vector_or_matrix
+from .registry import Function, describe, register, scalar, vector_or_matrix
 
 FAMILY = "reductions"
 
@@ -63,9 +64,32 @@ diag = register(Function(
     doc="a vector to its diagonal matrix; a square matrix to the vector of its diagonal"))
 
 
+def _softmax_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    a = args[0]
+    if not (a.is_scalar or a.is_vector):
+        raise ShapeError(f"softmax takes a vector, but {describe(a)} is not one (for all the entries of a matrix "
+                         "write exp(X - logsumexp(X)))")
+    return a.shape
+
+
+softmax = register(Function(
+    name="softmax", calls=("_K.softmax",), family=FAMILY, shape=_softmax_shape, same_shape=True,
+    rule=("d softmax(x) = softmax(x) .* dx - softmax(x)*(softmax(x)'*dx)",
+          lambda e, d: sub(had(e, d(e.arg)), mul(e, mul(T(e), d(e.arg))))),
+    latex=_operator(r"\operatorname{softmax}"), lower=lambda low, e: low.emit(f"_K.softmax({low(e.arg)})"),
+    positive=lambda args, positive: True, doc="exp(x)/sum(exp(x)) of a vector, without overflow"))
+
+
+def _logsumexp_rule(e: Expr, d: Any) -> Expr:
+    """d logsumexp(X) = <softmax, dX>: softmax(x) for a vector, exp(X - logsumexp(X)) for the entries of a matrix."""
+    a = e.arg  # type: ignore[attr-defined]
+    weights = softmax(a) if a.is_vector else exp(sub(a, e))
+    return sum_(had(weights, d(a)))
+
+
 logsumexp = register(Function(
     name="logsumexp", calls=("_K.logsumexp",), family=FAMILY, shape=scalar, transpose_invariant=True,
-    rule=("d logsumexp(X) = sum(exp(X - logsumexp(X)) .* dX)", lambda e, d: sum_(had(exp(sub(e.arg, e)), d(e.arg)))),
+    rule=("d logsumexp(X) = sum(exp(X - logsumexp(X)) .* dX)", _logsumexp_rule),
     latex=_operator(r"\operatorname{logsumexp}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_K.logsumexp({low(e.arg)})"),
     doc="log(sum(exp(X))) over all entries, without overflow"))
@@ -76,4 +100,4 @@ def is_diag_of_vector(e: Expr) -> bool:
     return getattr(e, "fn", None) is diag and e.arg.is_vector  # type: ignore[attr-defined]
 
 
-__all__ = ["sum_", "diag", "logsumexp", "is_diag_of_vector"]
+__all__ = ["sum_", "diag", "softmax", "logsumexp", "is_diag_of_vector"]

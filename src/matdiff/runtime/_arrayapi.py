@@ -463,6 +463,27 @@ class Kernels:
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         return m + xp.log(xp.sum(xp.exp(X - m)))
 
+    def softmax(self, x: Any) -> Any:
+        """exp(x)/sum(exp(x)), shifted by the largest entry (as runtime.kernels.softmax)."""
+        xp = self.ops.xp
+        x = self.ops.floating(x)
+        m = xp.max(x)
+        e = xp.exp(x - xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+        return e / xp.sum(e)
+
+    def relu(self, X: Any) -> Any:
+        xp = self.ops.xp
+        X = self.ops.floating(X)
+        return xp.where(X > 0, X, xp.zeros_like(X))
+
+    def step(self, X: Any) -> Any:
+        ops, xp = self.ops, self.ops.xp
+        X = ops.floating(X)
+        zero = ops.value(xp.any(X == 0))
+        if zero is not None and bool(zero):
+            _npK.step(ops.value(X))  # raises, with NumPy's words
+        return xp.where(X > 0, xp.ones_like(X), xp.zeros_like(X))
+
     def norm_fro(self, X: Any) -> Any:
         """sqrt(sum |x|^2) without over- or underflow (as runtime.kernels.norm_fro): the plain norm first; only
         where it is infinite or below 2^-500 (float64; squares lost to underflow) is X rescaled by a power of 2

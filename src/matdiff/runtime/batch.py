@@ -596,8 +596,34 @@ def _logsumexp(x: Any) -> Any:
     return BArray(m[:, 0] + np.log(np.sum(np.exp(flat - m), axis=1)))
 
 
+def _softmax(x: Any) -> Any:
+    """softmax of each vector of the batch, shifted by each one's largest entry."""
+    if not isinstance(x, BArray):
+        return _npK.softmax(x)
+    m = np.max(np.real(x.data), axis=-1, keepdims=True)
+    e = np.exp(x.data - np.where(np.isfinite(m), m, 0.0))
+    return BArray(e / np.sum(e, axis=-1, keepdims=True))
+
+
+def _relu(X: Any) -> Any:
+    return BArray(_npK.relu(X.data)) if isinstance(X, BArray) else _npK.relu(X)
+
+
+def _step(X: Any) -> Any:
+    if not isinstance(X, BArray):
+        return _npK.step(X)
+    zero = np.real(X.data) == 0
+    if np.any(zero):
+        i = int(np.argmax(zero.reshape(zero.shape[0], -1).any(axis=1)))
+        try:
+            _npK.step(X.data[i])
+        except DomainError as err:
+            raise _element_error(i, err) from None
+    return BArray((np.real(X.data) > 0).astype(np.float64))
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp)
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step)
 
 
 # ---------------------------------------------------------------------------------- checks

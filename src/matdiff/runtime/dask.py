@@ -475,8 +475,31 @@ def _logsumexp(x: Any) -> Any:
                         concatenate=True, meta=np.empty((), dtype=x.dtype))
 
 
+def _softmax(x: Any) -> Any:
+    if not isinstance(x, da.Array):
+        return _npK.softmax(x)
+    e = da.exp(x - da.max(x))
+    return e / da.sum(e)
+
+
+def _relu(X: Any) -> Any:
+    return da.maximum(X, 0) if isinstance(X, da.Array) else _npK.relu(X)
+
+
+def _step(X: Any) -> Any:
+    if not isinstance(X, da.Array):
+        return _npK.step(X)
+    _guard(da.all(X != 0), _no_zero_step)
+    return (X > 0).astype(np.float64)
+
+
+def _no_zero_step(v: Any) -> None:
+    if not v:
+        raise DomainError("step: an entry is exactly 0, where relu is not differentiable")
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp)
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step)
 
 
 # -------------------------------------------------------------------------------------- namespace

@@ -464,6 +464,30 @@ def logsumexp(X: np.ndarray) -> Any:
     return m + np.log(np.sum(np.exp(X - m)))
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x)/sum(exp(x)) without overflow (shifted by the largest entry; complex x by the same formula)."""
+    x = np.asarray(x)
+    m = np.max(np.real(x)) if x.size else 0.0
+    e = np.exp(x - (m if np.isfinite(m) else 0.0))
+    return e / np.sum(e)
+
+
+def relu(X: np.ndarray) -> np.ndarray:
+    """max(x, 0) entrywise."""
+    X = np.asarray(X)
+    return np.where(np.real(X) > 0, X, 0 * X)
+
+
+def step(X: np.ndarray) -> np.ndarray:
+    """1 where x > 0, 0 where x < 0: the derivative of relu; DomainError at an entry that is exactly 0."""
+    X = np.real(np.asarray(X))
+    if not X.all():
+        zero = X == 0
+        raise DomainError(f"step: {np.count_nonzero(zero)} entr{'y is' if np.count_nonzero(zero) == 1 else 'ies are'} "
+                          f"exactly 0 (first at index {_first_bad(zero)}), where relu is not differentiable")
+    return (X > 0).astype(np.float64)
+
+
 def norm_fro(X: np.ndarray) -> np.floating:
     """sqrt(sum |x_ij|^2), the Frobenius (or Euclidean) norm as ``np.linalg.norm(X)``, without over- or underflow.
 

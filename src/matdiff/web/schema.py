@@ -17,7 +17,7 @@ _NUMBER = re.compile(r"\d+")
 @dataclass(frozen=True)
 class Query:
     """One request: the expression, the variable (None: the first one found), declared types, a seed, and
-    functions defined for this request (``"softplus(U) = log(1 + exp(U))"``, as matdiff.define takes them)."""
+    functions defined for this request (``"soft(U) = log(1 + exp(U))"``, as matdiff.define takes them)."""
 
     expr: str
     wrt: str | None = None
@@ -63,7 +63,7 @@ def _definitions(value: Any, limits: Limits) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
-        raise request_error('"definitions" must be a list of strings like ["softplus(U) = log(1 + exp(U))"]',
+        raise request_error('"definitions" must be a list of strings like ["soft(U) = log(1 + exp(U))"]',
                             "definitions")
     if len(value) > MAX_DEFINITIONS:
         raise limit_error(f'"definitions" holds {len(value)} definitions; the limit is {MAX_DEFINITIONS}',
