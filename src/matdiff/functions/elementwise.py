@@ -59,7 +59,8 @@ def _log_rule(e: Expr, d: Any) -> Expr:
     """d log(X) = dX ./ X; of a softmax, d log(softmax(u)) = du - 1*(softmax(u)'*du) (log softmax(u) = u -
     logsumexp(u): the cross-entropy's gradient comes out as y - sum(y)*softmax(u))."""
     a = e.arg  # type: ignore[attr-defined]
-    if getattr(a, "fn", None) is registry.get("softmax"):
+    softmax = registry.get("softmax")
+    if softmax is not None and getattr(a, "fn", None) is softmax:
         u = a.arg  # type: ignore[attr-defined]
         return sub(d(u), mul(Ones(u), mul(T(a), d(u))))
     return hdiv(d(a), a)
