@@ -92,6 +92,9 @@ CASES = [
     Case("logsumexp-vector", "logsumexp(x - 3*y)", "x", V(x=gauss(N), y=gauss(N)), rule="logsumexp"),
     Case("softmax", "y'*softmax(A*x)", "x", V(A=gauss(N, N), x=gauss(N), y=gauss(N)), rule="softmax"),
     Case("log-softmax", "y'*log(softmax(A*x))", "A", V(A=gauss(N, N), x=gauss(N), y=gauss(N)), rule="softmax"),
+    Case("eigmax", "eigmax(S)", "S", V(S=lambda rng: spd(rng, N)), types={"S": "spd"}, rule="eigmax"),
+    Case("eigmin", "eigmin(X'*X)", "X", V(X=gauss(N + 1, N)), rule="eigmin"),
+    Case("eigvals", "y'*eigvals(A + A')", "A", V(A=gauss(N, N), y=gauss(N)), rule="eigvals"),
     Case("softplus", "sum(softplus(A*X))", "X", V(A=gauss(N, N), X=gauss(N, M)), rule="softplus"),
     Case("relu", "tr(B*relu(X))", "X", V(B=gauss(N, N), X=nonzero(N, N)), rule="relu"),
     Case(

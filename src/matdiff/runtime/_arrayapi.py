@@ -463,6 +463,36 @@ class Kernels:
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         return m + xp.log(xp.sum(xp.exp(X - m)))
 
+    def _sym(self, S: Any) -> Any:
+        xp = self.ops.xp
+        S = self.ops.floating(S)
+        return (S + xp.matrix_transpose(S)) / 2
+
+    def eigvals(self, S: Any) -> Any:
+        return self.ops.xp.linalg.eigvalsh(self._sym(S))
+
+    def eigmax(self, S: Any) -> Any:
+        return self.eigvals(S)[-1]
+
+    def eigmin(self, S: Any) -> Any:
+        return self.eigvals(S)[0]
+
+    def _eigh(self, S: Any, which: str) -> Any:
+        w, U = self.ops.xp.linalg.eigh(self._sym(S))
+        v = self.ops.value(w)
+        if v is not None:
+            _npK.eig_gap_check(np.asarray(v, dtype=float), which)
+        return U
+
+    def eigvecs(self, S: Any) -> Any:
+        return self._eigh(S, "all")
+
+    def eigvec_max(self, S: Any) -> Any:
+        return self._eigh(S, "max")[:, -1]
+
+    def eigvec_min(self, S: Any) -> Any:
+        return self._eigh(S, "min")[:, 0]
+
     def softmax(self, x: Any) -> Any:
         """exp(x)/sum(exp(x)), shifted by the largest entry (as runtime.kernels.softmax)."""
         xp = self.ops.xp

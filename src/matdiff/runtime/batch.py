@@ -622,8 +622,29 @@ def _step(X: Any) -> Any:
     return BArray((np.real(X.data) > 0).astype(np.float64))
 
 
+def _eig(which: str) -> Any:
+    """An eigen-kernel over a batch of symmetric matrices: NumPy's eigh acts on the stack at once."""
+    def kernel(S: Any) -> Any:
+        if not isinstance(S, BArray):
+            return getattr(_npK, which)(S)
+        A = np.real(S.data)
+        A = (A + np.swapaxes(A, -1, -2)) / 2
+        if which in ("eigvals", "eigmax", "eigmin"):
+            w = np.linalg.eigvalsh(A)
+            return BArray(w if which == "eigvals" else w[:, -1] if which == "eigmax" else w[:, 0])
+        w, U = np.linalg.eigh(A)
+        for i in range(w.shape[0]):
+            try:
+                _npK.eig_gap_check(w[i], {"eigvecs": "all", "eigvec_max": "max", "eigvec_min": "min"}[which])
+            except DomainError as err:
+                raise _element_error(i, err) from None
+        return BArray(U if which == "eigvecs" else U[:, :, -1] if which == "eigvec_max" else U[:, :, 0])
+    return kernel
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step)
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -498,8 +498,15 @@ def _no_zero_step(v: Any) -> None:
         raise DomainError("step: an entry is exactly 0, where relu is not differentiable")
 
 
+def _eig(which: str) -> Any:
+    """An eigen-kernel of a (small, square) matrix: computed at once with NumPy, a Dask matrix computed first."""
+    kernel = getattr(_npK, which)
+    return lambda S: kernel(np.asarray(S.compute() if isinstance(S, da.Array) else S))
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step)
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 
 # -------------------------------------------------------------------------------------- namespace

@@ -464,6 +464,60 @@ def logsumexp(X: np.ndarray) -> Any:
     return m + np.log(np.sum(np.exp(X - m)))
 
 
+def _sym(S: np.ndarray) -> np.ndarray:
+    S = np.real(np.asarray(S, dtype=float) if np.isrealobj(S) else np.asarray(S))
+    return (S + S.T) / 2  # symmetric by type or structure: rounding made it only nearly so
+
+
+def eig_gap_check(w: np.ndarray, which: str) -> None:
+    """DomainError where the eigenvalue(s) a derivative needs are repeated (``which``: "max", "min", "all")."""
+    scale = max(float(np.max(np.abs(w))) if w.size else 0.0, np.finfo(float).tiny)
+    tol = 100 * _EPS * w.size * scale
+    gaps = np.diff(w)
+    if which == "max":
+        gaps = gaps[-1:]
+    elif which == "min":
+        gaps = gaps[:1]
+    if gaps.size and np.min(gaps) <= tol:
+        what = {"max": "the largest eigenvalue", "min": "the smallest eigenvalue", "all": "an eigenvalue"}[which]
+        raise DomainError(f"{what} is repeated (a gap of {float(np.min(gaps)):.3g} at eigenvalues of size "
+                          f"{scale:.3g}), where it is not differentiable")
+
+
+def eigvals(S: np.ndarray) -> np.ndarray:
+    """The eigenvalues of a symmetric matrix, ascending (a 1-D array)."""
+    return np.linalg.eigvalsh(_sym(S))
+
+
+def eigmax(S: np.ndarray) -> Any:
+    return eigvals(S)[-1]
+
+
+def eigmin(S: np.ndarray) -> Any:
+    return eigvals(S)[0]
+
+
+def eigvecs(S: np.ndarray) -> np.ndarray:
+    """The orthonormal eigenvectors of a symmetric matrix as columns, eigenvalues ascending; DomainError where
+    an eigenvalue is repeated (the eigenvectors, and the eigenvalues' derivatives, are not unique there)."""
+    w, U = np.linalg.eigh(_sym(S))
+    eig_gap_check(w, "all")
+    return U
+
+
+def eigvec_max(S: np.ndarray) -> np.ndarray:
+    """The unit eigenvector of the largest eigenvalue (DomainError where that eigenvalue is repeated)."""
+    w, U = np.linalg.eigh(_sym(S))
+    eig_gap_check(w, "max")
+    return U[:, -1]
+
+
+def eigvec_min(S: np.ndarray) -> np.ndarray:
+    w, U = np.linalg.eigh(_sym(S))
+    eig_gap_check(w, "min")
+    return U[:, 0]
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     """exp(x)/sum(exp(x)) without overflow (shifted by the largest entry; complex x by the same formula)."""
     x = np.asarray(x)

@@ -1,0 +1,115 @@
+"""Eigenvalues of a symmetric matrix: ``eigvals(S)`` (ascending, a vector), ``eigmax(S)``, ``eigmin(S)``.
+
+Their differentials (Magnus & Neudecker, ch. 8): for a simple eigenvalue with unit eigenvector u,
+d lambda = u' dS u; for all of them, d eigvals(S) = diag(U' dS U) with U the eigenvectors. So
+grad eigmax(S) = u*u', printed with ``eigvec_max(S)``; ``eigvec_max``, ``eigvec_min`` and ``eigvecs``
+are functions results print (the eigenvectors), a DomainError where the eigenvalue involved is
+repeated (there the eigenvector is not unique and the eigenvalue not differentiable).
+
+The argument must be symmetric by its type (declared symmetric or spd) or by its structure
+(``X'*X``, ``A + A'``): a ShapeError otherwise, which says how to declare it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.build import T, is_symmetric, mul
+from ..core.nodes import Expr
+from ..core.shapes import ONE, SCALAR_SHAPE
+from ..errors import MatdiffError, ShapeError
+from .reductions import diag
+from .registry import Function, describe, register, square
+
+FAMILY = "spectral"
+
+
+def _symmetric(fn: Function, a: Expr) -> None:
+    square(fn, a)
+    if not (a.is_scalar or is_symmetric(a)):
+        raise ShapeError(f"{fn.name} needs a symmetric matrix, but {describe(a)} is not symmetric by its type or "
+                         "its structure: declare it (types={'S': 'symmetric'} or 'spd') or write it symmetric "
+                         "(X'*X, A + A')")
+
+
+def _vector_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    _symmetric(fn, args[0])
+    return (args[0].shape[0], ONE)
+
+
+def _scalar_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    _symmetric(fn, args[0])
+    return SCALAR_SHAPE
+
+
+def _matrix_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+    _symmetric(fn, args[0])
+    return args[0].shape
+
+
+def _operator(tex: str) -> Any:
+    return lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)"
+
+
+def _kernel(name: str, scalar: str = "{a}") -> Any:
+    """Lowering by the runtime's kernel; of a scalar (a 1x1 matrix) its own eigenvalue (eigenvector 1)."""
+    return lambda low, e: low.emit(scalar.format(a=low(e.arg)) if e.arg.is_scalar
+                                   else f"_K.{name}({low(e.arg)})")
+
+
+def _no_rule(name: str) -> Any:
+    def rule(e: Expr, d: Any) -> Expr:
+        raise MatdiffError(f"{name}(...) has no differential rule here (the derivative of an eigenvector); "
+                           "differentiate the original expression once only")
+    return rule
+
+
+def _vectors(name: str, shape: Any, doc: str) -> Function:
+    return register(Function(
+        name=name, calls=(f"_K.{name}",), family=FAMILY, shape=shape, analytic="no", printed_only=True,
+        rule=("", _no_rule(name)), latex=_operator(r"\operatorname{" + name.replace("_", r"\_") + "}"),
+        lower=_kernel(name, "1.0 + 0 * {a}"), doc=doc))
+
+
+eigvecs = _vectors("eigvecs", _matrix_shape, "the unit eigenvectors of a symmetric matrix as columns, eigenvalues "
+                   "ascending (a DomainError where an eigenvalue is repeated)")
+eigvec_max = _vectors("eigvec_max", _vector_shape, "the unit eigenvector of the largest eigenvalue (its sign is "
+                      "arbitrary; u*u' is not); a DomainError where that eigenvalue is repeated")
+eigvec_min = _vectors("eigvec_min", _vector_shape, "the unit eigenvector of the smallest eigenvalue")
+
+
+def _extreme(name: str, vector: Function, which: str) -> Function:
+    def rule(e: Expr, d: Any) -> Expr:
+        S = e.arg  # type: ignore[attr-defined]
+        if S.is_scalar:
+            return d(S)
+        u = vector(S)
+        return mul(T(u), d(S), u)
+
+    return register(Function(
+        name=name, calls=(f"_K.{name}",), family=FAMILY, shape=_scalar_shape, analytic="no",
+        rule=(f"d {name}(S) = u'*dS*u, u = {vector.name}(S) the unit eigenvector of the {which} eigenvalue", rule),
+        latex=_operator(r"\lambda_{\max}" if which == "largest" else r"\lambda_{\min}"), lower=_kernel(name),
+        doc=f"the {which} eigenvalue of a symmetric matrix"))
+
+
+eigmax = _extreme("eigmax", eigvec_max, "largest")
+eigmin = _extreme("eigmin", eigvec_min, "smallest")
+
+
+def _eigvals_rule(e: Expr, d: Any) -> Expr:
+    S = e.arg  # type: ignore[attr-defined]
+    if S.is_scalar:
+        return d(S)
+    U = eigvecs(S)
+    return diag(mul(T(U), d(S), U))
+
+
+eigvals = register(Function(
+    name="eigvals", calls=("_K.eigvals",), family=FAMILY, shape=_vector_shape, analytic="no",
+    rule=("d eigvals(S) = diag(U'*dS*U), U = eigvecs(S) the eigenvectors", _eigvals_rule),
+    latex=_operator(r"\lambda"), lower=_kernel("eigvals"),
+    doc="the eigenvalues of a symmetric matrix, ascending, as a vector"))
+
+
+__all__ = ["eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min"]
