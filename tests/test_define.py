@@ -232,3 +232,15 @@ def test_primitive_in_a_batch_runs_per_example(defined, rng):
     value, grads = matdiff.compile("sum(cube(x))", wrt="x", batch=True)(x=xs)
     assert np.allclose(value, np.sum(xs**3, axis=1)) and np.allclose(grads["x"], 3 * xs**2)
     assert calls.count((3,)) == 4  # once per example, each a 1-D vector as the kernel expects
+
+
+def test_a_builtin_restated_by_an_expression_is_the_builtin(defined, rng):
+    # DESIGN.md's own example: softplus is a built-in, and this is the same function
+    fn = defined("softplus(U) = log(1 + exp(U))")
+    assert fn is registry.lookup("softplus") and fn.builtin
+    assert defined("sigmoid(U) = 1./(1 + exp(-U))") is registry.lookup("sigmoid")
+    X, w = rng.standard_normal((6, 3)), rng.standard_normal(3)
+    g = matdiff.grad("sum(softplus(X*w))", wrt="w").evaluate({"X": X, "w": w})
+    assert np.allclose(g, X.T @ (1 / (1 + np.exp(-(X @ w)))))
+    with pytest.raises(matdiff.MatdiffError, match="differs from"):
+        defined("softplus(U) = log(2 + exp(U))")

@@ -25,6 +25,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from . import frontend
 from .core.build import ZERO, T, add, call, div, epower, had, hdiv, is_symmetric, mul, neg, power, substitute
 from .core.nodes import Add, Call, Div, EPower, Expr, Eye, Hadamard, HDiv, MatMul, Neg, Num, Ones, Power, Transpose, Var
 from .errors import MatdiffError, ParseError, ShapeError
@@ -57,6 +60,10 @@ def define(definition: str, *, numpy: Callable[..., Any] | None = None, differen
         raise MatdiffError(f"define() got unknown keyword arguments {sorted(unknown)}; the backends' kernels are "
                            f"given as {', '.join(k + '=' for k in BACKEND_KEYWORDS)}")
     head, eq, body = definition.partition("=")
+    m = _HEADER.fullmatch(head)
+    builtin = registry.get(m.group(1)) if m is not None else None
+    if builtin is not None and builtin.builtin and eq and numpy is None and differential is None:
+        return _restated(builtin, definition, m.group(2), body, len(head) + 1)  # type: ignore[union-attr]
     name, params = _header(definition, head)
     if eq:
         if numpy is not None or differential is not None or backends:
@@ -75,6 +82,38 @@ def define(definition: str, *, numpy: Callable[..., Any] | None = None, differen
 
 
 # ------------------------------------------------------------------------------------------ the header
+def _restated(fn: Function, text: str, arglist: str, body_text: str, offset: int) -> Function:
+    """A built-in defined again by an expression: accepted (the built-in returned) where the body is the same
+    function — equal values at random points (scalar, vector, matrix arguments) — else a MatdiffError."""
+    params = [p.strip() for p in arglist.split(",")]
+    body = _parse_in(text, body_text, offset) if body_text.strip() else None
+    refuse = (f"{fn.name} is a built-in function of the language; it cannot be redefined (choose another "
+              "name)")
+    if body is None or len(params) != fn.arity or not all(_NAME.fullmatch(p) for p in params) or \
+            not _free_names(body) <= set(params):
+        raise MatdiffError(refuse)
+    rng = np.random.default_rng(0)
+    agreed = 0
+    for kind, shape in (("scalar", ()), ("vector", (4,)), ("symmetric", (4, 4))):
+        types = {p: kind for p in params}
+        values = {}
+        for p in params:
+            v = rng.uniform(0.3, 1.2, shape)
+            values[p] = (v + v.T) / 2 + (4 * np.eye(4) if kind == "symmetric" else 0) if shape == (4, 4) else v
+        try:
+            mine = frontend.evaluate(body, values, types)
+            theirs = frontend.evaluate(f"{fn.name}({', '.join(params)})", values, types)
+        except MatdiffError:
+            continue
+        if np.shape(mine) != np.shape(theirs) or not np.allclose(mine, theirs, rtol=1e-12, atol=1e-14):
+            raise MatdiffError(f"{refuse}: the built-in {fn.name} differs from {text.strip()} (at a {kind} "
+                               "argument the values are not the same)")
+        agreed += 1
+    if not agreed:
+        raise MatdiffError(refuse)
+    return fn  # the same function: the built-in serves
+
+
 def _header(text: str, head: str) -> tuple[str, list[str]]:
     m = _HEADER.fullmatch(head)
     if m is None:
