@@ -16,7 +16,7 @@ NAMES = [fn.name for fn in BUILTINS]
 def test_the_builtins_are_the_language():
     assert set(NAMES) >= set("tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh "
                              "sqrt abs sign polar top_sv sigmoid adj_d".split())
-    assert {fn.family for fn in BUILTINS} == {"elementwise", "linalg", "norms", "reductions", "spectral"}
+    assert {fn.family for fn in BUILTINS} == {"elementwise", "linalg", "norms", "reductions", "spectral", "matfun"}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -92,6 +92,8 @@ CASES = [
     Case("logsumexp-vector", "logsumexp(x - 3*y)", "x", V(x=gauss(N), y=gauss(N)), rule="logsumexp"),
     Case("softmax", "y'*softmax(A*x)", "x", V(A=gauss(N, N), x=gauss(N), y=gauss(N)), rule="softmax"),
     Case("log-softmax", "y'*log(softmax(A*x))", "A", V(A=gauss(N, N), x=gauss(N), y=gauss(N)), rule="softmax"),
+    Case("expm", "tr(A*expm(X))", "X", V(A=gauss(N, N), X=lambda rng: 0.5 * rng.standard_normal((N, N))), rule="expm"),
+    Case("expm_d", "tr(B*expm_d(A, X))", "X", V(A=gauss(N, N), B=gauss(N, N), X=gauss(N, N)), rule="expm_d"),
     Case("eigmax", "eigmax(S)", "S", V(S=lambda rng: spd(rng, N)), types={"S": "spd"}, rule="eigmax"),
     Case("eigmin", "eigmin(X'*X)", "X", V(X=gauss(N + 1, N)), rule="eigmin"),
     Case("eigvals", "y'*eigvals(A + A')", "A", V(A=gauss(N, N), y=gauss(N)), rule="eigvals"),

@@ -85,6 +85,10 @@ class Ops:
         n = L.shape[-1]
         return self.cho_solve(L, self.xp.eye(n, dtype=L.dtype, device=_device(self.xp, L)))
 
+    def expm(self, A: Any) -> Any:
+        """The matrix exponential (the backend's own)."""
+        raise NotImplementedError
+
     def svd(self, A: Any, full: bool = False) -> tuple[Any, Any, Any]:
         return self.xp.linalg.svd(A, full_matrices=full)
 
@@ -492,6 +496,18 @@ class Kernels:
 
     def eigvec_min(self, S: Any) -> Any:
         return self._eigh(S, "min")[:, 0]
+
+    def expm(self, X: Any) -> Any:
+        return self.ops.expm(self.ops.floating(X))
+
+    def expm_frechet(self, X: Any, E: Any) -> Any:
+        """L_exp(X, E): the upper right block of expm([[X, E], [0, X]]) (Higham, Functions of Matrices, (3.16))."""
+        xp = self.ops.xp
+        X, E = self.ops.floating(X), self.ops.floating(E)
+        n = X.shape[-1]
+        top = xp.concat([X, E], axis=-1)
+        bottom = xp.concat([xp.zeros_like(X), X], axis=-1)
+        return self.ops.expm(xp.concat([top, bottom], axis=-2))[..., :n, n:]
 
     def softmax(self, x: Any) -> Any:
         """exp(x)/sum(exp(x)), shifted by the largest entry (as runtime.kernels.softmax)."""

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 from scipy.special import expit
 
 from ..errors import DomainError
@@ -642,8 +643,26 @@ def _eig(which: str) -> Any:
     return kernel
 
 
+def _expm(X: Any) -> Any:
+    """expm of each matrix of the batch (SciPy's expm acts on stacks)."""
+    return BArray(scipy.linalg.expm(X.data)) if isinstance(X, BArray) else _npK.expm(X)
+
+
+def _expm_frechet(X: Any, E: Any) -> Any:
+    """L_exp(X, E) of each element: the upper right block of expm([[X, E], [0, X]]), on the whole stack."""
+    if not isinstance(X, BArray) and not isinstance(E, BArray):
+        return _npK.expm_frechet(X, E)
+    x, e = data(X), data(E)
+    x, e = np.broadcast_arrays(x, e) if x.ndim != e.ndim else (x, e)
+    n = x.shape[-1]
+    top = np.concatenate([x, e], axis=-1)
+    bottom = np.concatenate([np.zeros_like(x), x], axis=-1)
+    return BArray(scipy.linalg.expm(np.concatenate([top, bottom], axis=-2))[..., :n, n:])
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    expm=_expm, expm_frechet=_expm_frechet,
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

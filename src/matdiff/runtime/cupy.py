@@ -25,6 +25,9 @@ from . import _common as C
 class CupyOps(A.Ops):
     name = "cupy"
 
+    def expm(self, A: Any) -> Any:
+        return csl.expm(A)
+
     def __init__(self) -> None:
         self.xp = xp
 

@@ -504,8 +504,20 @@ def _eig(which: str) -> Any:
     return lambda S: kernel(np.asarray(S.compute() if isinstance(S, da.Array) else S))
 
 
+def _expm(X: Any) -> Any:
+    """expm of a (small, square) matrix: computed at once with NumPy, a Dask matrix computed first."""
+    return _npK.expm(np.asarray(X.compute() if isinstance(X, da.Array) else X))
+
+
+def _expm_frechet(X: Any, E: Any) -> Any:
+    def concrete(a: Any) -> Any:
+        return np.asarray(a.compute() if isinstance(a, da.Array) else a)
+    return _npK.expm_frechet(concrete(X), concrete(E))
+
+
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    expm=_expm, expm_frechet=_expm_frechet,
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

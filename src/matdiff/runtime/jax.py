@@ -61,6 +61,9 @@ class JaxOps(A.Ops):
         info = jnp.where(jnp.any(bad), jnp.argmax(bad) + 1, 0)
         return L, info
 
+    def expm(self, A: Any) -> Any:
+        return jsl.expm(A)
+
     def cho_solve(self, L: Any, B: Any) -> Any:
         return jsl.cho_solve((L, True), B)
 

@@ -41,6 +41,9 @@ class _XP:
 class TorchOps(A.Ops):
     name = "torch"
 
+    def expm(self, A: Any) -> Any:
+        return torch.linalg.matrix_exp(A)
+
     def __init__(self) -> None:
         self.xp = _XP()
 
