@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff, zero_like
-from ..core.nodes import Add, Call, Expr, Eye, MatMul, Neg, Num, Transpose, Var
-from ..core.shapes import unify
+from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff
+from ..core.nodes import Add, Call, Expr, Eye, MatMul, Num, Transpose, Var
 from .reductions import diag, sum_
 from .registry import (
     Function,
-    describe,
+    direction_fold,
+    direction_shape,
+    direction_simplify,
     register,
     scalar_of_square,
-    square,
     square_of_square,
 )
 
@@ -133,41 +133,6 @@ adj = register(Function(
     lower=_factored("adj", "1.0"), doc="the adjugate det(A) inv(A), defined at singular A too"))
 
 
-def _adj_d_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
-    a, e = args
-    square(fn, a)
-
-    def mismatch() -> str:
-        return f"adj_d(A, E) needs a direction E shaped like A, but A is {describe(a)} and E is {describe(e)}"
-    unify(a.shape[0], e.shape[0], mismatch)
-    unify(a.shape[1], e.shape[1], mismatch)
-    return a.shape
-
-
-def _adj_d_fold(args: tuple[Expr, ...]) -> Expr | None:
-    """adj'(A)[E] is linear in E: 0 where E is 0, -adj'(A)[E] for -E, numbers taken out."""
-    a, e = args
-    if is_zero(e):
-        return e if not e.is_scalar else zero_like(a)
-    if isinstance(e, Neg):
-        return neg(adj_d(a, e.arg))
-    if isinstance(e, MatMul) and isinstance(e.factors[0], Num):  # adj'(A)[c E] = c adj'(A)[E]
-        return mul(e.factors[0], adj_d(a, mul(*e.factors[1:])))
-    return None
-
-
-def _adj_d_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
-    a, x = args
-    if is_zero(x):
-        return ZERO  # the simplifier gives it its shape
-    if isinstance(x, MatMul):
-        scal = [f for f in x.factors if f.is_scalar]
-        chain = [f for f in x.factors if not f.is_scalar]
-        if scal and chain:
-            return S.product(scal + [Call(adj_d, a, S.product(chain))])
-    return None
-
-
 def _adj_d_rule(e: Expr, d: Any) -> Expr:
     a, v = e.args  # type: ignore[attr-defined]
     if isinstance(d(a), Num):  # linear in E
@@ -186,13 +151,13 @@ def _adj_d_lower(low: Any, e: Expr) -> str:
 
 adj_d = register(Function(
     name="adj_d", calls=("_F.adj_d", "_F.lu", "_F.chol"),
-    family=FAMILY, arity=2, shape=_adj_d_shape, same_shape=True, transpose_inside=True,
+    family=FAMILY, arity=2, shape=direction_shape("A"), same_shape=True, transpose_inside=True,
     linear_in=1, printed_only=True, symmetric=lambda args: is_symmetric(args[0]) and is_symmetric(args[1]),
     rule=("d adj_d(A, E) = adj_d(A, dE) for constant A; where A varies, of "
           "adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A), A invertible", _adj_d_rule),
     # the adjoint of E -> adj'(A)[E] is C -> adj'(A)[C']' = adj'(A')[C]
     adjoint=lambda e, c: ("<C, adj_d(A, E)> = <adj_d(A', C), E>", e.args[1], adj_d(T(e.args[0]), c)),
-    fold=_adj_d_fold, simplify=_adj_d_simplify,
+    fold=direction_fold(lambda: adj_d), simplify=direction_simplify(lambda: adj_d),
     latex=lambda p, e: rf"\operatorname{{adj}}'\left({p.doprint(e.args[0])}\right)\left[{p.doprint(e.args[1])}\right]",
     lower=_adj_d_lower,
     doc="adj_d(A, E) = adj'(A)[E], the derivative of the adjugate at A in the direction E"))

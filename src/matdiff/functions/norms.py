@@ -16,7 +16,7 @@ from ..core.nodes import Expr
 from .elementwise import lower_sign_of_scalar, sign
 from .linalg import tr
 from .reductions import sum_
-from .registry import Function, register, same_shape, scalar
+from .registry import Function, no_rule, register, same_shape, scalar
 
 FAMILY = "norms"
 
@@ -54,15 +54,6 @@ def _norm_rule(singular: Function) -> Any:
                          else tr(mul(T(singular(e.arg)), d(e.arg))))
 
 
-def _no_rule(name: str) -> Any:
-    def rule(e: Expr, d: Any) -> Expr:
-        from ..errors import MatdiffError
-
-        raise MatdiffError(f"{name}(...) has no differential rule here (it is a derivative already); "
-                           "differentiate the original expression instead")
-    return rule
-
-
 def _singular(name: str, tex: str, doc: str) -> Function:
     """polar or top_sv: the gradient of a matrix norm; of a scalar, its sign (not at 0)."""
     def lower(low: Any, e: Expr) -> str:
@@ -72,7 +63,8 @@ def _singular(name: str, tex: str, doc: str) -> Function:
     return register(Function(
         name=name, calls=(f"_K.{name}", "_np.sign", "_nonzero"), family=FAMILY, shape=same_shape, same_shape=True,
         analytic="no", printed_only=True,
-        rule=("", _no_rule(name)), latex=lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)",
+        rule=("", no_rule(name, "it is a derivative already")),
+        latex=lambda p, e: tex + r"\left(" + p.doprint(e.arg) + r"\right)",
         lower=lower, doc=doc))
 
 

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.build import call
+from ..core.build import ZERO, call, is_zero, mul, neg, zero_like
+from ..core.nodes import Call, Eye, MatMul, Neg, Num
 from ..core.shapes import ONE, SCALAR_SHAPE, is_one, shape_str, unify
 from ..errors import MatdiffError
 
@@ -223,3 +224,64 @@ def vector_or_matrix(fn: Function, args: tuple[Expr, ...]) -> Any:
         return (c, c)
     square(fn, a)
     return (r, ONE)
+
+
+# -- derivatives in a direction, f'(X)[E] (adj_d, expm_d): shaped like X, linear in the direction E
+def direction_shape(point: str = "X") -> Callable[[Function, tuple[Expr, ...]], Any]:
+    """The shape rule of f'(X)[E], a square X and E shaped like it: shaped like X (``point`` names X in errors)."""
+    def shape(fn: Function, args: tuple[Expr, ...]) -> Any:
+        a, e = args
+        square(fn, a)
+
+        def mismatch() -> str:
+            return (f"{fn.name}({point}, E) needs a direction E shaped like {point}, but {point} is {describe(a)} "
+                    f"and E is {describe(e)}")
+        unify(a.shape[0], e.shape[0], mismatch)
+        unify(a.shape[1], e.shape[1], mismatch)
+        return a.shape
+    return shape
+
+
+def direction_fold(fn: Callable[[], Function],
+                   at_identity: Callable[[Expr], Expr] | None = None) -> Callable[[tuple[Expr, ...]], Expr | None]:
+    """The constructor's folds of a function linear in its direction E: 0 where E is 0, -f(X, E) for -E, numbers
+    taken out; ``at_identity(X)``: its value at E = I where that has a closed form (L_exp(X, I) = expm(X))."""
+    def fold(args: tuple[Expr, ...]) -> Expr | None:
+        a, e = args
+        if is_zero(e):
+            return e if not e.is_scalar else zero_like(a)
+        if isinstance(e, Neg):
+            return neg(fn()(a, e.arg))
+        if isinstance(e, MatMul) and isinstance(e.factors[0], Num):
+            return mul(e.factors[0], fn()(a, mul(*e.factors[1:])))
+        if at_identity is not None and isinstance(e, Eye):
+            return at_identity(a)
+        return None
+    return fold
+
+
+def direction_simplify(fn: Callable[[], Function], at_identity: Callable[[Any, Expr], Expr] | None = None
+                       ) -> Callable[[Any, tuple[Expr, ...]], Expr | None]:
+    """The simplifier's identities of a function linear in its direction: 0 at E = 0, scalar factors of E taken
+    out, ``at_identity(S, X)`` at E = I."""
+    def simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+        a, e = args
+        if is_zero(e):
+            return ZERO  # the simplifier gives it its shape
+        if at_identity is not None and isinstance(e, Eye):
+            return at_identity(S, a)
+        if isinstance(e, MatMul):
+            scal = [f for f in e.factors if f.is_scalar]
+            chain = [f for f in e.factors if not f.is_scalar]
+            if scal and chain:
+                return S.product(scal + [Call(fn(), a, S.product(chain))])
+        return None
+    return simplify
+
+
+def no_rule(name: str, what: str) -> Callable[[Expr, Any], Expr]:
+    """The rule of a function results print that has no differential here (polar, eigvecs, ...)."""
+    def rule(e: Expr, d: Any) -> Expr:
+        raise MatdiffError(f"{name}(...) has no differential rule here ({what}); "
+                           "differentiate the original expression instead")
+    return rule

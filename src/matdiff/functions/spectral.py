@@ -17,9 +17,9 @@ from typing import Any
 from ..core.build import T, is_symmetric, mul
 from ..core.nodes import Expr
 from ..core.shapes import ONE, SCALAR_SHAPE
-from ..errors import MatdiffError, ShapeError
+from ..errors import ShapeError
 from .reductions import diag
-from .registry import Function, describe, register, square
+from .registry import Function, describe, no_rule, register, square
 
 FAMILY = "spectral"
 
@@ -57,17 +57,11 @@ def _kernel(name: str, scalar: str = "{a}") -> Any:
                                    else f"_K.{name}({low(e.arg)})")
 
 
-def _no_rule(name: str) -> Any:
-    def rule(e: Expr, d: Any) -> Expr:
-        raise MatdiffError(f"{name}(...) has no differential rule here (the derivative of an eigenvector); "
-                           "differentiate the original expression once only")
-    return rule
-
-
 def _vectors(name: str, shape: Any, doc: str) -> Function:
     return register(Function(
         name=name, calls=(f"_K.{name}",), family=FAMILY, shape=shape, analytic="no", printed_only=True,
-        rule=("", _no_rule(name)), latex=_operator(r"\operatorname{" + name.replace("_", r"\_") + "}"),
+        rule=("", no_rule(name, "the derivative of an eigenvector")),
+        latex=_operator(r"\operatorname{" + name.replace("_", r"\_") + "}"),
         lower=_kernel(name, "1.0 + 0 * {a}"), doc=doc))
 
 
