@@ -82,19 +82,24 @@ class Derivative(Derived):
         x = np.asarray(values[self.wrt]) if self.wrt in values else None
         if x is None:
             raise MatdiffError(f"no value given for {self.wrt}")
-        shape = np.shape(x)
-        n_in = int(np.prod(shape)) if shape else 1
-        probe = np.zeros(shape) if shape else 0.0
-        ev = Evaluator(self._jvp_vars, {**values, self.direction.name: probe})
-        check_domain(ev, self.expr)
-        cols = []
-        dname = self.direction.name
-        for j in range(n_in):
-            e = np.zeros(n_in)
-            e[j] = 1.0
-            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
-            ev.bind.values[dname] = v.reshape(-1, 1) if self.var.is_vector else v
-            ev.forget(dname)
-            out = full(ev(self.jvp_expr), self.expr, ev)
-            cols.append(np.ravel(np.asarray(out), order="F"))
-        return np.stack(cols, axis=1)
+        return basis_columns(self._jvp_vars, values, self.expr, self.var, self.direction, self.jvp_expr, self.expr,
+                             np.shape(x))
+
+
+def basis_columns(variables: Mapping[str, Var], values: Mapping[str, Any], guarded: Expr, var: Var, direction: Var,
+                  linear: Expr, like: Expr, shape: tuple[int, ...]) -> np.ndarray:
+    """The matrix of a linear map V -> linear(V) (a jvp, an hvp), column j its value at the j-th unit direction
+    (projected on the variable's space), rows and columns in column-major vec order; one evaluator, the domain of
+    ``guarded`` checked once, only what depends on the direction recomputed per column."""
+    n = int(np.prod(shape)) if shape else 1
+    ev = Evaluator(variables, {**values, direction.name: np.zeros(shape) if shape else 0.0})
+    check_domain(ev, guarded)
+    cols = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        v = project(e.reshape(shape, order="F"), var.kind) if shape else 1.0
+        ev.bind.values[direction.name] = v.reshape(-1, 1) if var.is_vector else v
+        ev.forget(direction.name)
+        cols.append(np.ravel(np.asarray(full(ev(linear), like, ev)), order="F"))
+    return np.stack(cols, axis=1)

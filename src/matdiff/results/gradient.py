@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
+from ..calculus.jacobians import full
 from ..calculus.steps import Derived, Step
 from ..core.build import mul
 from ..core.nodes import Expr, Ones, Var
@@ -59,7 +58,7 @@ class GradientResult(Derived, Compilable):
         """The gradient at ``values``: an array shaped like the variable (a float for a scalar)."""
         ev = Evaluator(self.variables, values)
         check_domain(ev, self.expr)
-        return ev.external(self.var, as_shape(ev(self.gradient), self.var, ev))
+        return ev.external(self.var, full(ev(self.gradient), self.var, ev))
 
     def outputs(self) -> list[Expr]:
         """What generated code computes: the gradient, a constant one shaped like the variable."""
@@ -80,16 +79,6 @@ class GradientResult(Derived, Compilable):
     def value_and_grad(self, backend: str = "numpy", batch: Batch = False) -> CompiledFunction:
         """``fg(**values) -> (value, {wrt: gradient})`` from one generated function, from this derivation."""
         return CompiledFunction(self.expr, self.variables, [self], backend, batch)
-
-
-def as_shape(value: Any, var: Var, ev: Any) -> Any:
-    """A zero or scalar result broadcast to the variable's shape."""
-    if var.is_scalar:
-        return value
-    shape = (ev.bind.size(var.shape[0]), ev.bind.size(var.shape[1]))
-    if np.shape(value) != shape:
-        value = np.broadcast_to(value, shape).copy()
-    return value
 
 
 class MultiGradient(HTMLDisplay, Compilable):
@@ -130,7 +119,7 @@ class MultiGradient(HTMLDisplay, Compilable):
         """Each gradient at ``values``, by name (one evaluation: shared subexpressions once)."""
         ev = Evaluator(self.variables, values)
         check_domain(ev, self.expr)
-        return {k: ev.external(r.var, as_shape(ev(r.gradient), r.var, ev)) for k, r in self.results.items()}
+        return {k: ev.external(r.var, full(ev(r.gradient), r.var, ev)) for k, r in self.results.items()}
 
     def _program(self) -> Program:
         outs = [g for r in self.results.values() for g in r.outputs()]

@@ -16,7 +16,7 @@ from ..numeric.evaluate import Evaluator, check_domain
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
 from .compiled import Batch, Compilable, Program
-from .derivative import Derivative
+from .derivative import Derivative, basis_columns
 from .gradient import MultiGradient
 
 
@@ -70,20 +70,8 @@ class Hessian(Derived, Compilable):
         x = values.get(self.wrt) if isinstance(values, Mapping) else None
         if x is None:
             raise MatdiffError(f"no value given for {self.wrt}")
-        shape = np.shape(x)
-        size = int(np.prod(shape)) if shape else 1
-        ev = Evaluator(self._vars, {**values, self.direction.name: np.zeros(shape) if shape else 0.0})
-        check_domain(ev, self.expr_f)
-        cols = []
-        name = self.direction.name
-        for j in range(size):
-            e = np.zeros(size)
-            e[j] = 1.0
-            v = project(e.reshape(shape, order="F"), self.var.kind) if shape else 1.0
-            ev.bind.values[name] = v.reshape(-1, 1) if self.var.is_vector else v
-            ev.forget(name)
-            cols.append(np.ravel(np.asarray(full(ev(self.hvp_expr), self.var, ev)), order="F"))
-        return np.stack(cols, axis=1)
+        return basis_columns(self._vars, values, self.expr_f, self.var, self.direction, self.hvp_expr, self.var,
+                             np.shape(x))
 
     def _program(self) -> Program:
         """The Hessian matrix where symbolic, else the hvp (a function of the variables and _d_X)."""
