@@ -68,6 +68,14 @@ def nonzero(*shape: int) -> Callable[[np.random.Generator], Any]:
     return lambda rng: away_from_zero(rng, shape)
 
 
+def near_identity(n: int) -> Callable[[np.random.Generator], Any]:
+    """I + E with ||E||_2 < 1/2: eigenvalues off the negative real axis (logm, sqrtm defined)."""
+    def make(rng: np.random.Generator) -> Any:
+        E = rng.standard_normal((n, n))
+        return np.eye(n) + 0.4 * E / np.linalg.norm(E, 2)
+    return make
+
+
 def wc(n: int = N) -> Callable[[np.random.Generator], Any]:
     return lambda rng: well_conditioned(rng, n)
 
@@ -94,6 +102,25 @@ CASES = [
     Case("log-softmax", "y'*log(softmax(A*x))", "A", V(A=gauss(N, N), x=gauss(N), y=gauss(N)), rule="softmax"),
     Case("expm", "tr(A*expm(X))", "X", V(A=gauss(N, N), X=lambda rng: 0.5 * rng.standard_normal((N, N))), rule="expm"),
     Case("expm_d", "tr(B*expm_d(A, X))", "X", V(A=gauss(N, N), B=gauss(N, N), X=gauss(N, N)), rule="expm_d"),
+    Case("expm_d2", "tr(B*expm_d2(A, C, X))", "X", V(A=gauss(N, N), B=gauss(N, N), C=gauss(N, N), X=gauss(N, N)),
+         rule="expm_d2"),
+    Case("logm", "tr(A*logm(X))", "X", V(A=gauss(N, N), X=near_identity(N)), rule="logm"),
+    Case("logm-spd", "tr(A*logm(S))", "S", V(A=gauss(N, N), S=lambda rng: spd(rng, N)), types={"S": "spd"},
+         rule="logm"),
+    Case("logm_d", "tr(B*logm_d(P, X))", "X", V(B=gauss(N, N), P=near_identity(N), X=gauss(N, N)), rule="logm_d"),
+    Case("logm_d2", "tr(B*logm_d2(P, X, C))", "X", V(B=gauss(N, N), C=gauss(N, N), P=near_identity(N),
+                                                     X=gauss(N, N)), rule="logm_d2"),
+    Case("sqrtm", "tr(A*sqrtm(X))", "X", V(A=gauss(N, N), X=near_identity(N)), rule="sqrtm"),
+    Case("sqrtm_d", "tr(B*sqrtm_d(S, X))", "X", V(B=gauss(N, N), S=lambda rng: spd(rng, N), X=gauss(N, N)),
+         types={"S": "spd"}, rule="sqrtm_d"),
+    Case("sqrtm_d2", "tr(B*sqrtm_d2(P, C, X))", "X", V(B=gauss(N, N), C=gauss(N, N), P=near_identity(N),
+                                                      X=gauss(N, N)), rule="sqrtm_d2"),
+    Case("spd-power", "tr(A*S^1.5)", "S", V(A=gauss(N, N), S=lambda rng: spd(rng, N)), types={"S": "spd"},
+         rule="Power"),
+    Case("powm_d", "tr(B*powm_d(S, X, -0.5))", "X", V(B=gauss(N, N), S=lambda rng: spd(rng, N), X=gauss(N, N)),
+         types={"S": "spd"}, rule="powm_d"),
+    Case("powm_d2", "tr(B*powm_d2(S, C, X, 0.5))", "X", V(B=gauss(N, N), C=gauss(N, N), S=lambda rng: spd(rng, N),
+                                                         X=gauss(N, N)), types={"S": "spd"}, rule="powm_d2"),
     Case("eigmax", "eigmax(S)", "S", V(S=lambda rng: spd(rng, N)), types={"S": "spd"}, rule="eigmax"),
     Case("eigmin", "eigmin(X'*X)", "X", V(X=gauss(N + 1, N)), rule="eigmin"),
     Case("eigvals", "y'*eigvals(A + A')", "A", V(A=gauss(N, N), y=gauss(N)), rule="eigvals"),

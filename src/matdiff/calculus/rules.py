@@ -31,6 +31,7 @@ from ..core.nodes import (
 from ..errors import LimitError, MatdiffError
 from ..functions.elementwise import log
 from ..functions.linalg import inv
+from ..functions.matfun import spd_power_differential
 
 Rule = Callable[[Expr, Callable[[Expr], Expr]], Expr]
 
@@ -56,8 +57,8 @@ def _power(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
             return mul(p, power(a, add(p, Num(-1))), d(a))
         return mul(e, add(mul(log(a), d(p)), div(mul(p, d(a)), a)))
     k = integer_value(p)
-    if k is None:  # pragma: no cover - refused when typing
-        raise MatdiffError("a matrix power needs an integer exponent")
+    if k is None:  # S^p, S spd (checked when typing): the Fréchet derivative of U diag(w^p) U'
+        return spd_power_differential(a, d(a), p)
     if k < 0:  # A^-k = inv(A)^k
         return d(power(inv(a), Num(-k)))
     if k > MAX_MATRIX_POWER:

@@ -445,9 +445,10 @@ class Power(Expr):
             if base.is_scalar:
                 shape = SCALAR_SHAPE
             else:
-                if integer_value(exp) is None:
-                    raise ShapeError(f"{_text(base)} ^ {_text(exp)}: a matrix power needs an integer "
-                                     "exponent; use .^ for an entrywise power")
+                if integer_value(exp) is None and not (number_value(exp) is not None and is_spd(base)):
+                    raise ShapeError(f"{_text(base)} ^ {_text(exp)}: a matrix power needs an integer exponent, "
+                                     "or a number and a matrix declared spd (types={'S': 'spd'}); use .^ for an "
+                                     "entrywise power")
                 unify(base.shape[0], base.shape[1], lambda: f"^ needs a square matrix, "
                       f"but {_describe(base)} is not square")
                 shape = base.shape
@@ -459,6 +460,11 @@ class Power(Expr):
 
     def rebuild(self, children: tuple[Expr, ...]) -> Expr:
         return Power(*children)
+
+
+def is_spd(e: Expr) -> bool:
+    """e is a variable declared spd (a non-integer power S^p is defined for it: U diag(w^p) U')."""
+    return isinstance(e, Var) and e.kind == "spd"
 
 
 def integer_value(e: Expr) -> int | None:

@@ -45,6 +45,7 @@ from ..core.nodes import (
     Transpose,
     Var,
     integer_value,
+    number_value,
 )
 from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
@@ -342,7 +343,9 @@ class Lowering:
         if e.base.is_scalar:
             return self.emit(f"{_base(self(e.base))} ** {self(e.exp)}")
         k = integer_value(e.exp)
-        if k is not None and k < 0:
+        if k is None:  # S^p, S spd and p a number (checked when typing): U diag(w^p) U'
+            return self.emit(f"_K.sym_fun({self(e.base)}, 'powm', {float(number_value(e.exp))!r})")
+        if k < 0:
             return self.emit(f"_np.linalg.matrix_power({self.inverse(e.base)}, {-k})")
         return self.emit(f"_np.linalg.matrix_power({self(e.base)}, {k})")
 
@@ -1106,9 +1109,14 @@ def _require(namespace: Mapping[str, Any], used: Any, backend: str) -> None:
     if not lacking:
         return
     parts = []
+    reasons = protocol.cannot(namespace)
     for name in lacking:
         users = sorted({f.name for f in entries() if any(c == name or c.startswith(name + ".") for c in f.calls)})
         parts.append(f"{name} (needed by {', '.join(users)})" if users else name)
+    if all(n in reasons for n in lacking):  # declared: the backend cannot, by design
+        why = "; ".join(dict.fromkeys(reasons[n] for n in lacking))
+        raise MatdiffError(f"the {backend} backend cannot compute {', '.join(parts)}: {why}; use backend='numpy' "
+                           "for this expression")
     raise MatdiffError(f"the {backend} backend does not provide {'; '.join(parts)}, which the generated code calls; "
                        "add it to that backend's runtime (matdiff.runtime)")
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import DomainError
 from . import _common as C
 from . import kernels as _npK
+from . import matfun as _npM
 from .protocol import BadShapes
 
 
@@ -509,6 +510,38 @@ class Kernels:
         bottom = xp.concat([xp.zeros_like(X), X], axis=-1)
         return self.ops.expm(xp.concat([top, bottom], axis=-2))[..., :n, n:]
 
+    def expm_frechet2(self, X: Any, E: Any, F: Any) -> Any:
+        """L2_exp(X, E, F): the upper right block of L_exp([[X, E], [0, X]], [[F, 0], [0, F]])."""
+        xp = self.ops.xp
+        X, E, F = self.ops.floating(X), self.ops.floating(E), self.ops.floating(F)
+        n = X.shape[-1]
+        Z = xp.zeros_like(X)
+        XB = xp.concat([xp.concat([X, E], axis=-1), xp.concat([Z, X], axis=-1)], axis=-2)
+        FB = xp.concat([xp.concat([F, Z], axis=-1), xp.concat([Z, F], axis=-1)], axis=-2)
+        return self.expm_frechet(XB, FB)[..., :n, n:]
+
+    def _spectrum(self, S: Any, f: str, p: float, derivative: bool) -> tuple[Any, Any]:
+        """(w, U) of a symmetric S, its spectrum checked for f where it can be read (runtime.matfun's words)."""
+        w, U = self.ops.xp.linalg.eigh(self._sym(S))
+        v = self.ops.value(w)
+        if v is not None:
+            _npM.spectrum_check(f, p, np.asarray(v, dtype=float), derivative)
+        return w, U
+
+    def sym_fun(self, S: Any, f: str, p: float = 0.0) -> Any:
+        """f(S) = U diag(f(w)) U' of a symmetric S (as runtime.matfun.sym_fun)."""
+        xp = self.ops.xp
+        w, U = self._spectrum(S, f, p, derivative=False)
+        return xp.matmul(U * _npM.spectral_values(f, p, w, xp)[None, :], xp.matrix_transpose(U))
+
+    def sym_frechet(self, S: Any, E: Any, f: str, p: float = 0.0) -> Any:
+        """L_f(S, E) = U (F .* (U' E U)) U' (Daleckii–Krein, as runtime.matfun.sym_frechet)."""
+        xp = self.ops.xp
+        w, U = self._spectrum(S, f, p, derivative=True)
+        Ut = xp.matrix_transpose(U)
+        inner = _npM.divided_differences(f, p, w, xp) * xp.matmul(xp.matmul(Ut, self.ops.floating(E)), U)
+        return xp.matmul(xp.matmul(U, inner), Ut)
+
     def softmax(self, x: Any) -> Any:
         """exp(x)/sum(exp(x)), shifted by the largest entry (as runtime.kernels.softmax)."""
         xp = self.ops.xp
@@ -655,4 +688,14 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
 
     return {"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_check_positive": check_positive,
             "_nonzero": nonzero, "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0, "_scalar": scalar,
-            "_dot": dot, "_expit": ops.expit, "_BadShapes": BadShapes, "_all_finite": all_finite}
+            "_dot": dot, "_expit": ops.expit, "_BadShapes": BadShapes, "_all_finite": all_finite,
+            "_cannot": cannot(ops.name)}
+
+
+def cannot(backend: str) -> dict[str, str]:
+    """The kernels an Array API backend does not have: the general logm and sqrtm (and S^p's second derivative,
+    which needs a general power); a symmetric argument (declared, or by structure) runs, through eigh."""
+    why = (f"{backend} has no matrix logarithm or square root of a general matrix (an argument symmetric by its "
+           "type or structure runs, through eigh)")
+    return {f"_K.{n}": why for n in ("logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet",
+                                     "sqrtm_frechet2", "powm_frechet2")}

@@ -660,9 +660,28 @@ def _expm_frechet(X: Any, E: Any) -> Any:
     return BArray(scipy.linalg.expm(np.concatenate([top, bottom], axis=-2))[..., :n, n:])
 
 
+def _each(kernel: Any) -> Any:
+    """A matrix-function kernel applied to each example of the batched arguments (logm, sqrtm and their Fréchet
+    derivatives: SciPy's act on one matrix), a DomainError naming the batch element."""
+    def run(*args: Any) -> Any:
+        batched = [a for a in args if isinstance(a, BArray)]
+        if not batched:
+            return kernel(*args)
+        out = []
+        for i in range(batched[0].data.shape[0]):
+            try:
+                out.append(kernel(*(a.data[i] if isinstance(a, BArray) else a for a in args)))
+            except DomainError as err:
+                raise _element_error(i, err) from None
+        return BArray(np.stack(out))
+    return run
+
+
+_MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
+           "powm_frechet2", "sym_fun", "sym_frechet")
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
-                    expm=_expm, expm_frechet=_expm_frechet,
+                    expm=_expm, expm_frechet=_expm_frechet, **{k: _each(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

@@ -515,9 +515,19 @@ def _expm_frechet(X: Any, E: Any) -> Any:
     return _npK.expm_frechet(concrete(X), concrete(E))
 
 
+def _concrete(kernel: Any) -> Any:
+    """A matrix-function kernel of (small, square) matrices: computed at once with NumPy, Dask arrays computed
+    first (logm, sqrtm, their Fréchet derivatives)."""
+    def run(*args: Any) -> Any:
+        return kernel(*(np.asarray(a.compute()) if isinstance(a, da.Array) else a for a in args))
+    return run
+
+
+_MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
+           "powm_frechet2", "sym_fun", "sym_frechet")
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
-                    expm=_expm, expm_frechet=_expm_frechet,
+                    expm=_expm, expm_frechet=_expm_frechet, **{k: _concrete(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

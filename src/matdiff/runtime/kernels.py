@@ -33,10 +33,24 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from scipy.linalg import lapack
 
 from matdiff.errors import DomainError, ShapeError
+
+from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
+    expm,
+    expm_frechet,
+    expm_frechet2,
+    logm,
+    logm_frechet,
+    logm_frechet2,
+    powm_frechet2,
+    sqrtm,
+    sqrtm_frechet,
+    sqrtm_frechet2,
+    sym_frechet,
+    sym_fun,
+)
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, 2^-1022
@@ -517,22 +531,6 @@ def eigvec_min(S: np.ndarray) -> np.ndarray:
     w, U = np.linalg.eigh(_sym(S))
     eig_gap_check(w, "min")
     return U[:, 0]
-
-
-def expm(X: np.ndarray) -> np.ndarray:
-    """The matrix exponential (SciPy's scaling and squaring, Al-Mohy and Higham 2009)."""
-    return scipy.linalg.expm(np.asarray(X))
-
-
-def expm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """L_exp(X, E), the Fréchet derivative of expm at X in the direction E (SciPy's expm_frechet; complex
-    values through the block form expm([[X, E], [0, X]]), whose upper right block it is)."""
-    X, E = np.asarray(X), np.asarray(E)
-    if np.iscomplexobj(X) or np.iscomplexobj(E):
-        n = X.shape[0]
-        Z = np.zeros_like(X, dtype=np.result_type(X, E))
-        return scipy.linalg.expm(np.block([[X, E], [Z, X]]))[:n, n:]
-    return scipy.linalg.expm_frechet(X, E, compute_expm=False)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

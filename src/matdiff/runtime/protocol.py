@@ -20,7 +20,9 @@ hooks     optional: ``_wrap`` (applied by ``build`` to the generated function) a
 
 ``codegen.build`` asks :func:`uses` which of these names a generated source refers to and
 :func:`missing` which of them the backend lacks: a backend without a kernel is a MatdiffError at
-compile time, naming the kernel, never a late AttributeError or a silent NumPy fallback.
+compile time, naming the kernel, never a late AttributeError or a silent NumPy fallback.  A backend
+that cannot compute a kernel at all (torch has no general matrix logarithm) leaves it out and declares
+it in ``_cannot`` with the reason, which that error then gives.
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ class Kernels(Protocol):
     def eigvals(self, S: Any) -> Any: ...
     def expm(self, X: Any) -> Any: ...
     def expm_frechet(self, X: Any, E: Any) -> Any: ...
+    def expm_frechet2(self, X: Any, E: Any, F: Any) -> Any: ...
+    def logm(self, X: Any) -> Any: ...
+    def logm_frechet(self, X: Any, E: Any) -> Any: ...
+    def logm_frechet2(self, X: Any, E: Any, F: Any) -> Any: ...
+    def sqrtm(self, X: Any) -> Any: ...
+    def sqrtm_frechet(self, X: Any, E: Any) -> Any: ...
+    def sqrtm_frechet2(self, X: Any, E: Any, F: Any) -> Any: ...
+    def powm_frechet2(self, X: Any, E: Any, F: Any, p: float) -> Any: ...
+    def sym_fun(self, S: Any, f: str, p: float = 0.0) -> Any: ...  # f(S) of a symmetric S, by eigh
+    def sym_frechet(self, S: Any, E: Any, f: str, p: float = 0.0) -> Any: ...  # Daleckii–Krein
     def eigmax(self, S: Any) -> Any: ...
     def eigmin(self, S: Any) -> Any: ...
     def eigvecs(self, S: Any) -> Any: ...
@@ -134,6 +146,12 @@ class Hooks(TypedDict, total=False):
 
     _wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
     _all_finite: Callable[[Any], bool | None]
+    _cannot: Mapping[str, str]  # names of the protocol the backend declares it cannot provide, and why
+
+
+def cannot(namespace: Mapping[str, Any]) -> Mapping[str, str]:
+    """The protocol names a backend declares it cannot compute (``_cannot``), each with its reason."""
+    return namespace.get("_cannot", {})
 
 
 SHARED = frozenset({"_BadShapes"})  # the same object in every namespace, by design
@@ -189,8 +207,10 @@ def missing(namespace: Mapping[str, Any], used: Iterable[str]) -> list[str]:
 
 
 def lacks(namespace: Mapping[str, Any]) -> list[str]:
-    """The protocol's names that the namespace does not provide (empty for a complete runtime)."""
-    return missing(namespace, names())
+    """The protocol's names that the namespace neither provides nor declares it cannot (empty for a complete
+    runtime)."""
+    declared = cannot(namespace)
+    return [n for n in missing(namespace, names()) if n not in declared]
 
 
 _BUILTINS = frozenset(dir(builtins))

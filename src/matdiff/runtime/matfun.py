@@ -1,0 +1,277 @@
+"""NumPy kernels of the primary matrix functions: expm, logm, sqrtm, S^p, and their Fréchet derivatives.
+
+For a general square X (Higham, *Functions of Matrices*, 2008):
+
+* ``expm`` and ``L_exp(X, E)``: SciPy's scaling and squaring and its Fréchet derivative (Al-Mohy and Higham,
+  2009), ``expm_frechet``.
+* ``logm``, ``sqrtm``: SciPy's inverse scaling and squaring and Schur methods; ``L_log(X, E)`` is the upper right
+  block of ``logm([[X, E], [0, X]])`` (Higham, (3.16)); ``L_sqrt(X, E)`` solves the Sylvester equation
+  ``sqrtm(X) L + L sqrtm(X) = E`` (differentiate R*R = X).
+* Second derivatives by the same block identity one level up:
+  ``L2_f(X, E, F) = [L_f([[X, E], [0, X]], [[F, 0], [0, F]])]_12``.
+
+For a symmetric S (``sym_fun``, ``sym_frechet``): one ``eigh``, S = U diag(w) U', then f(S) = U diag(f(w)) U'
+and the Daleckii–Krein formula L_f(S, E) = U (F .* (U' E U)) U', F the first divided differences
+f[w_i, w_j] (Higham, Theorem 3.11), each computed without cancellation for close eigenvalues
+(``divided_differences``).  A complex input (the complex-step check) takes the general path: eigh would
+read only half of a complex symmetric matrix.
+
+Domains: the principal logarithm and square root are real where no eigenvalue lies on the closed
+(log) or open (sqrt) negative real axis; their derivatives need none on the closed axis (0 included).
+Elsewhere a :class:`DomainError` names the eigenvalue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from matdiff.errors import DomainError
+
+FUNCTIONS = ("expm", "logm", "sqrtm", "powm")  # the keys of sym_fun and sym_frechet (powm: S^p)
+
+
+def _sym(S: np.ndarray) -> np.ndarray:
+    return (S + S.T) / 2
+
+
+def _name(f: str, p: float) -> str:
+    return f"S^{p:g}" if f == "powm" else f
+
+
+# ------------------------------------------------------------------------------------------------ domains
+def _spectrum_check(f: str, p: float, w: np.ndarray, derivative: bool) -> None:
+    """DomainError where an eigenvalue (real ones: imag exactly 0, as LAPACK gives them) lies where f is not real
+    (or, for a derivative, not differentiable)."""
+    if f == "expm":
+        return
+    w = np.asarray(w)
+    real = w.imag == 0 if np.iscomplexobj(w) else np.ones(w.shape, bool)
+    re = np.real(w)
+    strict = f == "sqrtm" and not derivative or f == "powm" and p > 0 and not derivative
+    bad = real & ((re < 0) if strict else (re <= 0))
+    if not np.any(bad):
+        return
+    lam = float(re[bad][0])
+    name = _name(f, p)
+    if f == "powm":
+        raise DomainError(f"{name}: a non-integer power needs a positive definite S, but S has the eigenvalue "
+                          f"{lam:.6g}")
+    axis = "the closed negative real axis (0 included)" if not strict else "the negative real axis"
+    what = "is not differentiable" if derivative and f == "sqrtm" else "is not real"
+    raise DomainError(f"{name}: the matrix has the eigenvalue {lam:.6g} on {axis}, where the principal "
+                      f"{'logarithm' if f == 'logm' else 'square root'} {what}")
+
+
+def _general_check(f: str, p: float, X: np.ndarray, derivative: bool) -> None:
+    if not np.iscomplexobj(X) and f != "expm":
+        _spectrum_check(f, p, np.linalg.eigvals(X), derivative)
+
+
+def _finite(name: str, Y: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(Y)):
+        raise DomainError(f"{name}: the result is not finite at this point (an eigenvalue too close to the "
+                          "negative real axis, or entries too large)")
+    return Y
+
+
+def _real_like(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Y real where X is (its imaginary part is rounding once the spectrum was checked)."""
+    return Y if np.iscomplexobj(X) or not np.iscomplexobj(Y) else np.ascontiguousarray(Y.real)
+
+
+# ---------------------------------------------------------------------------------------- general matrices
+def expm(X: np.ndarray) -> np.ndarray:
+    """The matrix exponential (SciPy's scaling and squaring, Al-Mohy and Higham 2009)."""
+    return scipy.linalg.expm(np.asarray(X))
+
+
+def logm(X: np.ndarray) -> np.ndarray:
+    """The principal logarithm; DomainError where X has an eigenvalue on the closed negative real axis."""
+    X = np.asarray(X)
+    _general_check("logm", 0.0, X, derivative=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _finite("logm", _real_like(X, scipy.linalg.logm(X)))
+
+
+def sqrtm(X: np.ndarray) -> np.ndarray:
+    """The principal square root; DomainError where X has a negative real eigenvalue."""
+    X = np.asarray(X)
+    _general_check("sqrtm", 0.0, X, derivative=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _finite("sqrtm", _real_like(X, scipy.linalg.sqrtm(X)))
+
+
+def powm(X: np.ndarray, p: float) -> np.ndarray:
+    """X^p for a real p (SciPy's Schur-Padé method); X's eigenvalues must be positive where p is not an integer."""
+    X = np.asarray(X)
+    _general_check("powm", p, X, derivative=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _finite(_name("powm", p), _real_like(X, scipy.linalg.fractional_matrix_power(X, p)))
+
+
+def _block(X: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """[[X, E], [0, X]]: f of it has L_f(X, E) as its upper right block (Higham, (3.16))."""
+    X, E = np.asarray(X), np.asarray(E)
+    Z = np.zeros(X.shape, dtype=np.result_type(X, E))
+    return np.block([[X, E], [Z, X]])
+
+
+def expm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """L_exp(X, E), the Fréchet derivative of expm at X in the direction E (SciPy's expm_frechet; complex
+    values through the block form expm([[X, E], [0, X]]), whose upper right block it is)."""
+    X, E = np.asarray(X), np.asarray(E)
+    if np.iscomplexobj(X) or np.iscomplexobj(E):
+        n = X.shape[0]
+        return scipy.linalg.expm(_block(X, E))[:n, n:]
+    return scipy.linalg.expm_frechet(X, E, compute_expm=False)
+
+
+def logm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """L_log(X, E): the upper right block of logm([[X, E], [0, X]]); DomainError where X has an eigenvalue on
+    the closed negative real axis."""
+    X, E = np.asarray(X), np.asarray(E)
+    _general_check("logm", 0.0, X, derivative=True)
+    n = X.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        B = scipy.linalg.logm(_block(X, E))
+    return _finite("logm_d", _real_like(X if not np.iscomplexobj(E) else E, B[:n, n:]))
+
+
+def sqrtm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """L_sqrt(X, E): the solution L of sqrtm(X) L + L sqrtm(X) = E; DomainError where X has an eigenvalue on
+    the closed negative real axis (0 included: there sqrtm is not differentiable)."""
+    X, E = np.asarray(X), np.asarray(E)
+    _general_check("sqrtm", 0.0, X, derivative=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        R = _real_like(X, scipy.linalg.sqrtm(X))
+    return _finite("sqrtm_d", scipy.linalg.solve_sylvester(R, R, E))
+
+
+def powm_frechet(X: np.ndarray, E: np.ndarray, p: float) -> np.ndarray:
+    """L_pow(X, E) of X^p: the upper right block of ([[X, E], [0, X]])^p."""
+    X, E = np.asarray(X), np.asarray(E)
+    _general_check("powm", p, X, derivative=True)
+    n = X.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        B = scipy.linalg.fractional_matrix_power(_block(X, E), p)
+    return _finite(_name("powm", p) + " derivative", _real_like(X if not np.iscomplexobj(E) else E, B[:n, n:]))
+
+
+_GENERAL: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "expm": (lambda X, p: expm(X), lambda X, E, p: expm_frechet(X, E)),
+    "logm": (lambda X, p: logm(X), lambda X, E, p: logm_frechet(X, E)),
+    "sqrtm": (lambda X, p: sqrtm(X), lambda X, E, p: sqrtm_frechet(X, E)),
+    "powm": (powm, powm_frechet),
+}
+
+
+def frechet2(f: str, X: np.ndarray, E: np.ndarray, F: np.ndarray, p: float = 0.0) -> np.ndarray:
+    """L2_f(X, E, F), the second Fréchet derivative of f at X (symmetric in E and F): the upper right block of
+    L_f([[X, E], [0, X]], [[F, 0], [0, F]]) (differentiate L_f(X, E) = [f([[X, E], [0, X]])]_12 in X)."""
+    X, E, F = np.asarray(X), np.asarray(E), np.asarray(F)
+    n = X.shape[0]
+    Z = np.zeros(X.shape, dtype=np.result_type(X, F))
+    return _GENERAL[f][1](_block(X, E), np.block([[F, Z], [Z, F]]), p)[:n, n:]
+
+
+def expm_frechet2(X: np.ndarray, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+    return frechet2("expm", X, E, F)
+
+
+def logm_frechet2(X: np.ndarray, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+    return frechet2("logm", X, E, F)
+
+
+def sqrtm_frechet2(X: np.ndarray, E: np.ndarray, F: np.ndarray) -> np.ndarray:
+    return frechet2("sqrtm", X, E, F)
+
+
+def powm_frechet2(X: np.ndarray, E: np.ndarray, F: np.ndarray, p: float) -> np.ndarray:
+    return frechet2("powm", X, E, F, p)
+
+
+# -------------------------------------------------------------------------------------- symmetric matrices
+def divided_differences(f: str, p: float, w: Any, xp: Any = np) -> Any:
+    """F[i, j] = f[w_i, w_j] = (f(w_i) - f(w_j)) / (w_i - w_j), and f'(w_i) where w_i = w_j, without the
+    cancellation of that quotient for close eigenvalues: with hi = max, lo = min of the pair,
+
+    * exp:  exp(hi) expm1(lo - hi) / (lo - hi)
+    * sqrt: 1 / (sqrt(lo) + sqrt(hi))
+    * log:  t / (hi expm1(t)),                      t = log(lo / hi) (by log1p where lo/hi is near 1)
+    * w^p:  hi^(p-1) expm1(p t) / expm1(t),         the same t.
+
+    ``xp``: the array namespace (NumPy, or a backend's Array API namespace).
+    """
+    a, b = w[:, None], w[None, :]
+    hi, lo = xp.maximum(a, b), xp.minimum(a, b)
+    quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is np else contextlib.nullcontext()
+    with quiet:
+        if f == "expm":
+            d = lo - hi
+            same = d == 0
+            return xp.exp(hi) * xp.where(same, xp.ones_like(d), xp.expm1(d) / xp.where(same, xp.ones_like(d), d))
+        if f == "sqrtm":
+            return 1.0 / (xp.sqrt(lo) + xp.sqrt(hi))
+        r = (lo - hi) / hi
+        t = xp.where(r > -0.5, xp.log1p(r), xp.log(lo) - xp.log(hi))
+        same = t == 0
+        one = xp.ones_like(t)
+        if f == "logm":
+            return xp.where(same, 1.0 / hi, t / (hi * xp.where(same, one, xp.expm1(t))))
+        return xp.where(same, p * hi ** (p - 1), hi ** (p - 1) * xp.expm1(p * t) / xp.where(same, one, xp.expm1(t)))
+
+
+def spectral_values(f: str, p: float, w: Any, xp: Any = np) -> Any:
+    """f at the eigenvalues w (a positive semidefinite S's rounding to -1e-17 read as 0 for sqrt)."""
+    if f == "expm":
+        return xp.exp(w)
+    if f == "logm":
+        return xp.log(w)
+    if f == "sqrtm":
+        return xp.sqrt(xp.where(w > 0, w, xp.zeros_like(w)))
+    return w ** p
+
+
+def spectrum_check(f: str, p: float, w: np.ndarray, derivative: bool) -> None:
+    """DomainError where a symmetric matrix's eigenvalues w leave f's domain (for a value of sqrtm, -1e-17 is
+    taken for the 0 of a positive semidefinite matrix)."""
+    if f == "sqrtm" and not derivative:
+        w = np.where((w < 0) & (w >= -16 * np.finfo(float).eps * np.max(np.abs(w), initial=0.0)), 0.0, w)
+    _spectrum_check(f, p, w, derivative)
+
+
+def eigh(S: np.ndarray, f: str, p: float, derivative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(w, U) of the symmetric part of S, its spectrum checked for f."""
+    w, U = np.linalg.eigh(_sym(S))
+    spectrum_check(f, p, w, derivative)
+    return w, U
+
+
+def sym_fun(S: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
+    """f(S) = U diag(f(w)) U' of a symmetric S (f one of "expm", "logm", "sqrtm", "powm" with exponent p)."""
+    S = np.asarray(S)
+    if np.iscomplexobj(S):
+        return _GENERAL[f][0](S, p)
+    w, U = eigh(S, f, p, derivative=False)
+    return (U * spectral_values(f, p, w)) @ U.T
+
+
+def sym_frechet(S: np.ndarray, E: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
+    """L_f(S, E) = U (F .* (U' E U)) U' of a symmetric S (Daleckii–Krein), F the divided differences of f."""
+    S, E = np.asarray(S), np.asarray(E)
+    if np.iscomplexobj(S) or np.iscomplexobj(E):
+        return _GENERAL[f][1](S, E, p)
+    w, U = eigh(S, f, p, derivative=True)
+    return U @ (divided_differences(f, p, w) * (U.T @ E @ U)) @ U.T
