@@ -68,6 +68,14 @@ def nonzero(*shape: int) -> Callable[[np.random.Generator], Any]:
     return lambda rng: away_from_zero(rng, shape)
 
 
+def distinct_spectrum(n: int) -> Callable[[np.random.Generator], Any]:
+    """Q diag(1, 2, ..., n) Q': eigenvalue gaps of 1, so eigenvectors are well conditioned."""
+    def make(rng: np.random.Generator) -> Any:
+        Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        return (Q * np.arange(1.0, n + 1)) @ Q.T
+    return make
+
+
 def near_identity(n: int) -> Callable[[np.random.Generator], Any]:
     """I + E with ||E||_2 < 1/2: eigenvalues off the negative real axis (logm, sqrtm defined)."""
     def make(rng: np.random.Generator) -> Any:
@@ -122,6 +130,9 @@ CASES = [
     Case("powm_d2", "tr(B*powm_d2(S, C, X, 0.5))", "X", V(B=gauss(N, N), C=gauss(N, N), S=lambda rng: spd(rng, N),
                                                          X=gauss(N, N)), types={"S": "spd"}, rule="powm_d2"),
     Case("eigmax", "eigmax(S)", "S", V(S=lambda rng: spd(rng, N)), types={"S": "spd"}, rule="eigmax"),
+    Case("eigvec_max", "(y'*eigvec_max(S))^2", "S", V(S=distinct_spectrum(N), y=gauss(N)), types={"S": "spd"},
+         rule="eigvec_max"),
+    Case("eigvec_min", "(y'*eigvec_min(A + A'))^2", "A", V(A=gauss(N, N), y=gauss(N)), rule="eigvec_min"),
     Case("eigmin", "eigmin(X'*X)", "X", V(X=gauss(N + 1, N)), rule="eigmin"),
     Case("eigvals", "y'*eigvals(A + A')", "A", V(A=gauss(N, N), y=gauss(N)), rule="eigvals"),
     Case("softplus", "sum(softplus(A*X))", "X", V(A=gauss(N, N), X=gauss(N, M)), rule="softplus"),

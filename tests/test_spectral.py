@@ -70,3 +70,23 @@ def test_backends(backend, rng):
     value, grads = matdiff.compile(expr, wrt="S", types=SYM, backend=backend)(S=S, y=y)
     assert np.allclose(np.asarray(value), ref_value, rtol=1e-5)
     assert np.allclose(np.asarray(grads["S"]), ref["S"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("expr, wrt, types", [("eigmax(S)", "S", {"S": "symmetric"}), ("eigmin(X'*X)", "X", None),
+                                               ("eigmax(S)^2 + eigmin(S)", "S", {"S": "spd"})])
+def test_hessians_through_the_eigenvector_derivative(expr, wrt, types, rng):
+    """d u = (lambda*I - S)^+ dS u: the Hessian-vector product against central differences of the gradient."""
+    A = rng.standard_normal((4, 4))
+    values = {"S": A @ A.T + np.eye(4), "X": rng.standard_normal((5, 4))}
+    values = {wrt: values[wrt]}
+    h, g = matdiff.hessian(expr, wrt=wrt, types=types), matdiff.grad(expr, wrt=wrt, types=types)
+    V = rng.standard_normal(values[wrt].shape)
+    V = V + V.T if types else V
+    eps = 1e-6
+    numeric = (g.evaluate({wrt: values[wrt] + eps * V}) - g.evaluate({wrt: values[wrt] - eps * V})) / (2 * eps)
+    assert np.allclose(h.hvp(values, V), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_second_derivative_of_all_eigenvalues_is_refused_with_a_reason():
+    with pytest.raises(matdiff.MatdiffError, match="eigvecs.*no differential rule"):
+        matdiff.hessian("y'*eigvals(S)", wrt="S", types={"S": "symmetric"})

@@ -41,7 +41,7 @@ from ..core.shapes import same_dim
 from ..errors import DomainError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
 from ..functions.linalg import inv
-from ..functions.reductions import diag, is_diag_of_vector
+from ..functions.reductions import diag, is_diag_of_vector, sum_
 from ..functions.registry import Function
 
 transpose = T
@@ -307,6 +307,10 @@ class Simplifier:
             if out and _inverse_pair(out[-1], f):
                 out.pop()
                 continue
+            if out and _ones_dot(out[-1], f):  # r*1 = 1'*r' = sum(r) for a row r
+                v = f if isinstance(out[-1], Ones) else out[-1]
+                out[-1] = self.call(sum_, v.arg if isinstance(v, Transpose) else v)
+                continue
             if out and _diag_of_vector(out[-1]):
                 if _diag_of_vector(f):  # diag(a)*diag(b) = diag(a .* b)
                     out[-1] = self.call(diag, self.hadamard(Hadamard(out[-1].arg, f.arg)))
@@ -319,6 +323,39 @@ class Simplifier:
             return [Eye(like=chain[0])]
         return out
 
+    def _linear_terms(self, terms: list[Expr]) -> list[Expr]:
+        """Terms c_i*f(.., E_i, ..) of a function linear in that argument (a Fréchet derivative) with the other
+        arguments equal become one: L(X, A) + 2*L(X, B) = L(X, A + 2*B)."""
+        groups: dict[object, list[tuple[Fraction | float, Expr]]] = {}
+        order: list[object] = []
+        for i, t in enumerate(terms):
+            c, rest = split_coefficient(t)
+            fn = getattr(rest, "fn", None)
+            k = fn.linear_in if fn is not None else None
+            if k is None:
+                key: object = ("term", i)
+            else:
+                key = (fn, tuple(a for j, a in enumerate(rest.args) if j != k))  # type: ignore[attr-defined]
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append((c, t if k is None else rest))
+        out: list[Expr] = []
+        for key in order:
+            group = groups[key]
+            if len(group) == 1:
+                c, t = group[0]
+                out.append(t if key[0] == "term" else (t if c == 1 else self.product([Num(c), t])))
+                continue
+            call = group[0][1]
+            k = call.fn.linear_in  # type: ignore[attr-defined]
+            inner = self.sum([x.args[k] if c == 1 else self.product([Num(c), x.args[k]])  # type: ignore[attr-defined]
+                              for c, x in group])
+            args = list(call.args)  # type: ignore[attr-defined]
+            args[k] = inner
+            out.append(self.call(call.fn, *args))  # type: ignore[attr-defined]
+        return out
+
     def sum(self, terms: list[Expr]) -> Expr:
         flat: list[Expr] = []
         for t in terms:
@@ -326,6 +363,7 @@ class Simplifier:
                 flat.extend(t.terms)
             elif not _is_zero(t):
                 flat.append(t)
+        flat = self._linear_terms(flat)
         coefs: dict[object, Fraction | float] = {}
         first: dict[object, Expr] = {}
         for t in flat:
@@ -400,6 +438,14 @@ def _powers(factors: list[Expr]) -> list[Expr]:
 
 
 _diag_of_vector = is_diag_of_vector
+
+
+def _ones_dot(a: Expr, b: Expr) -> bool:
+    """a*b is the sum of a vector's entries: a row times a ones column, or a ones row times a column."""
+    if a.shape is None or b.shape is None or a.is_scalar or b.is_scalar:
+        return False
+    row_col = a.shape[0].size() == 1 and b.shape[1].size() == 1
+    return row_col and (isinstance(b, Ones) != isinstance(a, Ones))
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:

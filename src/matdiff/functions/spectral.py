@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.build import T, is_symmetric, mul
-from ..core.nodes import Expr
+from ..core.build import T, add, is_symmetric, mul, neg, sub
+from ..core.nodes import Expr, Eye, Num
 from ..core.shapes import ONE, SCALAR_SHAPE
 from ..errors import ShapeError
+from .linalg import inv
 from .reductions import diag
 from .registry import Function, describe, no_rule, register, square
 
@@ -57,10 +58,27 @@ def _kernel(name: str, scalar: str = "{a}") -> Any:
                                    else f"_K.{name}({low(e.arg)})")
 
 
-def _vectors(name: str, shape: Any, doc: str) -> Function:
+def _eigvec_rule(value: Any) -> Any:
+    """d u = (lambda I - S)^+ dS u for the unit eigenvector u of a simple eigenvalue lambda (Magnus & Neudecker,
+    ch. 8, Theorem 1), the pseudo-inverse written (lambda I - S + u u')^-1 - u u' (u u' replaces the zero
+    eigenvalue of lambda I - S by 1): d u = inv(lambda*eye - S + u*u')*dS*u - u*(u'*dS*u)."""
+    def rule(e: Expr, d: Any) -> Expr:
+        S = e.arg  # type: ignore[attr-defined]
+        dS = d(S)
+        if S.is_scalar:
+            return mul(Num(0), dS)
+        u, lam = e, value()(S)
+        M = add(mul(lam, Eye(like=S)), neg(S), mul(u, T(u)))
+        return sub(mul(inv(M), dS, u), mul(u, mul(T(u), dS, u)))
+    return rule
+
+
+def _vectors(name: str, shape: Any, doc: str, value: Any = None) -> Function:
+    rule = _eigvec_rule(value) if value is not None else no_rule(name, "the derivative of all eigenvectors")
     return register(Function(
         name=name, calls=(f"_K.{name}",), family=FAMILY, shape=shape, analytic="no", printed_only=True,
-        rule=("", no_rule(name, "the derivative of an eigenvector")),
+        rule=("d u = inv(lambda*eye - S + u*u')*dS*u - u*(u'*dS*u), the pseudo-inverse of lambda*eye - S"
+              if value is not None else "", rule),
         latex=_operator(r"\operatorname{" + name.replace("_", r"\_") + "}"),
         lower=_kernel(name, "1.0 + 0 * {a}"), doc=doc))
 
@@ -68,8 +86,9 @@ def _vectors(name: str, shape: Any, doc: str) -> Function:
 eigvecs = _vectors("eigvecs", _matrix_shape, "the unit eigenvectors of a symmetric matrix as columns, eigenvalues "
                    "ascending (a DomainError where an eigenvalue is repeated)")
 eigvec_max = _vectors("eigvec_max", _vector_shape, "the unit eigenvector of the largest eigenvalue (its sign is "
-                      "arbitrary; u*u' is not); a DomainError where that eigenvalue is repeated")
-eigvec_min = _vectors("eigvec_min", _vector_shape, "the unit eigenvector of the smallest eigenvalue")
+                      "arbitrary; u*u' is not); a DomainError where that eigenvalue is repeated", lambda: eigmax)
+eigvec_min = _vectors("eigvec_min", _vector_shape, "the unit eigenvector of the smallest eigenvalue",
+                      lambda: eigmin)
 
 
 def _extreme(name: str, vector: Function, which: str) -> Function:
