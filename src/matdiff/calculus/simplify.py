@@ -324,14 +324,14 @@ class Simplifier:
         return out
 
     def _linear_terms(self, terms: list[Expr]) -> list[Expr]:
-        """Terms c_i*f(.., E_i, ..) of a function linear in that argument (a Fréchet derivative) with the other
-        arguments equal become one: L(X, A) + 2*L(X, B) = L(X, A + 2*B)."""
+        """Terms c_i*f(.., E_i, ..) of a function of several arguments linear in one (a derivative in a
+        direction) with the others equal become one: L(X, A) + 2*L(X, B) = L(X, A + 2*B)."""
         groups: dict[object, list[tuple[Fraction | float, Expr]]] = {}
         order: list[object] = []
         for i, t in enumerate(terms):
             c, rest = split_coefficient(t)
             fn = getattr(rest, "fn", None)
-            k = fn.linear_in if fn is not None else None
+            k = fn.linear_in if fn is not None and fn.arity > 1 else None  # tr(A) + tr(B) stays split
             if k is None:
                 key: object = ("term", i)
             else:

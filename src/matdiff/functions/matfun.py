@@ -125,7 +125,7 @@ def _lower(f: Primary) -> Callable[[Any, Expr], str]:
         if a.is_scalar:
             return low(f.scalar(a))
         if is_symmetric(a):  # one eigh: U diag(f(w)) U'
-            return low.emit(f"_K.sym_fun({low(a)}, {f.name!r})")
+            return low.emit(f"_K.sym_fun({low.emit(f'_K.eigh({low(a)})')}, {f.name!r})")
         return low.emit(f"_K.{f.name}({low(a)})")
     return lower
 
@@ -136,7 +136,7 @@ def _lower_d(f: Primary) -> Callable[[Any, Expr], str]:
         if a.is_scalar:
             return low.emit(f.d1.format(a=low(a), e=low(v)))
         if is_symmetric(a):  # Daleckii–Krein
-            return low.emit(f"_K.sym_frechet({low(a)}, {low(v)}, {f.name!r})")
+            return low.emit(f"_K.sym_frechet({low.emit(f'_K.eigh({low(a)})')}, {low(v)}, {f.name!r})")
         return low.emit(f"_K.{f.name}_frechet({low(a)}, {low(v)})")
     return lower
 
@@ -198,14 +198,14 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
     fns: dict[str, Function] = {}
     n = f.name
     fns["f"] = register(Function(
-        name=n, calls=(f"_K.{n}", "_K.sym_fun", *f.scalar.calls), family=FAMILY, shape=square_of_square,
+        name=n, calls=(f"_K.{n}", "_K.sym_fun", "_K.eigh", *f.scalar.calls), family=FAMILY, shape=square_of_square,
         same_shape=True, transpose_inside=True, symmetric=lambda args: is_symmetric(args[0]),
         rule=_rule(f, fns), fold=lambda args: f.scalar(args[0]) if args[0].is_scalar else None,
         latex=lambda p, e: f.tex(p, p.doprint(e.arg)), lower=_lower(f), guard=_guard(f),
         doc=f.doc + (f"; {f.domain}" if f.domain else "")))
     fns["d"] = register(Function(
-        name=n + "_d", calls=(f"_K.{n}_frechet", "_K.sym_frechet", *(c for c in f.scalar.calls if c in f.d1)),
-        family=FAMILY, arity=2,
+        name=n + "_d", family=FAMILY, arity=2,
+        calls=(f"_K.{n}_frechet", "_K.sym_frechet", "_K.eigh", *(c for c in f.scalar.calls if c in f.d1)),
         shape=direction_shape("X"), same_shape=True, transpose_inside=True, linear_in=1, printed_only=True,
         rule=_d_rule(f, fns),
         # the adjoint of E -> L(X, E) is C -> L(X', C): tr(C' L(X, E)) = tr(L(X', C)' E)
@@ -316,7 +316,7 @@ def _spd_power_shape(S: Expr) -> None:
 
 
 powm_d = register(Function(
-    name="powm_d", calls=("_K.sym_frechet",), family=FAMILY, arity=3, shape=_powm_d_shape, same_shape=True,
+    name="powm_d", calls=("_K.sym_frechet", "_K.eigh"), family=FAMILY, arity=3, shape=_powm_d_shape, same_shape=True,
     transpose_inside=True, linear_in=1, printed_only=True,
     rule=("d powm_d(S, E, p) = powm_d2(S, E, dS, p) + powm_d(S, dE, p)", _powm_d_rule),
     adjoint=lambda e, c: ("<C, powm_d(S, E, p)> = <powm_d(S', C, p), E>", e.args[1],
@@ -324,8 +324,8 @@ powm_d = register(Function(
     fold=_powm_fold, simplify=_powm_simplify,
     latex=lambda p, e: rf"L_{{\cdot^{{{p.doprint(e.args[2])}}}}}\left({p.doprint(e.args[0])}, "
                        rf"{p.doprint(e.args[1])}\right)",
-    lower=lambda low, e: low.emit(f"_K.sym_frechet({low(e.args[0])}, {low(e.args[1])}, 'powm', "
-                                  f"{_p(e.args[2])!r})"),
+    lower=lambda low, e: low.emit(f"_K.sym_frechet({low.emit(f'_K.eigh({low(e.args[0])})')}, {low(e.args[1])}, "
+                                  f"'powm', {_p(e.args[2])!r})"),
     doc="powm_d(S, E, p) = L(S, E), the Fréchet derivative of S^p (S spd, p a number) in the direction E"))
 
 powm_d2 = register(Function(

@@ -344,7 +344,8 @@ class Lowering:
             return self.emit(f"{_base(self(e.base))} ** {self(e.exp)}")
         k = integer_value(e.exp)
         if k is None:  # S^p, S spd and p a number (checked when typing): U diag(w^p) U'
-            return self.emit(f"_K.sym_fun({self(e.base)}, 'powm', {float(number_value(e.exp))!r})")
+            return self.emit(f"_K.sym_fun({self.emit(f'_K.eigh({self(e.base)})')}, 'powm', "
+                             f"{float(number_value(e.exp))!r})")
         if k < 0:
             return self.emit(f"_np.linalg.matrix_power({self.inverse(e.base)}, {-k})")
         return self.emit(f"_np.linalg.matrix_power({self(e.base)}, {k})")

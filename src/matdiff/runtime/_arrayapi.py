@@ -521,21 +521,25 @@ class Kernels:
         return self.expm_frechet(XB, FB)[..., :n, n:]
 
     def _spectrum(self, S: Any, f: str, p: float, derivative: bool) -> tuple[Any, Any]:
-        """(w, U) of a symmetric S, its spectrum checked for f where it can be read (runtime.matfun's words)."""
-        w, U = self.ops.xp.linalg.eigh(self._sym(S))
+        """(w, U) of eigh(S) (or of S), its spectrum checked for f where it can be read (runtime.matfun's words)."""
+        w, U = S if isinstance(S, tuple) else self.eigh(S)
         v = self.ops.value(w)
         if v is not None:
             _npM.spectrum_check(f, p, np.asarray(v, dtype=float), derivative)
         return w, U
 
+    def eigh(self, S: Any) -> tuple[Any, Any]:
+        """(w, U) of a symmetric S, shared by sym_fun and sym_frechet."""
+        return self.ops.xp.linalg.eigh(self._sym(S))
+
     def sym_fun(self, S: Any, f: str, p: float = 0.0) -> Any:
-        """f(S) = U diag(f(w)) U' of a symmetric S (as runtime.matfun.sym_fun)."""
+        """f(S) = U diag(f(w)) U' of a symmetric S given by its eigh (as runtime.matfun.sym_fun)."""
         xp = self.ops.xp
         w, U = self._spectrum(S, f, p, derivative=False)
         return xp.matmul(U * _npM.spectral_values(f, p, w, xp)[None, :], xp.matrix_transpose(U))
 
     def sym_frechet(self, S: Any, E: Any, f: str, p: float = 0.0) -> Any:
-        """L_f(S, E) = U (F .* (U' E U)) U' (Daleckii–Krein, as runtime.matfun.sym_frechet)."""
+        """L_f(S, E) = U (F .* (U' E U)) U' (Daleckii–Krein, as runtime.matfun.sym_frechet), S given by its eigh."""
         xp = self.ops.xp
         w, U = self._spectrum(S, f, p, derivative=True)
         Ut = xp.matrix_transpose(U)

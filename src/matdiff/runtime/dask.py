@@ -523,11 +523,17 @@ def _concrete(kernel: Any) -> Any:
     return run
 
 
+def _pass(S: Any) -> Any:
+    """eigh of a batch or a Dask matrix: the matrix itself (sym_fun and sym_frechet decompose it per example)."""
+    return S
+
+
 _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
-           "powm_frechet2", "sym_fun", "sym_frechet")
+           "powm_frechet2", "sym_fun", "sym_frechet")  # sym_*: of the matrix itself, eigh below passes it on
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
-                    expm=_expm, expm_frechet=_expm_frechet, **{k: _concrete(getattr(_npK, k)) for k in _MATFUN},
+                    expm=_expm, expm_frechet=_expm_frechet, eigh=_pass,
+                    **{k: _concrete(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

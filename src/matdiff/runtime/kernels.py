@@ -38,6 +38,7 @@ from scipy.linalg import lapack
 from matdiff.errors import DomainError, ShapeError
 
 from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
+    eigh,
     expm,
     expm_frechet,
     expm_frechet2,

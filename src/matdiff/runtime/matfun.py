@@ -252,26 +252,41 @@ def spectrum_check(f: str, p: float, w: np.ndarray, derivative: bool) -> None:
     _spectrum_check(f, p, w, derivative)
 
 
-def eigh(S: np.ndarray, f: str, p: float, derivative: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(w, U) of the symmetric part of S, its spectrum checked for f."""
-    w, U = np.linalg.eigh(_sym(S))
-    spectrum_check(f, p, w, derivative)
-    return w, U
+class Eigh:
+    """The eigendecomposition S = U diag(w) U' of a symmetric S, computed once and shared by f(S) and L_f(S, E) in
+    generated code (``_K.eigh``); of a complex S (the complex-step check) the matrix itself, for the general path."""
+
+    __slots__ = ("S", "w", "U")
+
+    def __init__(self, S: np.ndarray):
+        S = np.asarray(S)
+        self.S = S
+        if np.iscomplexobj(S):
+            self.w = self.U = None
+        else:
+            self.w, self.U = np.linalg.eigh(_sym(S))
 
 
-def sym_fun(S: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
-    """f(S) = U diag(f(w)) U' of a symmetric S (f one of "expm", "logm", "sqrtm", "powm" with exponent p)."""
-    S = np.asarray(S)
-    if np.iscomplexobj(S):
-        return _GENERAL[f][0](S, p)
-    w, U = eigh(S, f, p, derivative=False)
-    return (U * spectral_values(f, p, w)) @ U.T
+def eigh(S: Any) -> Eigh:
+    return S if isinstance(S, Eigh) else Eigh(S)
 
 
-def sym_frechet(S: np.ndarray, E: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
-    """L_f(S, E) = U (F .* (U' E U)) U' of a symmetric S (Daleckii–Krein), F the divided differences of f."""
-    S, E = np.asarray(S), np.asarray(E)
-    if np.iscomplexobj(S) or np.iscomplexobj(E):
-        return _GENERAL[f][1](S, E, p)
-    w, U = eigh(S, f, p, derivative=True)
-    return U @ (divided_differences(f, p, w) * (U.T @ E @ U)) @ U.T
+def sym_fun(S: Any, f: str, p: float = 0.0) -> np.ndarray:
+    """f(S) = U diag(f(w)) U' of a symmetric S or its ``eigh`` (f one of "expm", "logm", "sqrtm", "powm" with
+    exponent p)."""
+    e = eigh(S)
+    if e.U is None:
+        return _GENERAL[f][0](e.S, p)
+    spectrum_check(f, p, e.w, derivative=False)
+    return (e.U * spectral_values(f, p, e.w)) @ e.U.T
+
+
+def sym_frechet(S: Any, E: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
+    """L_f(S, E) = U (F .* (U' E U)) U' of a symmetric S or its ``eigh`` (Daleckii–Krein), F the divided
+    differences of f at the eigenvalues."""
+    e, E = eigh(S), np.asarray(E)
+    if e.U is None or np.iscomplexobj(E):
+        return _GENERAL[f][1](e.S, E, p)
+    spectrum_check(f, p, e.w, derivative=True)
+    U = e.U
+    return U @ (divided_differences(f, p, e.w) * (U.T @ E @ U)) @ U.T
