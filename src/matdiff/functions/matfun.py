@@ -150,6 +150,17 @@ def _lower_d2(f: Primary) -> Callable[[Any, Expr], str]:
     return lower
 
 
+def _check(f: Primary) -> Callable[[Any, Expr], Any]:
+    """The guard's code: the spectrum of a symmetric argument (its eigh is shared with the derivative's), else the
+    value itself."""
+    def check(low: Any, e: Expr) -> Any:
+        a = e.arg  # type: ignore[attr-defined]
+        if a.is_scalar or not is_symmetric(a):
+            return low(e)
+        return low.emit(f"_K.sym_check({low.emit(f'_K.eigh({low(a)})')}, {f.name!r})")
+    return check
+
+
 def _guard(f: Primary) -> Callable[[Expr], list[tuple[str, Expr, str]]] | None:
     if not f.domain:
         return None
@@ -198,10 +209,11 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
     fns: dict[str, Function] = {}
     n = f.name
     fns["f"] = register(Function(
-        name=n, calls=(f"_K.{n}", "_K.sym_fun", "_K.eigh", *f.scalar.calls), family=FAMILY, shape=square_of_square,
+        name=n, calls=(f"_K.{n}", "_K.sym_fun", "_K.eigh", "_K.sym_check", *f.scalar.calls), family=FAMILY,
+        shape=square_of_square,
         same_shape=True, transpose_inside=True, symmetric=lambda args: is_symmetric(args[0]),
         rule=_rule(f, fns), fold=lambda args: f.scalar(args[0]) if args[0].is_scalar else None,
-        latex=lambda p, e: f.tex(p, p.doprint(e.arg)), lower=_lower(f), guard=_guard(f),
+        latex=lambda p, e: f.tex(p, p.doprint(e.arg)), lower=_lower(f), guard=_guard(f), check=_check(f),
         doc=f.doc + (f"; {f.domain}" if f.domain else "")))
     fns["d"] = register(Function(
         name=n + "_d", family=FAMILY, arity=2,

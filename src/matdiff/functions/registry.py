@@ -60,7 +60,8 @@ class Function:
         ``guard(e)``: (check, subexpression, what)
         for the domain checks before a gradient is computed, the check one of ``"positive"``
         (every entry > 0), ``"invertible"``, ``"evaluates"`` (computing it refuses where it is
-        undefined); ``lower(low, e)``: the generated
+        undefined); ``check(low, e)``: code for an ``"evaluates"`` guard that only checks the domain, where
+        that is cheaper than the value (the spectrum of a symmetric argument of logm); ``lower(low, e)``: the generated
         NumPy code, through the lowering ``low`` (``low(arg)``, ``low.emit``, ``low.factor``); evaluation executes
         the same lowering (each emitted statement computed at once), so it is the function's only numeric
         implementation, and the runtime functions it calls raise the DomainErrors where it is undefined;
@@ -92,6 +93,7 @@ class Function:
     simplify: Callable[[Any, tuple[Expr, ...]], Expr | None] | None = None
     latex: Callable[[Any, Expr], str] | None = None
     guard: Callable[[Expr], list[tuple[str, Expr, str]]] | None = None
+    check: Callable[[Any, Expr], Any] | None = None
     lower: Callable[[Any, Expr], str] | None = None
     calls: tuple[str, ...] = ()
     expand: Callable[[Expr], Expr] | None = None

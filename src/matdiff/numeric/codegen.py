@@ -936,8 +936,9 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     low.plan(list(outputs) + [e for k, e, _ in checks if k != "invertible"])
     guard_lines: list[str] = []
     for kind, e, what in checks:
-        if kind == "evaluates":  # the value itself refuses where it is undefined (logdet)
-            low(e)
+        if kind == "evaluates":  # the value itself refuses where it is undefined (logdet), or the function's check
+            fn = getattr(e, "fn", None)
+            fn.check(low, e) if fn is not None and fn.check is not None else low(e)
         elif kind == "invertible" and e.arg.is_scalar:
             guard_lines.append(f"_nonzero({low(e.arg)}, {to_text(e.arg)!r})")
         elif kind == "invertible":

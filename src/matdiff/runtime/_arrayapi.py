@@ -532,6 +532,10 @@ class Kernels:
         """(w, U) of a symmetric S, shared by sym_fun and sym_frechet."""
         return self.ops.xp.linalg.eigh(self._sym(S))
 
+    def sym_check(self, S: Any, f: str, p: float = 0.0) -> None:
+        """DomainError where f(S) is undefined (the spectrum, where it can be read)."""
+        self._spectrum(S, f, p, derivative=False)
+
     def sym_fun(self, S: Any, f: str, p: float = 0.0) -> Any:
         """f(S) = U diag(f(w)) U' of a symmetric S given by its eigh (as runtime.matfun.sym_fun)."""
         xp = self.ops.xp

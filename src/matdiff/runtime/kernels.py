@@ -49,6 +49,7 @@ from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
     sqrtm,
     sqrtm_frechet,
     sqrtm_frechet2,
+    sym_check,
     sym_frechet,
     sym_fun,
 )

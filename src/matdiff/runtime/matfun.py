@@ -214,6 +214,8 @@ def divided_differences(f: str, p: float, w: Any, xp: Any = np) -> Any:
 
     ``xp``: the array namespace (NumPy, or a backend's Array API namespace).
     """
+    if xp is np and f != "sqrtm":
+        return _divided_differences_np(f, p, np.asarray(w))
     a, b = w[:, None], w[None, :]
     hi, lo = xp.maximum(a, b), xp.minimum(a, b)
     quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is np else contextlib.nullcontext()
@@ -231,6 +233,44 @@ def divided_differences(f: str, p: float, w: Any, xp: Any = np) -> Any:
         if f == "logm":
             return xp.where(same, 1.0 / hi, t / (hi * xp.where(same, one, xp.expm1(t))))
         return xp.where(same, p * hi ** (p - 1), hi ** (p - 1) * xp.expm1(p * t) / xp.where(same, one, xp.expm1(t)))
+
+
+def _divided_differences_np(f: str, p: float, w: np.ndarray) -> np.ndarray:
+    """NumPy: the plain quotient where the pair is far apart (cancellation costs at most a factor 20 there:
+    |lo - hi| >= 0.05 for exp, lo <= 0.95 hi otherwise), the cancellation-free forms on the close pairs only (the
+    diagonal among them), found by bisection in the ascending eigenvalues eigh gives."""
+    fw = spectral_values(f, p, w)
+    d = w[:, None] - w[None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        F = (fw[:, None] - fw[None, :]) / d
+    n = w.size
+    if n and np.all(w[1:] >= w[:-1]):  # the band |w_j - w_i| < 0.05 (relative for log and powers) around i
+        lower, upper = (w - 0.05, w + 0.05) if f == "expm" else (w * 0.95, w / 0.95)
+        first = np.searchsorted(w, lower, "left")
+        counts = np.searchsorted(w, upper, "right") - first
+        i = np.repeat(np.arange(n), counts)
+        j = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts - first, counts)
+    else:
+        big = np.maximum(np.abs(w)[:, None], np.abs(w)[None, :])
+        i, j = np.nonzero(np.abs(d) < 0.05 * (1.0 if f == "expm" else big))
+    if i.size:
+        a, b = w[i], w[j]
+        F[i, j] = _close_pairs(f, p, np.maximum(a, b), np.minimum(a, b))
+    return F
+
+
+def _close_pairs(f: str, p: float, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """f[lo, hi] by the cancellation-free forms of ``divided_differences`` (pairs of arrays)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if f == "expm":
+            d = lo - hi
+            return np.exp(hi) * np.where(d == 0, 1.0, np.expm1(d) / np.where(d == 0, 1.0, d))
+        t = np.log1p((lo - hi) / hi)
+        same = t == 0
+        den = np.where(same, 1.0, np.expm1(t))
+        if f == "logm":
+            return np.where(same, 1.0 / hi, t / (hi * den))
+        return np.where(same, p * hi ** (p - 1), hi ** (p - 1) * np.expm1(p * t) / den)
 
 
 def spectral_values(f: str, p: float, w: Any, xp: Any = np) -> Any:
@@ -269,6 +309,13 @@ class Eigh:
 
 def eigh(S: Any) -> Eigh:
     return S if isinstance(S, Eigh) else Eigh(S)
+
+
+def sym_check(S: Any, f: str, p: float = 0.0) -> None:
+    """DomainError where f(S) is undefined, from the eigenvalues of a symmetric S (or its ``eigh``)."""
+    e = eigh(S)
+    if e.U is not None:
+        spectrum_check(f, p, e.w, derivative=False)
 
 
 def sym_fun(S: Any, f: str, p: float = 0.0) -> np.ndarray:
