@@ -349,11 +349,13 @@ class Simplifier:
                 continue
             call = group[0][1]
             k = call.fn.linear_in  # type: ignore[attr-defined]
-            inner = self.sum([x.args[k] if c == 1 else self.product([Num(c), x.args[k]])  # type: ignore[attr-defined]
-                              for c, x in group])
+            common = group[0][0] if all(c == group[0][0] for c, _ in group) else 1  # 2*L(X, A) - 2*L(X, B) ...
+            inner = self.sum([x.args[k] if c == common else self.product([Num(_ratio(c, common)), x.args[k]])
+                              for c, x in group])  # type: ignore[attr-defined]
             args = list(call.args)  # type: ignore[attr-defined]
             args[k] = inner
-            out.append(self.call(call.fn, *args))  # type: ignore[attr-defined]
+            merged = self.call(call.fn, *args)  # type: ignore[attr-defined]
+            out.append(merged if common == 1 else self.product([Num(common), merged]))  # ... = 2*L(X, A - B)
         return out
 
     def sum(self, terms: list[Expr]) -> Expr:

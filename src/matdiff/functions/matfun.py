@@ -60,6 +60,7 @@ class Primary:
     d2: str  # L2_f(a, e, f) at a scalar a
     domain: str
     doc: str
+    factors: str = ""  # a runtime kernel whose result f and L_f of a general X share (expm_pade)
 
 
 def _direction2_shape(point: str, extra: int = 0) -> Callable[[Function, tuple[Expr, ...]], Any]:
@@ -126,6 +127,8 @@ def _lower(f: Primary) -> Callable[[Any, Expr], str]:
             return low(f.scalar(a))
         if is_symmetric(a):  # one eigh: U diag(f(w)) U'
             return low.emit(f"_K.sym_fun({low.emit(f'_K.eigh({low(a)})')}, {f.name!r})")
+        if f.factors:
+            return low.emit(f"_K.{f.name}({low.emit(f'_K.{f.factors}({low(a)})')})")
         return low.emit(f"_K.{f.name}({low(a)})")
     return lower
 
@@ -137,8 +140,17 @@ def _lower_d(f: Primary) -> Callable[[Any, Expr], str]:
             return low.emit(f.d1.format(a=low(a), e=low(v)))
         if is_symmetric(a):  # Daleckii–Krein
             return low.emit(f"_K.sym_frechet({low.emit(f'_K.eigh({low(a)})')}, {low(v)}, {f.name!r})")
+        if f.factors and isinstance(a, Transpose):  # L(X', G) = L(X, G')': the factors of X, shared with f(X)
+            factors = low.emit(f"_K.{f.factors}({low(a.arg)})")
+            return low.emit(f"_K.{f.name}_frechet({factors}, {_transposed(low(v))}).T")
+        if f.factors:
+            return low.emit(f"_K.{f.name}_frechet({low.emit(f'_K.{f.factors}({low(a)})')}, {low(v)})")
         return low.emit(f"_K.{f.name}_frechet({low(a)}, {low(v)})")
     return lower
+
+
+def _transposed(code: str) -> str:
+    return code[:-2] if code.endswith(".T") and code[:-2].isidentifier() else f"({code}).T"
 
 
 def _lower_d2(f: Primary) -> Callable[[Any, Expr], str]:
@@ -209,7 +221,8 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
     fns: dict[str, Function] = {}
     n = f.name
     fns["f"] = register(Function(
-        name=n, calls=(f"_K.{n}", "_K.sym_fun", "_K.eigh", "_K.sym_check", *f.scalar.calls), family=FAMILY,
+        name=n, calls=(f"_K.{n}", "_K.sym_fun", "_K.eigh", "_K.sym_check", *f.scalar.calls,
+               *((f"_K.{f.factors}",) if f.factors else ())), family=FAMILY,
         shape=square_of_square,
         same_shape=True, transpose_inside=True, symmetric=lambda args: is_symmetric(args[0]),
         rule=_rule(f, fns), fold=lambda args: f.scalar(args[0]) if args[0].is_scalar else None,
@@ -217,7 +230,8 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
         doc=f.doc + (f"; {f.domain}" if f.domain else "")))
     fns["d"] = register(Function(
         name=n + "_d", family=FAMILY, arity=2,
-        calls=(f"_K.{n}_frechet", "_K.sym_frechet", "_K.eigh", *(c for c in f.scalar.calls if c in f.d1)),
+        calls=(f"_K.{n}_frechet", "_K.sym_frechet", "_K.eigh", *(c for c in f.scalar.calls if c in f.d1),
+               *((f"_K.{f.factors}",) if f.factors else ())),
         shape=direction_shape("X"), same_shape=True, transpose_inside=True, linear_in=1, printed_only=True,
         rule=_d_rule(f, fns),
         # the adjoint of E -> L(X, E) is C -> L(X', C): tr(C' L(X, E)) = tr(L(X', C)' E)
@@ -248,7 +262,7 @@ expm, expm_d, expm_d2 = primary(Primary(
     name="expm", scalar=exp, tex=_operator(r"\exp"), short=r"\exp",
     at_identity=lambda a: expm(a),  # L_exp(X, I) = expm(X)
     d1="_np.exp({a}) * {e}", d2="_np.exp({a}) * {e} * {f}", domain="",
-    doc="the matrix exponential (of a scalar, exp)"))
+    doc="the matrix exponential (of a scalar, exp)", factors="expm_pade"))
 
 logm, logm_d, logm_d2 = primary(Primary(
     name="logm", scalar=log, tex=_operator(r"\log"), short=r"\log",

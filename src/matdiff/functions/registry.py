@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.build import ZERO, call, is_zero, mul, neg, zero_like
-from ..core.nodes import Call, Eye, MatMul, Neg, Num
+from ..core.nodes import Add, Call, Eye, MatMul, Neg, Num
 from ..core.shapes import ONE, SCALAR_SHAPE, is_one, shape_str, unify
 from ..errors import MatdiffError
 
@@ -277,8 +277,25 @@ def direction_simplify(fn: Callable[[], Function], at_identity: Callable[[Any, E
             chain = [f for f in e.factors if not f.is_scalar]
             if scal and chain:
                 return S.product(scal + [Call(fn(), a, S.product(chain))])
+        if isinstance(e, Add):  # L(X, 2*A - 2*B) = 2*L(X, A - B)
+            parts = [_number_factor(t) for t in e.terms]
+            c = abs(parts[0][0])
+            if c != 1 and all(abs(p[0]) == c for p in parts):
+                inner = S.sum([p[1] if p[0] > 0 else neg(p[1]) for p in parts])
+                return S.product([Num(c), Call(fn(), a, inner)])
         return None
     return simplify
+
+
+def _number_factor(t: Expr) -> tuple[Any, Expr]:
+    """(c, rest) with t = c*rest, c a number (1 where t has none in front)."""
+    if isinstance(t, Neg):
+        c, rest = _number_factor(t.arg)
+        return -c, rest
+    if isinstance(t, MatMul) and isinstance(t.factors[0], Num):
+        rest = t.factors[1:]
+        return t.factors[0].value, rest[0] if len(rest) == 1 else MatMul(rest)
+    return 1, t
 
 
 def no_rule(name: str, what: str) -> Callable[[Expr, Any], Expr]:

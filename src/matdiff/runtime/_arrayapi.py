@@ -501,6 +501,10 @@ class Kernels:
     def expm(self, X: Any) -> Any:
         return self.ops.expm(self.ops.floating(X))
 
+    def expm_pade(self, X: Any) -> Any:
+        """X itself (the backend's expm keeps no factors to share)."""
+        return X
+
     def expm_frechet(self, X: Any, E: Any) -> Any:
         """L_exp(X, E): the upper right block of expm([[X, E], [0, X]]) (Higham, Functions of Matrices, (3.16))."""
         xp = self.ops.xp

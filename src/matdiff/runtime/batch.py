@@ -686,7 +686,8 @@ _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "s
            "powm_frechet2", "sym_fun", "sym_frechet", "sym_check")  # sym_*: of the matrix (eigh passes it on)
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
-                    expm=_expm, expm_frechet=_expm_frechet, eigh=_pass, **{k: _each(getattr(_npK, k)) for k in _MATFUN},
+                    expm=_expm, expm_frechet=_expm_frechet, eigh=_pass, expm_pade=_pass,
+                    **{k: _each(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})
 
 

@@ -42,6 +42,7 @@ from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
     expm,
     expm_frechet,
     expm_frechet2,
+    expm_pade,
     logm,
     logm_frechet,
     logm_frechet2,

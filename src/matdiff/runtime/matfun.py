@@ -86,9 +86,10 @@ def _real_like(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- general matrices
-def expm(X: np.ndarray) -> np.ndarray:
-    """The matrix exponential (SciPy's scaling and squaring, Al-Mohy and Higham 2009)."""
-    return scipy.linalg.expm(np.asarray(X))
+def expm(X: Any) -> np.ndarray:
+    """The matrix exponential (SciPy's scaling and squaring, Al-Mohy and Higham 2009); of an ``expm_pade``, its
+    value."""
+    return X.value if isinstance(X, ExpmPade) else scipy.linalg.expm(np.asarray(X))
 
 
 def logm(X: np.ndarray) -> np.ndarray:
@@ -125,14 +126,100 @@ def _block(X: np.ndarray, E: np.ndarray) -> np.ndarray:
     return np.block([[X, E], [Z, X]])
 
 
-def expm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """L_exp(X, E), the Fréchet derivative of expm at X in the direction E (SciPy's expm_frechet; complex
-    values through the block form expm([[X, E], [0, X]]), whose upper right block it is)."""
-    X, E = np.asarray(X), np.asarray(E)
-    if np.iscomplexobj(X) or np.iscomplexobj(E):
-        n = X.shape[0]
-        return scipy.linalg.expm(_block(X, E))[:n, n:]
-    return scipy.linalg.expm_frechet(X, E, compute_expm=False)
+# Padé coefficients b_0..b_m of the [m/m] approximant and the 1-norm bounds theta_m of Al-Mohy and Higham 2009
+# (Table 6.1), as in SciPy's expm_frechet
+_PADE = {
+    3: (120., 60., 12., 1.),
+    5: (30240., 15120., 3360., 420., 30., 1.),
+    7: (17297280., 8648640., 1995840., 277200., 25200., 1512., 56., 1.),
+    9: (17643225600., 8821612800., 2075673600., 302702400., 30270240., 2162160., 110880., 3960., 90., 1.),
+    13: (64764752532480000., 32382376266240000., 7771770303897600., 1187353796428800., 129060195264000.,
+         10559470521600., 670442572800., 33522128640., 1323241920., 40840800., 960960., 16380., 182., 1.),
+}
+_THETA = {3: 0.0108, 5: 0.2, 7: 0.783, 9: 1.78, 13: 4.74}
+
+
+class ExpmPade:
+    """expm(X) by scaling and squaring with a Padé approximant (Al-Mohy and Higham, "Computing the Fréchet
+    derivative of the matrix exponential", SIMAX 2009, Algorithm 6.4), keeping what its Fréchet derivative reuses:
+    the even powers of the scaled X, the Padé sums, the LU factors of the denominator and each squaring.  Generated
+    code makes one per matrix (``_K.expm_pade``) and shares it between expm(X) and L_exp(X, E) (or, transposed,
+    L_exp(X', G) = L_exp(X, G')'), where SciPy's expm_frechet would compute all of it again."""
+
+    __slots__ = ("m", "s", "A", "P", "W", "W1", "Z1", "lu", "R")
+
+    def __init__(self, X: Any):
+        A = np.asarray(X)
+        if not np.issubdtype(A.dtype, np.inexact):
+            A = A.astype(float)
+        norm = float(np.linalg.norm(A, 1)) if A.size else 0.0
+        self.m = next((m for m in (3, 5, 7, 9) if norm <= _THETA[m]), 13)
+        self.s = 0 if self.m < 13 else max(0, int(np.ceil(np.log2(norm / _THETA[13]))))
+        A = A * 2.0 ** -self.s if self.s else A
+        b, n = _PADE[self.m], A.shape[0]
+        P = {2: A @ A}
+        if self.m >= 5:
+            P[4] = P[2] @ P[2]
+        if self.m >= 7:
+            P[6] = P[2] @ P[4]
+        if self.m == 9:
+            P[8] = P[4] @ P[4]
+        ident = np.eye(n, dtype=A.dtype)
+        if self.m < 13:
+            W = b[1] * ident + sum(b[k + 1] * P[k] for k in range(2, self.m, 2))
+            V = b[0] * ident + sum(b[k] * P[k] for k in range(2, self.m, 2))
+            self.W1 = self.Z1 = None
+        else:
+            self.W1 = b[13] * P[6] + b[11] * P[4] + b[9] * P[2]
+            self.Z1 = b[12] * P[6] + b[10] * P[4] + b[8] * P[2]
+            W = P[6] @ self.W1 + b[7] * P[6] + b[5] * P[4] + b[3] * P[2] + b[1] * ident
+            V = P[6] @ self.Z1 + b[6] * P[6] + b[4] * P[4] + b[2] * P[2] + b[0] * ident
+        U = A @ W
+        self.A, self.P, self.W = A, P, W
+        self.lu = scipy.linalg.lu_factor(V - U, check_finite=False)
+        R = [scipy.linalg.lu_solve(self.lu, U + V, check_finite=False)]
+        for _ in range(self.s):
+            R.append(R[-1] @ R[-1])
+        self.R = R
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.R[-1]
+
+    def frechet(self, E: Any) -> np.ndarray:
+        """L_exp(X, E) from the kept factors ((6.11)-(6.13) and (3.3) of the paper, then the squarings)."""
+        A, P, b, m = self.A, self.P, _PADE[self.m], self.m
+        E = np.asarray(E) * 2.0 ** -self.s if self.s else np.asarray(E)
+        M = {2: A @ E + E @ A}
+        if m >= 5:
+            M[4] = P[2] @ M[2] + M[2] @ P[2]
+        if m >= 7:
+            M[6] = P[4] @ M[2] + M[4] @ P[2]
+        if m == 9:
+            M[8] = P[4] @ M[4] + M[4] @ P[4]
+        if m < 13:
+            Lu = A @ sum(b[k + 1] * M[k] for k in range(2, m, 2)) + E @ self.W
+            Lv = sum(b[k] * M[k] for k in range(2, m, 2))
+        else:
+            Lw = P[6] @ (b[13] * M[6] + b[11] * M[4] + b[9] * M[2]) + M[6] @ self.W1 + \
+                b[7] * M[6] + b[5] * M[4] + b[3] * M[2]
+            Lu = A @ Lw + E @ self.W
+            Lv = P[6] @ (b[12] * M[6] + b[10] * M[4] + b[8] * M[2]) + M[6] @ self.Z1 + \
+                b[6] * M[6] + b[4] * M[4] + b[2] * M[2]
+        L = scipy.linalg.lu_solve(self.lu, Lu + Lv + (Lu - Lv) @ self.R[0], check_finite=False)
+        for R in self.R[:-1]:  # the squarings: d(R^2) = R dR + dR R
+            L = R @ L + L @ R
+        return L
+
+
+def expm_pade(X: Any) -> ExpmPade:
+    """The scaling-and-squaring factors of expm(X), shared by expm and expm_frechet in generated code."""
+    return X if isinstance(X, ExpmPade) else ExpmPade(X)
+
+
+def expm_frechet(X: Any, E: np.ndarray) -> np.ndarray:
+    """L_exp(X, E), the Fréchet derivative of expm at X (or at the X of an ``expm_pade``) in the direction E."""
+    return expm_pade(X).frechet(E)
 
 
 def logm_frechet(X: np.ndarray, E: np.ndarray) -> np.ndarray:
