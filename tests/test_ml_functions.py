@@ -89,3 +89,20 @@ def test_backends(backend, rng):
         value, grads = matdiff.compile(expr, wrt="x", backend=backend)(x=x, y=y)
     assert np.allclose(np.asarray(value), ref_value, rtol=1e-5)
     assert np.allclose(np.asarray(grads["x"]), ref["x"], rtol=1e-5)
+
+
+def test_the_jacobian_of_softmax_is_diag_s_minus_s_s_transposed(rng):
+    """dF = J*dx collected for a vector of a vector: J = diag(s) - s*s', and J*A through an affine argument; its
+    value is the dense Jacobian (basis columns)."""
+    d = matdiff.derivative("softmax(x)", wrt="x")
+    assert d.jacobian_text == "diag(softmax(x)) - softmax(x)*softmax(x)'"
+    x = rng.standard_normal(4)
+    s = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    assert np.allclose(d.jacobian({"x": x}), np.diag(s) - np.outer(s, s))
+    d = matdiff.derivative("softmax(A*x)", wrt="x")
+    assert d.jacobian_text == "(diag(softmax(A*x)) - softmax(A*x)*softmax(A*x)')*A"
+    A = rng.standard_normal((4, 3))
+    x = rng.standard_normal(3)
+    J = matdiff.evaluate(d.jacobian_text, {"A": A, "x": x})
+    assert np.allclose(J, d.jacobian({"A": A, "x": x}))
+    assert matdiff.derivative("X*A", wrt="X").jacobian_text is None  # a matrix: the Kronecker form instead

@@ -12,6 +12,7 @@ import numpy as np
 
 from .api import check, derivative, evaluate, grad, hessian, sweep
 from .errors import MatdiffError
+from .syntax.latex import to_latex
 from .tour import tour
 from .verify.check import plot_sweep
 from .web.cli_serve import add_serve_parser
@@ -135,7 +136,9 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
         print(d.steps_latex if args.latex else d.steps_text)
         return 0
     print(f"dF = {d.differential}" if not args.latex else d.latex)
-    if d.kronecker is not None:
+    if d.matrix is not None:  # a vector of a vector: the Jacobian itself, dF = J*dx
+        print(f"J = {to_latex(d.matrix) if args.latex else d.jacobian_text}")
+    elif d.kronecker is not None:
         print(f"vec(dF) = {d.kronecker[1] if args.latex else d.kronecker[0]}")
     print(d.steps[-1].text.split("    [")[0])
     return 0

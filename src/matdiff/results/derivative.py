@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from ..calculus.jacobians import adjoint_form, fresh_name, full, kind_of, kronecker_form, project, substitute
+from ..calculus.jacobians import (
+    NotExpressible,
+    adjoint_form,
+    fresh_name,
+    full,
+    jacobian_matrix,
+    kind_of,
+    kronecker_form,
+    project,
+    substitute,
+)
 from ..calculus.simplify import Simplifier
 from ..calculus.steps import Derived, Step
 from ..core.nodes import Diff, Expr, Var
@@ -32,7 +42,10 @@ class Derivative(Derived):
         shown = Var(fresh_name("C", variables), kind_of(f), f.shape)
         self.kronecker = kronecker_form(df, var)
         steps = list(steps)
-        if self.kronecker is not None:
+        self.matrix = _jacobian_matrix(f, var, df, S)
+        if self.matrix is not None:
+            steps.append(Step(f"collect: dF = J*d{var.name}", "J", self.matrix))
+        elif self.kronecker is not None:
             steps.append(Step("vec(A*dX*B) = (B' ⊗ A) vec(dX); vec(dX') = K vec(dX)", "vec(dF)", None,
                               rhs_text=self.kronecker[0], rhs_latex=self.kronecker[1],
                               lhs_latex=r"\operatorname{vec}(\mathrm{d}F)"))
@@ -43,6 +56,11 @@ class Derivative(Derived):
         self._vjp_vars = {**variables, self.cotangent.name: self.cotangent}
 
     # -- display
+    @property
+    def jacobian_text(self) -> str | None:
+        """J with dF = J*dx, for a vector-valued F of a vector or scalar x (``diag(s) - s*s'`` for softmax(x))."""
+        return to_text(self.matrix) if self.matrix is not None else None
+
     @property
     def latex(self) -> str:
         return to_latex(self.differential)
@@ -103,3 +121,13 @@ def basis_columns(variables: Mapping[str, Var], values: Mapping[str, Any], guard
         ev.forget(direction.name)
         cols.append(np.ravel(np.asarray(full(ev(linear), like, ev)), order="F"))
     return np.stack(cols, axis=1)
+
+
+def _jacobian_matrix(f: Expr, var: Var, df: Expr, S: Simplifier) -> Expr | None:
+    """J with dF = J*dx where F is a vector and x a vector or a scalar, else None."""
+    if not (f.is_vector and (var.is_vector or var.is_scalar)) or not df.linear:
+        return None
+    try:
+        return S.run(jacobian_matrix(df, var, S))
+    except NotExpressible:
+        return None
