@@ -10,6 +10,9 @@ Domains are respected by construction where a construction exists:
   ``inv(SPD)``, ``SPD^2``, sums and positive multiples of SPDs;
 * nonsingular (for ``inv`` and negative powers): SPDs, the variables ``A`` and ``B`` at
   well-conditioned points, ``eye + c*E``;
+* off the closed negative real axis (for ``logm`` and ``sqrtm``): SPDs, or ``eye + c*E`` with a guard on
+  its eigenvalues; non-integer matrix powers (``S^0.5``, ``S^-0.5``, ``S^1.5``) of the declared SPD ``S``
+  only, as the language has them;
 
 and otherwise each node records a *guard* (a subexpression and what must hold there: nonzero, no
 entry near 0, a gap between the top singular values, full rank, well conditioned) that
@@ -204,7 +207,8 @@ class Fn:
     """One function of the language as the generator draws it (one line of FUNCTIONS).
 
     * ``arg``: what the argument is built as: ``any`` expression, ``positive`` entries, ``spd``,
-      ``nonsingular`` or ``square`` (any square expression);
+      ``nonsingular``, ``square`` (any square expression) or ``spectral`` (an SPD, or ``eye + c*E``: for
+      the primary matrix functions defined off the negative real axis);
     * ``result``: ``same`` (shaped like its argument: entrywise, or square to square), ``scalar``
       (a reduction: the argument's shape is drawn from ``shapes``), or ``diag`` (vector <-> matrix);
     * ``guard``: what must hold at the argument for the derivative to exist (see guards_hold); a pair
@@ -243,6 +247,8 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("logsumexp", result="scalar", guard="not_huge"),
     Fn("softplus", guard="not_huge"),
     Fn("relu", guard="entries_away", homogeneous=True),
+    Fn("logm", arg="spectral", guard="off_negative_axis"),
+    Fn("sqrtm", arg="spectral", guard="off_negative_axis"),
 )
 
 
@@ -257,7 +263,7 @@ def functions_for(shape: tuple[Any, Any], homogeneous: bool = False) -> list[Fn]
             continue
         if f.result == "diag" and not (r != 1 and (c == 1 or r == c)):
             continue
-        if f.arg in ("square", "spd", "nonsingular") and f.result == "same" and (r != c or r == 1):
+        if f.arg in ("square", "spd", "nonsingular", "spectral") and f.result == "same" and (r != c or r == 1):
             continue
         out.append(f)
     return out
@@ -303,6 +309,8 @@ class Builder:
                  "transpose", "broadcast", "epower", "divide"]
         if r == c and r != 1:
             rules += ["call", "call", "mpower", "call", "eye", "spd", "sq_chain"]
+        if shape == (N, N):
+            rules += ["spd_power"]
         if c == 1 and r != 1:
             rules += ["call", "matvec"]
         if shape == (1, 1):
@@ -390,7 +398,8 @@ class Builder:
         """A function of FUNCTIONS whose result has this shape, applied to an argument of its kind."""
         fn: Fn = self.pick(functions_for(shape, self.homogeneous))
         if fn.result == "scalar":
-            arg_shape = self.square() if fn.arg in ("square", "spd", "nonsingular") else self.pick(list(fn.shapes))
+            arg_shape = self.square() if fn.arg in ("square", "spd", "nonsingular", "spectral") \
+                else self.pick(list(fn.shapes))
         elif fn.result == "diag":
             arg_shape = (shape[0], shape[0]) if shape[1] == 1 else (shape[0], 1)
         else:
@@ -408,6 +417,8 @@ class Builder:
             return self.spd(shape, d)
         if kind == "nonsingular":
             return self.nonsingular(shape, d)
+        if kind == "spectral":
+            return self.spectral(shape, d)
         return self.expr(shape, d)
 
     def r_epower(self, shape, d):
@@ -428,6 +439,11 @@ class Builder:
         if k.startswith("-"):
             return power(self.nonsingular(shape, d), neg(num(k[1:])))
         return power(self.expr(shape, d), num(k))
+
+    def r_spd_power(self, shape, d):
+        """S^p for a p that is not an integer: the language has it for a variable declared spd only."""
+        k = self.pick(["0.5", "-0.5", "1.5"])
+        return power(leaf("S"), neg(num(k[1:])) if k.startswith("-") else num(k))
 
     def r_eye(self, shape, d):
         c = self.pick(["1", "2", "0.5", "-1"])
@@ -570,6 +586,13 @@ class Builder:
         else:
             g = eye_plus(times(num("0.1"), self.expr(shape, d - 1)), "1")
         return guarded(g, "well_conditioned")
+
+    def spectral(self, shape, d) -> Gen:
+        """A square expression whose eigenvalues are off the closed negative real axis: an SPD, or
+        ``eye + c*E`` (not symmetric: the general kernels), which the caller guards (off_negative_axis)."""
+        if self.pick(["spd", "near_identity"]) == "spd":
+            return self.spd(shape, d)
+        return eye_plus(times(num(self.pick(["0.1", "0.2"])), self.expr(shape, d - 1)), "1")
 
 
 @st.composite
@@ -895,6 +918,13 @@ def guards_hold(problem: Problem) -> str | None:
                 return "close to rank deficient"
             if kind == "well_conditioned" and s[-1] < 1e-4 * s[0]:
                 return "badly conditioned"
+        elif kind == "off_negative_axis":  # logm, sqrtm: no eigenvalue on or near (-inf, 0]
+            if v.ndim < 2:
+                continue
+            ev = np.linalg.eigvals(v)
+            dist = np.where(ev.real >= 0, np.abs(ev), np.abs(ev.imag))  # to the closed negative real axis
+            if float(np.min(dist)) < 2e-2 * max(1.0, float(np.max(np.abs(ev)))):
+                return "an eigenvalue near the negative real axis"
     return None
 
 

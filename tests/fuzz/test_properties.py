@@ -167,16 +167,22 @@ def test_gradient_matches_differences(p: Problem) -> None:
 
     # the printed gradient re-parses and evaluates (without types) to the same values
     text = str(r.gradient)
-    names = names_in(text)
     try:
-        gp = matdiff.evaluate(text, {k: p.values[k] for k in names})
-    except matdiff.ShapeError as e:
-        if names and not known(e, text):
+        names: list[str] | None = names_in(text)
+    except matdiff.ShapeError as e:  # the printed text alone does not type: only a known bug may say so
+        if not known(e, text):
             raise
-    else:
-        if not names and np.ndim(gp) == 0:
-            gp = np.broadcast_to(gp, x.shape)
-        assert_close(gp, g, f"printed grad_{w} {p.text} = {text}")
+        names = None  # the other checks go on
+    if names is not None:
+        try:
+            gp = matdiff.evaluate(text, {k: p.values[k] for k in names})
+        except matdiff.ShapeError as e:
+            if names and not known(e, text):
+                raise
+        else:
+            if not names and np.ndim(gp) == 0:
+                gp = np.broadcast_to(gp, x.shape)
+            assert_close(gp, g, f"printed grad_{w} {p.text} = {text}")
 
     # LaTeX and the steps render
     assert isinstance(r.latex, str) and r.latex and balanced_latex(r.latex), r.latex
