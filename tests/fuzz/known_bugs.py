@@ -199,24 +199,6 @@ def printed_gradient_loses_size_of_eye() -> None:
     assert np.isclose(matdiff.evaluate(str(r.gradient), {"a": 0.5, "A": np.ones((3, 3))}), 3.0)
 
 
-@bug(matches=lambda e, t: isinstance(e, matdiff.ShapeError) and "declared spd" in str(e) and "^" in t)
-def printed_fractional_power_needs_the_spd_type() -> None:
-    """A printed gradient with a non-integer matrix power does not evaluate on its own: the gradient of
-    tr(S^0.5) (S declared spd) prints "0.5*S^-0.5", and matdiff.evaluate("0.5*S^-0.5", {"S": S}) (and
-    matdiff.parse + typed) raises ShapeError "S ^ -0.5: a matrix power needs an integer exponent, or a number
-    and a matrix declared spd", against docs/language.md and the README: "a printed result evaluates on its
-    own, given the values of the variables it names".  The same for tr(S^1.5) -> "1.5*S^0.5" and
-    logdet(S^0.5 + eye) -> "powm_d(S, inv(S^0.5 + eye), 0.5)"; powm_d(S, E, p) itself evaluates untyped.
-    Found by the gradient property once the fuzzer drew S^0.5, S^-0.5 and S^1.5.
-    """
-    S = np.array([[2.0, 0.3, 0.0], [0.3, 1.5, 0.1], [0.0, 0.1, 1.0]])
-    r = matdiff.grad("tr(S^0.5)", "S", types={"S": "spd"})
-    w, U = np.linalg.eigh(S)
-    want = 0.5 * (U / np.sqrt(w)) @ U.T
-    assert np.allclose(r.evaluate({"S": S}), want)
-    assert np.allclose(matdiff.evaluate(str(r.gradient), {"S": S}), want)
-
-
 # ------------------------------------------------------------------------------------ bare exceptions
 
 
