@@ -446,8 +446,10 @@ class Power(Expr):
                 shape = SCALAR_SHAPE
             else:
                 if integer_value(exp) is None and not (number_value(exp) is not None and is_spd(base)):
-                    raise ShapeError(f"{_text(base)} ^ {_text(exp)}: a matrix power needs an integer exponent, "
-                                     "or a number and a matrix declared spd (types={'S': 'spd'}); use .^ for an "
+                    shown = _text(base) if isinstance(base, (Var, Call)) else f"({_text(base)})"
+                    name = base.name if isinstance(base, Var) else "S"
+                    raise ShapeError(f"{shown}^{_text(exp)}: a matrix power needs an integer exponent, or a number "
+                                     f"and a matrix declared spd (types={{'{name}': 'spd'}}); use .^ for an "
                                      "entrywise power")
                 unify(base.shape[0], base.shape[1], lambda: f"^ needs a square matrix, "
                       f"but {_describe(base)} is not square")
