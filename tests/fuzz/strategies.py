@@ -222,6 +222,7 @@ class Fn:
     guard: str | tuple[str, str] | None = None
     homogeneous: bool = False
     shapes: tuple[tuple[Any, Any], ...] = tuple(REDUCED)
+    vector: bool = False  # of a column vector only (softmax)
 
 
 #: every function the generator uses, one line each: adding a function to the language is one line here
@@ -249,6 +250,10 @@ FUNCTIONS: tuple[Fn, ...] = (
     Fn("relu", guard="entries_away", homogeneous=True),
     Fn("logm", arg="spectral", guard="off_negative_axis"),
     Fn("sqrtm", arg="spectral", guard="off_negative_axis"),
+    Fn("expm", arg="square", guard="not_huge"),
+    Fn("eigmax", arg="spd", result="scalar", guard="eig_gap_max", shapes=((N, N), (M, M))),
+    Fn("eigmin", arg="spd", result="scalar", guard="eig_gap_min", shapes=((N, N), (M, M))),
+    Fn("softmax", guard="not_huge", vector=True),
 )
 
 
@@ -264,6 +269,8 @@ def functions_for(shape: tuple[Any, Any], homogeneous: bool = False) -> list[Fn]
         if f.result == "diag" and not (r != 1 and (c == 1 or r == c)):
             continue
         if f.arg in ("square", "spd", "nonsingular", "spectral") and f.result == "same" and (r != c or r == 1):
+            continue
+        if f.vector and (c != 1 or r == 1):
             continue
         out.append(f)
     return out
@@ -550,7 +557,8 @@ class Builder:
         if d <= 0 or not self.spend():
             if k == N and self.draw(st.booleans()):
                 return leaf("S")
-            return eye_plus(times(transpose(self.leaf((k, k))), self.leaf((k, k))), "1")
+            m = self.leaf((k, k))
+            return eye_plus(times(transpose(m), m), "1")  # m'*m + I: symmetric by structure (eigmax needs it)
         rule = self.pick(["var", "gram", "gram_t", "diag", "add", "scale", "inv", "square"])
         if rule == "var" and k == N:
             return leaf("S")
@@ -918,6 +926,13 @@ def guards_hold(problem: Problem) -> str | None:
                 return "close to rank deficient"
             if kind == "well_conditioned" and s[-1] < 1e-4 * s[0]:
                 return "badly conditioned"
+        elif kind in ("eig_gap_max", "eig_gap_min"):  # eigmax, eigmin: a simple eigenvalue
+            if v.ndim < 2:
+                continue
+            w = np.linalg.eigvalsh((v + v.T) / 2)
+            gap = w[-1] - w[-2] if kind == "eig_gap_max" else w[1] - w[0]
+            if len(w) > 1 and gap < 5e-2 * max(1.0, float(np.max(np.abs(w)))):
+                return "a repeated (or close) eigenvalue"
         elif kind == "off_negative_axis":  # logm, sqrtm: no eigenvalue on or near (-inf, 0]
             if v.ndim < 2:
                 continue

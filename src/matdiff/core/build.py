@@ -317,11 +317,19 @@ def is_symmetric(e: Expr) -> bool:
         terms = [t for t in e.terms if not t.is_scalar]
         if all(is_symmetric(t) for t in terms):
             return True
-        return set(terms) == {T(t) for t in terms}
+        return {_pushed(t) for t in terms} == {_pushed(T(t)) for t in terms}
     if isinstance(e, MatMul):
         chain = [f for f in e.factors if not f.is_scalar]
-        return chain == [T(f) for f in reversed(chain)]
+        if len(chain) == 1:  # c*(d*S)
+            return is_symmetric(chain[0])
+        return [_pushed(f) for f in chain] == [_pushed(T(f)) for f in reversed(chain)]
     return False
+
+
+def _pushed(e: Expr) -> Expr:
+    """e with its transposes pushed to the leaves as T writes them ((X' + Y)' = X + Y', X'' = X, -X as -1*X: the
+    parser keeps what was typed), so that equal matrices compare equal."""
+    return T(T(e))
 
 
 __all__ = ["ZERO", "ONE", "TWO", "add", "mul", "neg", "sub", "div", "had", "hdiv", "power", "epower",
