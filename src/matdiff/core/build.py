@@ -317,13 +317,22 @@ def is_symmetric(e: Expr) -> bool:
         terms = [t for t in e.terms if not t.is_scalar]
         if all(is_symmetric(t) for t in terms):
             return True
-        return {_pushed(t) for t in terms} == {_pushed(T(t)) for t in terms}
+        return _same([_pushed(t) for t in terms], [_pushed(T(t)) for t in terms], as_set=True)
     if isinstance(e, MatMul):
         chain = [f for f in e.factors if not f.is_scalar]
         if len(chain) == 1:  # c*(d*S)
             return is_symmetric(chain[0])
-        return [_pushed(f) for f in chain] == [_pushed(T(f)) for f in reversed(chain)]
+        return _same([_pushed(f) for f in chain], [_pushed(T(f)) for f in reversed(chain)])
     return False
+
+
+def _same(a: list[Expr], b: list[Expr], as_set: bool = False) -> bool:
+    """Equal lists (sets) of expressions; while typing, by their text too: two eye of sizes not yet unified are
+    distinct nodes, but the same identity in the same place."""
+    if (set(a) == set(b)) if as_set else (a == b):
+        return True
+    ta, tb = [str(x) for x in a], [str(x) for x in b]
+    return (set(ta) == set(tb)) if as_set else (ta == tb)
 
 
 def _pushed(e: Expr) -> Expr:
