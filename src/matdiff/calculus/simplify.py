@@ -38,7 +38,7 @@ from ..core.nodes import (
     integer_value,
 )
 from ..core.shapes import same_dim
-from ..errors import DomainError
+from ..errors import DomainError, ShapeError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
 from ..functions.linalg import inv
 from ..functions.reductions import diag, is_diag_of_vector, sum_
@@ -103,7 +103,11 @@ class Simplifier:
         if isinstance(e, (Hadamard, HDiv)):
             return self.hadamard(e)
         if isinstance(e, Call):
-            return self.call(e.fn, *(self.run(a) for a in e.args))
+            args = tuple(self.run(a) for a in e.args)
+            try:
+                return self.call(e.fn, *args)
+            except ShapeError:  # the simplified argument lost a structure the function needs (eigmax: symmetric)
+                return Call(e.fn, *e.args)
         if isinstance(e, D):
             return D(self.run(e.arg))
         return e  # pragma: no cover

@@ -128,6 +128,10 @@ def _jacobian_matrix(f: Expr, var: Var, df: Expr, S: Simplifier) -> Expr | None:
     if not (f.is_vector and (var.is_vector or var.is_scalar)) or not df.linear:
         return None
     try:
-        return S.run(jacobian_matrix(df, var, S))
-    except NotExpressible:
+        J = S.run(jacobian_matrix(df, var, S))
+    except (NotExpressible, ShapeError):  # a form jacobian_matrix does not collect (the dF shown stays right)
         return None
+    if J.is_scalar and not (f.is_scalar and var.is_scalar) or J.shape is None or \
+            J.shape[0].size() != f.shape[0].size() or J.shape[1].size() != var.shape[0].size():
+        return None
+    return J

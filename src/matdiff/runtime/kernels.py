@@ -545,8 +545,10 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def relu(X: np.ndarray) -> np.ndarray:
-    """max(x, 0) entrywise."""
+    """max(x, 0) entrywise (of integers, as floats: relu(1).^-1 is 1.0)."""
     X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.inexact):
+        X = X.astype(float)
     return np.where(np.real(X) > 0, X, 0 * X)
 
 
