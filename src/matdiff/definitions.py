@@ -120,7 +120,7 @@ def _header(text: str, head: str) -> tuple[str, list[str]]:
         raise ParseError("a definition starts with the function and its arguments, such as soft(U)", text, 0)
     name = m.group(1)
     params = [p.strip() for p in m.group(2).split(",")]
-    if name in ("eye", "ones") or (registry.get(name) is not None and registry.lookup(name).builtin):
+    if name in registry.RESERVED_WORDS or (registry.get(name) is not None and registry.lookup(name).builtin):
         raise MatdiffError(f"{name} is a built-in function of the language; it cannot be redefined "
                            "(choose another name)")
     for p in params:

@@ -403,7 +403,7 @@ def identify(df: Expr, var: Var) -> Identified:
         for r in term_rules:
             _note(rules, r)
     m = S.run(add(*parts)) if parts else ZERO
-    zero = m == ZERO
+    zero = is_zero(m)
     if zero:
         m = mul(ZERO, var)
 

@@ -110,8 +110,11 @@ def kronecker_form(df: Expr, var: Var) -> tuple[str, str] | None:
         got = _kron_term(S.run(t), var, S)
         if got is None:
             return None
-        parts_t.append(got[0])
-        parts_l.append(got[1])
+        text, latex = got
+        if len(expand_terms(df)) > 1 and text.startswith("(") and text.endswith(")"):
+            text, latex = text[1:-1], latex[len(r"\left("):-len(r"\right)")]  # ⊗ binds tighter than +
+        parts_t.append(text)
+        parts_l.append(latex)
     text = " + ".join(parts_t).replace("+ -", "- ")
     latex = " + ".join(parts_l).replace("+ -", "- ")
     if len(parts_t) > 1:
@@ -146,7 +149,9 @@ def _kron_term(t: Expr, var: Var, S: Simplifier) -> tuple[str, str] | None:
     b_l = _wrap_latex(S.run(T(right))) if right is not None else "I"
     text = f"({b_t} ⊗ {a_t})" + (" K" if transposed else "")
     latex = rf"\left({b_l} \otimes {a_l}\right)" + (" K" if transposed else "")
-    if c is not None:
+    if c == Num(-1):  # -(B' ⊗ A), not -1*(B' ⊗ A)
+        text, latex = f"-{text}", f"-{latex}"
+    elif c is not None:
         text = f"{to_text(c)}*{text}"
         latex = f"{to_latex(c)} {latex}"
     return text, latex

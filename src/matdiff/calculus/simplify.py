@@ -40,9 +40,10 @@ from ..core.nodes import (
 from ..core.shapes import same_dim
 from ..errors import DomainError, ShapeError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
-from ..functions.linalg import inv
+from ..functions.linalg import adj, det, inv
 from ..functions.reductions import diag, is_diag_of_vector, sum_
 from ..functions.registry import Function
+from .entrywise import collect, worth_collecting
 
 transpose = T
 
@@ -178,6 +179,12 @@ class Simplifier:
 
     def _sigmoids(self, num: list[Expr], den: list[Expr]) -> None:
         """exp(u)^j ./ (1 + exp(u))^k = sigmoid(u)^j .* (1 - sigmoid(u))^(k-j), in place (stable too)."""
+        for part in (num, den):  # sigmoid(u).^2 as two factors, so that each may meet its exp(-u)
+            for f in list(part):
+                k = integer_value(f.b) if isinstance(f, EPower) and getattr(f.a, "fn", None) is sigmoid else None
+                if k is not None and 1 < k <= 4:
+                    part.remove(f)
+                    part.extend([f.a] * k)  # type: ignore[attr-defined]
         for d in list(den):
             base, k = (d.a, integer_value(d.b)) if isinstance(d, EPower) else (d, 1)
             u = one_plus_exp(base)
@@ -191,15 +198,14 @@ class Simplifier:
             den.remove(d)
             s = Call(sigmoid, u)
             num.extend([s] * j + [self.sum([ONE, self.product([Num(-1), s])])] * (k - j))
-        # exp(u) .* (1 - sigmoid(u)) = sigmoid(u)
+        # exp(-u) .* sigmoid(u) = sigmoid(-u)  (exp(-u)/(1 + exp(-u)))
         for f in list(num):
-            if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == ONE:
-                c, rest = split_coefficient(f.terms[1])
-                if c == -1 and isinstance(rest, Call) and rest.fn is sigmoid:
-                    e = Call(exp, rest.arg)
-                    if e in num and f in num:
-                        num.remove(e)
-                        num[num.index(f)] = rest
+            if isinstance(f, Call) and f.fn is sigmoid and f in num:
+                minus = self.product([Num(-1), f.arg])
+                e = self.call(exp, minus)
+                if e in num:
+                    num.remove(e)
+                    num[num.index(f)] = self.call(sigmoid, minus)
 
     def _reciprocal(self, s: Expr) -> Expr:
         if isinstance(s, Num) and s.value == 0:
@@ -275,6 +281,7 @@ class Simplifier:
             absorb(f)
         if coef == 0:
             return ZERO  # run() gives it the shape of the product
+        chain = self._adjugates(chain, scal)
         chain = self._clean_chain(chain)
         chain = self._scalar_runs(chain, scal)
         out: list[Expr] = []
@@ -287,6 +294,22 @@ class Simplifier:
         if not out:
             return ONE
         return out[0] if len(out) == 1 else MatMul(tuple(out))
+
+    def _adjugates(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
+        """adj(A)/det(A) = inv(A): a product that divides by det(A) is defined only where A is invertible,
+        so each adj(A) (or adj(A)') in it takes one det(A) from the denominator and becomes inv(A).
+        A product without det(A) below keeps adj(A), which is right at singular A too."""
+        out = list(chain)
+        for i, f in enumerate(chain):
+            g = f.arg if isinstance(f, Transpose) else f
+            if not (isinstance(g, Call) and g.fn is adj) or g.arg.is_scalar:
+                continue
+            key = self.call(det, g.arg)
+            if scal.get(key, 0) <= -1:
+                scal[key] = fold("+", scal[key], 1)
+                inverse = self.call(inv, g.arg)
+                out[i] = self.T(inverse) if f is not g else inverse
+        return out
 
     def _scalar_runs(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
         """A run of the chain whose product is a scalar comes out of it: x*y'*y = (y'*y)*x."""
@@ -310,6 +333,9 @@ class Simplifier:
         for f in chain:  # inv(A)*A = A*inv(A) = I
             if out and _inverse_pair(out[-1], f):
                 out.pop()
+                continue
+            if out and (k := _chain_power(out[-1], f)) is not None:  # X*X = X^2, X'^2*X' = X'^3
+                out[-1] = Power(k[0], Num(k[1]))
                 continue
             if out and _ones_dot(out[-1], f):  # r*1 = 1'*r' = sum(r) for a row r
                 v = f if isinstance(out[-1], Ones) else out[-1]
@@ -383,7 +409,41 @@ class Simplifier:
             return ZERO
         if len(parts) == 1:
             return parts[0]
+        if len(parts) == 2 and (u := _one_minus_sigmoid(parts)) is not None:  # 1 - sigmoid(u) = sigmoid(-u)
+            return self.call(sigmoid, self.product([Num(-1), u]))
+        if worth_collecting(parts):
+            got = collect(parts, self)
+            if got is not None:
+                return got
+        common = self._common_scalars(parts)
+        if common is not None:
+            return common
         return _factor(parts, self)
+
+    def _common_scalars(self, parts: list[Expr]) -> Expr | None:
+        """s*A + s*B = s*(A + B) for a scalar factor s (not a number) of every term."""
+        split = [_chain_of(t) for t in parts]
+        shared = [f for f in split[0][0] if not isinstance(f, Num) and all(f in sc for sc, _ in split[1:])]
+        if not shared:
+            return None
+        rest = []
+        for sc, ch in split:
+            left = list(sc)
+            for f in shared:
+                left.remove(f)
+            rest.append(self.product(left + ch))
+        return self.product(shared + [self.sum(rest)])
+
+
+def _one_minus_sigmoid(parts: list[Expr]) -> Expr | None:
+    """u where parts are 1 and -sigmoid(u)."""
+    a, b = parts
+    if b == ONE:
+        a, b = b, a
+    if a != ONE:
+        return None
+    c, rest = split_coefficient(b)
+    return rest.arg if c == -1 and getattr(rest, "fn", None) is sigmoid else None  # type: ignore[attr-defined]
 
 
 def _transposed_diff(e: Expr) -> bool:
@@ -452,6 +512,24 @@ def _ones_dot(a: Expr, b: Expr) -> bool:
         return False
     row_col = a.shape[0].size() == 1 and b.shape[1].size() == 1
     return row_col and (isinstance(b, Ones) != isinstance(a, Ones))
+
+
+def _power_of(f: Expr) -> tuple[Expr, int]:
+    """(base, k) with f = base^k for a positive integer k (k = 1 for any other factor)."""
+    if isinstance(f, Power) and isinstance(f.exp, Num) and isinstance(f.exp.value, int) and f.exp.value > 0:
+        return f.base, f.exp.value
+    return f, 1
+
+
+def _chain_power(a: Expr, b: Expr) -> tuple[Expr, int] | None:
+    """a*b as base^k where both are powers of one square matrix base: X*X = X^2, X^2*X = X^3.
+    Not for inverses (inv(A)*inv(A)*B stays: the code solves twice) nor for differentials."""
+    (x, j), (y, k) = _power_of(a), _power_of(b)
+    if x != y or x.linear or (isinstance(x, Call) and x.fn is inv) or x.shape is None:
+        return None
+    if isinstance(x, Transpose) and isinstance(x.arg, Call) and x.arg.fn is inv:
+        return None
+    return x, j + k
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:

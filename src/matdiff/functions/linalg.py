@@ -123,13 +123,24 @@ inv = register(Function(
 
 
 # -- the adjugate and its derivative ----------------------------------------------------------------
+def _adj_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+    a = args[0]
+    if a.is_scalar:
+        return None
+    if getattr(a, "fn", None) is inv:  # adj(inv(A)) = det(inv(A)) * A
+        return S.product([S.call(det, a), a.arg])  # type: ignore[attr-defined]
+    if isinstance(a, Transpose):  # adj(A') = adj(A)'
+        return S.T(Call(adj, a.arg))
+    return None
+
+
 adj = register(Function(
     name="adj", calls=("_F.adj", "_F.lu", "_F.chol"),
     family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
     rule=("d adj(A) = adj_d(A, dA): tr(inv(A) dA) adj(A) - adj(A) dA inv(A) where A is invertible, "
           "and its limit (adj is a polynomial) at singular A",
           lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
-    latex=_operator(r"\operatorname{adj}"),
+    latex=_operator(r"\operatorname{adj}"), simplify=_adj_simplify,
     lower=_factored("adj", "1.0"), doc="the adjugate det(A) inv(A), defined at singular A too"))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.build import ZERO, T, had, is_zero, mul, shape_like, sub, undiff
-from ..core.nodes import Expr, Eye, MatMul, Ones
+from ..core.nodes import Expr, Eye, Hadamard, MatMul, Ones
 from ..errors import ShapeError
 from .elementwise import exp
 from .registry import Function, describe, register, scalar, vector_or_matrix
@@ -50,6 +50,11 @@ def _diag_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
             chain = [f for f in a.factors if not f.is_scalar]
             if scal and len(chain) == 1:
                 return S.product(scal + [S.call(diag, chain[0])])
+    elif isinstance(a, MatMul) and not a.is_scalar:  # diag(c*u*v') = c*u.*v (the diagonal of an outer product)
+        scal = [f for f in a.factors if f.is_scalar]
+        chain = [f for f in a.factors if not f.is_scalar]
+        if len(chain) == 2 and chain[0].is_vector and chain[1].shape[0].size() == 1:
+            return S.product(scal + [S.hadamard(Hadamard(chain[0], S.T(chain[1])))])
     return None
 
 

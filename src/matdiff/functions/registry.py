@@ -115,7 +115,7 @@ class Function:
 
 _REGISTRY: dict[str, Function] = {}
 _LOCK = threading.Lock()
-RESERVED_WORDS = frozenset({"eye", "ones"})  # the language's constructors of constant matrices
+RESERVED_WORDS = frozenset({"eye", "ones", "zeros"})  # the language's constructors of constant matrices
 
 
 def register(fn: Function, replace: bool = False) -> Function:

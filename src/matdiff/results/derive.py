@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..calculus.differential import expand, identify
-from ..core.nodes import Expr, Var
+from ..core.build import is_zero
+from ..core.nodes import Expr, MatMul, Num, Ones, Var
 from ..errors import ShapeError
 from ..syntax.printer import to_text
 from ..syntax.typing import variables as variables_of
@@ -31,7 +32,10 @@ def gradient(f: Expr, var: Var, variables: dict[str, Var]) -> GradientResult:
     require_scalar(f)
     df, steps = expand(f, var)
     ident = identify(df, var)
-    return GradientResult(f, var, variables, ident.gradient, ident.differential_form, steps + ident.steps)
+    g = ident.gradient
+    if is_zero(g) and not var.is_scalar:  # identically zero: zeros(X), the zero shaped like the variable
+        g = MatMul((Num(0), Ones(var)))
+    return GradientResult(f, var, variables, g, ident.differential_form, steps + ident.steps)
 
 
 def gradients(f: Expr, wrt: Sequence[Var], variables: dict[str, Var]) -> MultiGradient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..core import nodes as _nodes
+from ..core.build import is_zero
 from ..core.nodes import (
     Add,
     Call,
@@ -119,6 +120,8 @@ class LatexPrinter:
         return sign + (r"\," .join(parts) if parts else "1")
 
     def _print_MatMul(self, e: MatMul) -> str:
+        if is_zero(e):  # 0*ones(E), the zero matrix
+            return r"\mathbf{0}"
         top, bottom = split_fraction(e) if e.typed else (list(e.factors), [])
         if not bottom:
             return self._product(top)

@@ -232,6 +232,8 @@ class _Parser:
                 return Call(fn, self.call_arg(val)) if fn.arity == 1 else self.call_args(fn)
             if val == "ones":
                 return Ones(self.call_arg(val))
+            if val == "zeros":  # zeros(E) = 0*ones(E): the zero matrix shaped like E
+                return MatMul((Num(0), Ones(self.call_arg(val))))
             if val == "eye":
                 return Eye(self.call_arg(val)) if self.at("(") else Eye()
             if self.at("("):

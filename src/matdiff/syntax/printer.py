@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..core import nodes as _nodes
+from ..core.build import is_zero
 from ..core.nodes import (
     Add,
     Call,
@@ -249,6 +250,8 @@ class TextPrinter:
         return "-" + self.wrap(e.arg, sized, precedence(e.arg) <= NEG)
 
     def _print_MatMul(self, e: MatMul, sized: bool) -> str:
+        if is_zero(e):  # 0*ones(E): the zero that keeps E's shape
+            return f"zeros({self.p(e.factors[1].like, False)})"  # type: ignore[attr-defined]
         top, bottom = split_fraction(e) if e.typed else (list(e.factors), [])
         free = [f for f in top if not f.is_scalar and not needs_context(f)]
         parts: list[str] = []
@@ -261,6 +264,8 @@ class TextPrinter:
             limit = ADD if first else NEG
             if first and isinstance(f, Num) and f.value < 0:
                 parts.append(format_number(f.value))
+            elif (u := _untransposed_sum(f)) is not None:  # x' - m' as a person writes it: (x - m)'
+                parts.append("(" + self.p(u, s_f) + ")'")
             else:
                 parts.append(self.wrap(f, s_f, precedence(f) <= limit))
         text = parts[0] + "".join(("" if parts[0] == "-" and k == 1 else "*") + s
@@ -303,6 +308,21 @@ class TextPrinter:
 
     def _print_Transpose(self, e: Transpose, sized: bool) -> str:
         return self.wrap(e.arg, sized, precedence(e.arg) < POST) + "'"
+
+
+def _untransposed_sum(e: Expr) -> Add | None:
+    """S where e = S' is a sum of transposed terms (x' - m', A' + 2*B'), else None."""
+    if not isinstance(e, Add) or e.is_scalar:
+        return None
+    terms: list[Expr] = []
+    for t in e.terms:
+        c: tuple[Expr, ...] = ()
+        if isinstance(t, MatMul) and len(t.factors) == 2 and isinstance(t.factors[0], Num):
+            c, t = t.factors[:1], t.factors[1]
+        if not isinstance(t, Transpose):
+            return None
+        terms.append(MatMul(c + (t.arg,)) if c else t.arg)
+    return Add(tuple(terms))
 
 
 def to_text(e: Expr) -> str:
