@@ -50,8 +50,10 @@ FORMS: list[Form] = [
     Form("i16-det-inv", "issue 16 / Cookbook (61)", "det(inv(X))", "X", "-det(inv(X))*inv(X)'"),
     Form("i16-det-axb", "issue 16 / Cookbook (51)", "det(A*X*B)", "X", "det(A*X*B)*inv(X)'", SQUARE),
     Form("i16-logdet-xtx", "issue 16 / Cookbook (52)", "log(det(X'*X))", "X", "2*X*inv(X'*X)"),
-    Form("i16-tr-x-invx", "issue 16", "tr(X*inv(X))", "X", "0"),
-    Form("i16-tr-diff", "issue 16", "tr(X'*X) - tr(X*X')", "X", "0"),
+    # the textbook's 0, written as the zero that carries its size (issue 16: "printed as a zero that carries
+    # its size"; docs/language.md, zeros(E)): a bare 0 would evaluate to a scalar, not to X's shape
+    Form("i16-tr-x-invx", "issue 16", "tr(X*inv(X))", "X", "zeros(X)"),
+    Form("i16-tr-diff", "issue 16", "tr(X'*X) - tr(X*X')", "X", "zeros(X)"),
     Form("i16-bce", "issue 16 / ML: logistic", BCE, "w", "X'*(sigmoid(X*w) - y)"),
     Form("i16-bce-exp", "issue 16 / ML: logistic", BCE_EXP, "w", "X'*(sigmoid(X*w) - y)"),
     Form("i16-bce-hess", "issue 16 / ML: logistic Hessian", BCE, "w",

@@ -21,19 +21,23 @@ from bench_forms import measure, tokens  # noqa: E402
 from forms import FORMS  # noqa: E402
 
 IN_FORM = [
-    "cb49-det", "cb54-logdet", "cb52-logdet-xtx", "cb-det-xt", "cb-det-sq", "cb-logdet-spd", "cb60-a-invx-b",
-    "cb-tr-invx-a", "cb-x-inva-x", "cb-x-invs-x", "cb-eigmax", "cb-eigmin", "cb69-xa", "cb69-ax", "cb70-axb",
-    "cb71-axtb", "cb72-axa", "cb77-bxtxc", "cb78-bilinear", "cb81-xbx", "cb81-xsx", "cb82-bxtdxc", "cb83-xbc-d",
-    "cb84-xs-w-x", "cb85-xs-w-s", "cb86-xas-w-x", "cb87-xas-w-s", "cb88-xas-w-a", "cb-ax2b", "cb-xtx", "cb99-tr-x",
-    "cb100-tr-xa", "cb101-tr-axb", "cb102-tr-axtb", "cb103-tr-xta", "cb104-tr-axt", "cb106-tr-x2", "cb108-tr-xtbx",
-    "cb109-tr-bxxt", "cb110-tr-xxtb", "cb111-tr-xbxt", "cb112-tr-bxtx", "cb113-tr-xtxb", "cb114-tr-axbx",
-    "cb115-tr-xtx", "cb115-tr-xxt", "cb116-tr-btxtcxb", "cb117-tr-xtbxc", "cb118-tr-axbxtc", "cb119-tr-sq",
-    "cb124-tr-axinvb", "hi-tr-expm", "cb129-norm2", "cb131-norm2-sq", "cb-norm2-sq-xa", "cb132-fro-sq", "cb-fro",
-    "cb-fro-axb", "cb-nuc", "cb-spec", "cb-norm1", "ml-ls", "ml-ls-half", "ml-ridge", "ml-lasso", "ml-wls",
-    "ml-multi-ls", "ml-ridge-mat", "ml-mf-u", "ml-mf-v", "ml-logistic-pm", "ml-softplus-pm", "ml-poisson",
-    "ml-softmax-ce-w", "ml-softmax-ce-x", "ml-lse", "ml-lse-wx", "ml-gauss-m", "ml-gauss-mle-s", "ml-barrier",
-    "ml-pca", "ml-relu-layer", "ml-tanh-layer", "ml-sigmoid-layer", "h-xax", "h-ls", "h-lse", "h-ridge", "j-ax",
-    "j-softmax", "j-sigmoid", "j-axb",
+    "i16-tr-x3", "i16-log-det", "i16-det-inv", "i16-logdet-xtx", "i16-tr-x-invx", "i16-tr-diff", "i16-bce",
+    "i16-bce-exp", "i16-bce-hess", "i16-exp-quad", "i16-diag-v", "i16-gauss-nll-s", "i16-sqrt-tr", "i16-jac-inv",
+    "cb49-det", "cb54-logdet", "cb52-logdet-xtx", "cb55-det-xk", "cb-det-xt", "cb-det-sq", "cb-logdet-axb",
+    "cb-logdet-spd", "cb60-a-invx-b", "cb61-det-inv", "cb62-tr-a-invx-b", "cb-tr-invx-a", "cb-tr-invx", "cb-x-inva-x",
+    "cb-x-invs-x", "cb-eigmax", "cb-eigmin", "cb69-xa", "cb69-ax", "cb70-axb", "cb71-axtb", "cb72-axa", "cb77-bxtxc",
+    "cb78-bilinear", "cb81-xbx", "cb81-xsx", "cb82-bxtdxc", "cb83-xbc-d", "cb84-xs-w-x", "cb85-xs-w-s",
+    "cb86-xas-w-x", "cb87-xas-w-s", "cb88-xas-w-a", "cb-ax2b", "cb-xtx", "cb99-tr-x", "cb100-tr-xa", "cb101-tr-axb",
+    "cb102-tr-axtb", "cb103-tr-xta", "cb104-tr-axt", "cb106-tr-x2", "cb107-tr-x2b", "cb108-tr-xtbx", "cb109-tr-bxxt",
+    "cb110-tr-xxtb", "cb111-tr-xbxt", "cb112-tr-bxtx", "cb113-tr-xtxb", "cb114-tr-axbx", "cb115-tr-xtx",
+    "cb115-tr-xxt", "cb116-tr-btxtcxb", "cb117-tr-xtbxc", "cb118-tr-axbxtc", "cb119-tr-sq", "cb121-tr-x4",
+    "cb122-tr-ax2", "cb124-tr-axinvb", "hi-tr-expm", "cb129-norm2", "cb131-norm2-sq", "cb-norm2-sq-xa",
+    "cb132-fro-sq", "cb-fro", "cb-fro-axb", "cb-nuc", "cb-spec", "cb-norm1", "ml-ls", "ml-ls-half", "ml-ridge",
+    "ml-lasso", "ml-wls", "ml-multi-ls", "ml-ridge-mat", "ml-mf-u", "ml-mf-v", "ml-logistic-pm", "ml-softplus-pm",
+    "ml-bce-x", "ml-poisson", "ml-softmax-ce-w", "ml-softmax-nce-w", "ml-softmax-ce-x", "ml-lse", "ml-log-sum-exp",
+    "ml-lse-wx", "ml-gauss-m", "ml-gauss-mle-s", "ml-gauss-prec", "ml-gp-k", "ml-barrier", "ml-pca", "ml-relu-layer",
+    "ml-tanh-layer", "ml-sigmoid-layer", "h-xax", "h-ls", "h-lse", "h-ridge", "j-ax", "j-softmax", "j-sigmoid",
+    "j-axb"
 ]
 
 _cache: dict[str, object] = {}

@@ -69,7 +69,7 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
     "norms: sqrt(tr(A'*A)) = norm_fro(A), sqrt(x'*x) = norm2(x)": (
         ["sqrt(tr(P'*P))", "sqrt(tr(P*P'))", "sqrt(u'*u)", "sqrt((P*u)'*(P*u))"],
         ["sqrt(tr(P'*P) + tr(Q'*Q))", "sqrt(tr(P'*P*Q'*Q))", "sqrt(2*u'*u)", "sum(sqrt(u.*u))",
-         "sqrt(tr(P'*P))^3"]),
+         "sum(sqrt(exp(u)*exp(u)'))", "sqrt(tr(P'*P))^3"]),
     "like terms and common factors": (
         ["u'*(P*v + P'*v)", "tr(P*Q + Q'*P')", "u'*P*v + v'*P'*u", "tr(2*P*Q - Q*P)"],
         ["u'*(P*v + P'*z)", "tr(P*Q + Q*P')", "u'*P*v - v'*P*u", "u'*(P*v + Q*u)"]),

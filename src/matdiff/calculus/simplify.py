@@ -40,8 +40,8 @@ from ..core.nodes import (
 from ..core.shapes import same_dim
 from ..errors import DomainError, ShapeError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
-from ..functions.linalg import adj, det, inv
-from ..functions.reductions import diag, is_diag_of_vector, sum_
+from ..functions.linalg import adj, det, inv, is_inverse
+from ..functions.reductions import diag, is_diag_of_vector, softmax, sum_
 from ..functions.registry import Function
 from .entrywise import collect, worth_collecting
 
@@ -282,7 +282,9 @@ class Simplifier:
         if coef == 0:
             return ZERO  # run() gives it the shape of the product
         chain = self._adjugates(chain, scal)
+        chain = self._softmax(chain, scal)
         chain = self._clean_chain(chain)
+        chain = self._adjugate_pairs(chain, scal)
         chain = self._scalar_runs(chain, scal)
         out: list[Expr] = []
         if coef != 1:
@@ -311,6 +313,38 @@ class Simplifier:
                 out[i] = self.T(inverse) if f is not g else inverse
         return out
 
+    def _adjugate_pairs(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
+        """adj(A)*A = A*adj(A) = det(A)*I (and transposed), powers too: X'^2*adj(X)'^3 = det(X)^2*adj(X)'.
+        Exact at singular A as well (adj(A)*A = det(A)*I for every square A)."""
+        i = 0
+        while i + 1 < len(chain):
+            (a, j), (b, k) = _power_of(chain[i]), _power_of(chain[i + 1])
+            m = _adjugate_pair(a, b)
+            if m is None:
+                i += 1
+                continue
+            n = min(j, k)
+            key = self.call(det, m)
+            scal[key] = fold("+", scal.get(key, 0), n)
+            left = [a if j - n == 1 else Power(a, Num(j - n))] if j > n else []
+            right = [b if k - n == 1 else Power(b, Num(k - n))] if k > n else []
+            chain = chain[:i] + left + right + chain[i + 2:]
+            if not chain:
+                return [Eye(like=m)]
+            i = max(i - 1, 0)
+        return chain
+
+    def _softmax(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
+        """exp(x)/sum(exp(x)) = softmax(x) for a vector x (computed without overflow)."""
+        out = list(chain)
+        for i, f in enumerate(chain):
+            if getattr(f, "fn", None) is exp and f.is_vector:
+                key = self.call(sum_, f)
+                if scal.get(key, 0) <= -1:
+                    scal[key] = fold("+", scal[key], 1)
+                    out[i] = self.call(softmax, f.arg)  # type: ignore[attr-defined]
+        return out
+
     def _scalar_runs(self, chain: list[Expr], scal: dict[Expr, Fraction | float]) -> list[Expr]:
         """A run of the chain whose product is a scalar comes out of it: x*y'*y = (y'*y)*x."""
         if len(chain) < 3:
@@ -325,16 +359,41 @@ class Simplifier:
                     return self._scalar_runs(chain[:i] + chain[j + 1:], scal)
         return chain
 
+    def _inverse_products(self, chain: list[Expr]) -> list[Expr]:
+        """inv(P1*...*Pk) = inv(Pk)*...*inv(P1) for square factors, where a neighbour then cancels:
+        A'*inv(A*X*B)'*B' = inv(X)'; the same for adj (adj(A*B) = adj(B)*adj(A) for every square A, B):
+        A'*adj(A*X*B)'*B' = det(A)*det(B)*adj(X)'."""
+        out: list[Expr] = []
+        for i, f in enumerate(chain):
+            g = f.arg if isinstance(f, Transpose) else f
+            fn = g.fn if isinstance(g, Call) and g.fn in (inv, adj) else None  # type: ignore[attr-defined]
+            m = g.arg if fn is not None else None  # type: ignore[attr-defined]
+            if not (isinstance(m, MatMul) and all(not p.is_scalar and same_dim(p.shape[0], p.shape[1])
+                                                  for p in m.factors)):
+                out.append(f)
+                continue
+            inverses = [self.call(fn, p) for p in reversed(m.factors)]
+            ends = (m.factors[-1], m.factors[0])
+            if f is not g:  # inv(M)' = inv(P1)'*...*inv(Pk)'
+                inverses = [self.T(p) for p in reversed(inverses)]
+                ends = (self.T(m.factors[0]), self.T(m.factors[-1]))
+            left, right = (chain[i - 1] if i else None), (chain[i + 1] if i + 1 < len(chain) else None)
+            out.extend(inverses if left == ends[0] or right == ends[1] else [f])
+        return out
+
     def _clean_chain(self, chain: list[Expr]) -> list[Expr]:
+        if any(isinstance(f, (Call, Transpose)) for f in chain) and len(chain) > 1:
+            chain = self._inverse_products(chain)
         if len(chain) > 1:
             kept = [f for f in chain if not isinstance(f, Eye)]
             chain = kept if kept else chain[:1]
         out: list[Expr] = []
+        inverses = len({_power_of(f)[0] for f in chain}) == 1
         for f in chain:  # inv(A)*A = A*inv(A) = I
             if out and _inverse_pair(out[-1], f):
                 out.pop()
                 continue
-            if out and (k := _chain_power(out[-1], f)) is not None:  # X*X = X^2, X'^2*X' = X'^3
+            if out and (k := _chain_power(out[-1], f, inverses)) is not None:  # X*X = X^2, X'^2*X' = X'^3
                 out[-1] = Power(k[0], Num(k[1]))
                 continue
             if out and _ones_dot(out[-1], f):  # r*1 = 1'*r' = sum(r) for a row r
@@ -521,15 +580,26 @@ def _power_of(f: Expr) -> tuple[Expr, int]:
     return f, 1
 
 
-def _chain_power(a: Expr, b: Expr) -> tuple[Expr, int] | None:
+def _chain_power(a: Expr, b: Expr, inverses: bool) -> tuple[Expr, int] | None:
     """a*b as base^k where both are powers of one square matrix base: X*X = X^2, X^2*X = X^3.
-    Not for inverses (inv(A)*inv(A)*B stays: the code solves twice) nor for differentials."""
+    Inverses only where the chain is nothing else (-inv(X)'*inv(X)' = -inv(X)'^2): inside a longer
+    product inv(X)*B*inv(X)*inv(X) keeps its factors, so that common factors of sums still show and
+    the code solves.  Not for differentials."""
     (x, j), (y, k) = _power_of(a), _power_of(b)
-    if x != y or x.linear or (isinstance(x, Call) and x.fn is inv) or x.shape is None:
-        return None
-    if isinstance(x, Transpose) and isinstance(x.arg, Call) and x.arg.fn is inv:
+    if x != y or x.linear or x.shape is None or (is_inverse(x) is not None and not inverses):
         return None
     return x, j + k
+
+
+def _adjugate_pair(a: Expr, b: Expr) -> Expr | None:
+    """A where a*b = det(A)*I: adj(A)*A, A*adj(A), and their transposes."""
+    if isinstance(a, Transpose) and isinstance(b, Transpose):
+        a, b = a.arg, b.arg
+    if isinstance(a, Call) and a.fn is adj and a.arg == b and not b.is_scalar:
+        return b
+    if isinstance(b, Call) and b.fn is adj and b.arg == a and not a.is_scalar:
+        return a
+    return None
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:

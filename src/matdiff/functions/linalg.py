@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.build import ZERO, T, is_symmetric, is_zero, mul, neg, shape_like, sub, undiff
-from ..core.nodes import Add, Call, Expr, Eye, MatMul, Num, Transpose, Var
+from ..core.nodes import Add, Call, Expr, Eye, MatMul, Num, Power, Transpose, Var
 from .reductions import diag, sum_
 from .registry import (
     Function,
@@ -131,6 +131,8 @@ def _adj_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
         return S.product([S.call(det, a), a.arg])  # type: ignore[attr-defined]
     if isinstance(a, Transpose):  # adj(A') = adj(A)'
         return S.T(Call(adj, a.arg))
+    if isinstance(a, Power) and isinstance(a.exp, Num) and isinstance(a.exp.value, int) and a.exp.value > 1:
+        return S.power(S.call(adj, a.base), a.exp)  # adj(A^k) = adj(A)^k (adj(A*B) = adj(B)*adj(A))
     return None
 
 

@@ -227,7 +227,11 @@ class TextPrinter:
     def _print_Add(self, e: Add, sized: bool) -> str:
         out: list[str] = []
         free = [t for t in e.terms if not t.is_scalar and not needs_context(t)]
-        for i, t in enumerate(e.terms):
+        terms = list(e.terms)
+        if _negative(terms[0]):  # a positive term first, as a person writes it: c - y, not -y + c
+            first = next((i for i, t in enumerate(terms) if not _negative(t)), 0)
+            terms.insert(0, terms.pop(first))
+        for i, t in enumerate(terms):
             s_t = sized or any(u is not t for u in free)
             neg = None
             if isinstance(t, Neg):
@@ -310,24 +314,65 @@ class TextPrinter:
         return self.wrap(e.arg, sized, precedence(e.arg) < POST) + "'"
 
 
-def _untransposed_sum(e: Expr) -> Add | None:
-    """S where e = S' is a sum of transposed terms (x' - m', A' + 2*B'), else None."""
-    if not isinstance(e, Add) or e.is_scalar:
+def _negative(t: Expr) -> bool:
+    """t prints with a leading minus."""
+    return isinstance(t, Neg) or (isinstance(t, MatMul) and _leading_negative(t)) or \
+        (isinstance(t, Num) and t.value < 0)
+
+
+def _untransposed_product(t: Expr) -> tuple[Expr, int] | None:
+    """(P, k) where t = c*F1'*...*Fk' (every matrix factor transposed) and P = c*Fk*...*F1."""
+    factors = list(t.factors) if isinstance(t, MatMul) else [t]
+    c = [f for f in factors if isinstance(f, Num)]
+    rest = [f for f in factors if not isinstance(f, Num)]
+    if len(c) > 1 or not rest or not all(isinstance(f, Transpose) for f in rest):
+        return None
+    inner = tuple(c) + tuple(f.arg for f in reversed(rest))  # type: ignore[attr-defined]
+    return (inner[0] if len(inner) == 1 else MatMul(inner)), len(rest)
+
+
+def _untransposed(e: Expr, fewest: int) -> tuple[Expr, int] | None:
+    """(S, k) where e = S' is a sum (or a product) of transposed factors, k transposes in all, at least fewest:
+    x' - m' = (x - m)', B'*X' + X'*B' = (X*B + B*X)'."""
+    if e.shape is None or e.is_scalar:
+        return None
+    if isinstance(e, MatMul):
+        got = _untransposed_product(e)
+        return got if got is not None and got[1] >= fewest and got[1] > 1 else None
+    if not isinstance(e, Add):
         return None
     terms: list[Expr] = []
+    primes = 0
     for t in e.terms:
-        c: tuple[Expr, ...] = ()
-        if isinstance(t, MatMul) and len(t.factors) == 2 and isinstance(t.factors[0], Num):
-            c, t = t.factors[:1], t.factors[1]
-        if not isinstance(t, Transpose):
+        got = _untransposed_product(t)
+        if got is None:
             return None
-        terms.append(MatMul(c + (t.arg,)) if c else t.arg)
-    return Add(tuple(terms))
+        terms.append(got[0])
+        primes += got[1]
+    return (Add(tuple(terms)), primes) if primes >= fewest else None
+
+
+def _untransposed_sum(e: Expr) -> Expr | None:
+    """S where a factor e of a product is S' for a sum S (the parentheses are there anyway)."""
+    got = _untransposed(e, 2) if isinstance(e, Add) else None
+    return got[0] if got is not None else None
 
 
 def to_text(e: Expr) -> str:
     """e in the language of matdiff (re-parseable)."""
-    return TextPrinter(e).doprint(e)
+    printer = TextPrinter(e)
+    # a result that is the transpose of a shorter one, as the Cookbook writes it: (X*B + B*X)',
+    # -(inv(X)*B*A*inv(X))' (four transposes or more become one and a pair of parentheses)
+    got = _untransposed(e, 4)
+    if got is not None:
+        inner = got[0]
+        sign = ""
+        if isinstance(inner, MatMul) and isinstance(inner.factors[0], Num):
+            c = inner.factors[0].value
+            sign = "-" if c == -1 else f"{format_number(c)}*"
+            inner = inner.factors[1] if len(inner.factors) == 2 else MatMul(inner.factors[1:])
+        return f"{sign}({printer.p(inner, False)})'"
+    return printer.doprint(e)
 
 
 _nodes._PRINTERS["text"] = to_text  # str(node) prints through here (the nodes know no printer)
