@@ -624,8 +624,8 @@ def _invertible_note(m: Expr, var: Var, S: Simplifier) -> str:
     where = f"where {var.name} is not an eigenvalue of {to_text(b)}" if b is not None \
         else f"where {to_text(u)} is invertible"
     also = "at an eigenvalue" if b is not None else f"where {to_text(u)} is singular"
-    return (f"Jacobi's formula, invertible form ({where}): grad_{var.name} f = {to_text(alt)}; "
-            f"the adjugate form above equals it there, and holds {also} too")
+    return (f"Jacobi's formula, invertible form ({where}): grad_{var.name} f = {to_text(alt)}, the same there; "
+            f"the adjugate form holds {also} too")
 
 
 def _nodes(e: Expr) -> list[Expr]:

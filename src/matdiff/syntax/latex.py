@@ -89,6 +89,8 @@ class LatexPrinter:
         return precedence(e) >= ATOM
 
     def _print_Call(self, e: Call) -> str:
+        if e.fn is inv:
+            return _base(self.wrap(e.arg, not self.atomic(e.arg))) + "^{-1}"  # {S^{1/2}}^{-1}, not S^{1/2}^{-1}
         if e.fn.latex is not None:  # the function's own LaTeX, from its registry entry
             return e.fn.latex(self, e)
         args = ", ".join(self.doprint(a) for a in e.args)
