@@ -22,11 +22,11 @@ SEED_DERIVATIONS = {
         None,
         [
             "chain rule",
-            "d tr = tr d",
+            "d tr(U) = tr(dU)",
             "product rule",
-            "d(X') = (dX)'",
-            "tr(B') = tr(B)",
-            "combine like terms",
+            "d(U') = (dU)'",
+            "tr(M') = tr(M)",
+            "like terms inside the trace combined",
             "compare with",
         ],
     ),
@@ -60,7 +60,7 @@ def test_seed_rules_in_textbook_order(key):
 def test_norm_fro_derivation_uses_each_rule_in_its_own_step():
     r = matdiff.grad("norm_fro(X)", "X")
     idx = rules_in_order(r.steps, SEED_DERIVATIONS["norm_fro"][3])
-    # chain rule, d tr = tr d, product rule, d(X') = (dX)' are four successive rewriting steps
+    # chain rule, d tr(U) = tr(dU), product rule, d(U') = (dU)' are four successive rewriting steps
     assert idx[:4] == sorted(set(idx[:4]))
     assert idx[-1] == len(r.steps) - 1
 

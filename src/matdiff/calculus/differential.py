@@ -47,10 +47,11 @@ from ..core.nodes import (
     Var,
 )
 from ..errors import LimitError, MatdiffError
-from ..functions.linalg import tr
+from ..functions.linalg import adj, det, inv, tr
 from ..functions.reductions import diag, sum_
 from ..syntax.latex import latex_name
-from .rules import rule_for
+from ..syntax.printer import MUL, precedence, to_text
+from .rules import neutral, rule_for
 from .simplify import Simplifier, split_coefficient, symmetric_part
 from .steps import Step
 
@@ -113,7 +114,7 @@ class _Expander:
         """The name of the rule that gives d(e)."""
         if isinstance(e, MatMul):
             varying = sum(1 for f in e.factors if self.var.name in f.free)
-            return "product rule" if varying > 1 else "linearity: d(A*U*B) = A*dU*B for constant A, B"
+            return rule_for(e)[0] if varying > 1 else LINEAR_PRODUCT
         return rule_for(e)[0]
 
     def rule(self, e: Expr) -> Expr:
@@ -154,11 +155,61 @@ class _Expander:
         return out
 
 
+LINEAR_PRODUCT = "linearity: d(P*U*Q) = P*dU*Q for constant P, Q"
+IDENTITY_FACTOR = "the identity factor: P*(t*I) = t*P"
+
+
+def _eye_products(e: Expr, var: Var, found: list[Expr]) -> None:
+    """The pending d(P*U*Q) of e, one factor varying, with an identity among the constant factors (d(x*eye))."""
+    if isinstance(e, D):
+        a = e.arg
+        if isinstance(a, MatMul) and any(isinstance(f, Eye) for f in a.factors) \
+                and sum(1 for f in a.factors if var.name in f.free) == 1 and a not in found:
+            found.append(a)
+        return
+    for c in e.children:
+        if c.pending:
+            _eye_products(c, var, found)
+
+
+def _with_identity(e: Expr, ex: _Expander, memo: dict[Expr, Expr]) -> Expr:
+    """e with each d(P*U*Q) that has an identity factor written out as P*dU*Q, the identity kept (for the step
+    that shows d(x*eye) = dx*eye; the builders would drop it)."""
+    got = memo.get(e)
+    if got is not None:
+        return got
+    if isinstance(e, D) and isinstance(e.arg, MatMul) and any(isinstance(f, Eye) for f in e.arg.factors):
+        out: Expr = MatMul(tuple(ex.d(f) if ex.var.name in f.free else f for f in e.arg.factors))
+    elif isinstance(e, D):
+        out = ex.step(e, LINEAR_PRODUCT)
+    elif not e.pending:
+        out = e
+    else:
+        kids = tuple(_with_identity(c, ex, memo) if c.pending else c for c in e.children)
+        out = e.rebuild(kids)
+    memo[e] = out
+    return out
+
+
+def _factors_text(fs: tuple[Expr, ...] | list[Expr]) -> str:
+    return "*".join("eye" if isinstance(g, Eye) else f"({to_text(g)})" if precedence(g) < MUL else to_text(g)
+                    for g in fs)
+
+
+def _eye_label(e: MatMul, ex: _Expander) -> str:
+    """linearity: d(x*eye) = dx*eye, with the product's own operands."""
+    fs = e.factors
+    return f"linearity: d({_factors_text(fs)}) = " + \
+        _factors_text([ex.d(g) if ex.var.name in g.free else g for g in fs])
+
+
 def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") -> tuple[Expr, list[Step]]:
     """The differential of f as an expression linear in dX, with one step per rule used."""
     ex = _Expander(var)
     df = ex.d(f)
     steps = [Step("", lhs, df, lhs_latex=lhs_latex)]
+    avoid = set(f.free) | {var.name}
+    pad = " " * (len(lhs) - 1)
     sizes: dict[int, int] = {}  # by id: every df measured stays alive in ``steps``
     while df.pending:
         if len(steps) > MAX_STEPS:
@@ -166,11 +217,21 @@ def expand(f: Expr, var: Var, lhs: str = "df", lhs_latex: str = r"\mathrm{d}f") 
         name = ex.first(df)
         if name is None:  # pragma: no cover - pending implies a D node
             break
+        before = df
         df = ex.step(df, name)
         if tree_size([df], MAX_TERMS_SIZE, sizes) > MAX_TERMS_SIZE:
             raise LimitError(f"the differential grew past {MAX_TERMS_SIZE} nodes while it was being expanded: "
                              "a derivative this large is refused")
-        steps.append(Step(name, " " * (len(lhs) - 1), df, lhs_latex=""))
+        eyes: list[Expr] = []
+        if name == LINEAR_PRODUCT:
+            _eye_products(before, var, eyes)
+        if eyes:  # d(x*eye) = dx*eye in a step of its own, then the identity factor goes
+            shown = _with_identity(before, ex, {})
+            label = _eye_label(eyes[0], ex) if len(eyes) == 1 else neutral(name, avoid)
+            steps.append(Step(label, pad, shown, lhs_latex=""))
+            steps.append(Step(neutral(IDENTITY_FACTOR, avoid), pad, df, lhs_latex=""))
+            continue
+        steps.append(Step(neutral(name, avoid), pad, df, lhs_latex=""))
     return df, steps
 
 
@@ -266,11 +327,13 @@ def _linear_index(factors: tuple[Expr, ...]) -> int:
     return ks[0]
 
 
-CYCLIC = "cyclic property: tr(A*B) = tr(B*A)"
-TRANSPOSE = "tr(B') = tr(B)"
+CYCLIC = "cyclic property: tr(U*V) = tr(V*U)"
+TRANSPOSE = "tr(M') = tr(M)"
 OWN_TRACE = "a scalar is its own trace"
-HADAMARD = "tr(A'*(B .* dX)) = tr((A .* B)'*dX)"
-SCALAR_OUT = "a scalar factor comes out: tr(B*dt) = tr(B)*dt"
+HADAMARD = "tr(P'*(Q .* dU)) = tr((P .* Q)'*dU)"
+SCALAR_OUT = "a scalar factor comes out: tr(P*dt) = tr(P)*dt"
+MERGE_INSIDE = "like terms inside the trace combined"
+MERGE_SCALAR = "like terms combined"
 
 
 def adjoint(e: Expr, c: Expr, rules: list[str]) -> Expr:
@@ -378,22 +441,17 @@ def trace_form(p: Expr, dvar: Diff) -> Expr:
         core = MatMul(tuple(chain + [dvar])) if chain else dvar
     else:
         core = Call(tr, MatMul(tuple(chain + [dvar])) if chain else dvar)
-    factors = ([] if coef == 1 else [Num(coef)]) + scal + [core]
+    factors = ([] if coef == 1 else [Num(coef)]) + scal
+    if isinstance(core, MatMul) and factors:  # 2*x'*dx, not 2*(x'*dx)
+        return MatMul(tuple(factors) + core.factors)
+    factors.append(core)
     return factors[0] if len(factors) == 1 else MatMul(tuple(factors))
 
 
-def identify(df: Expr, var: Var) -> Identified:
-    """Collect df into tr(M' dX) and read off M (the symmetric part for symmetric X).
-
-    The gradient is computed here; the intermediate forms shown in the steps (each term as
-    tr(P*dX), the combined form) are built when the steps are first read.
-    """
-    dvar = Diff(var)
-    steps: list[Step] = []
-    terms = expand_terms(df) if df.linear else []
+def _collect(terms: list[Expr], var: Var, S: Simplifier) -> tuple[list[Expr], list[str]]:
+    """Each term's P in tr(P' dX) (simplified), and the names of the rules that wrote it so."""
     parts: list[Expr] = []
     rules: list[str] = []
-    S = Simplifier()
     for t in terms:
         term_rules: list[str] = []
         parts.append(S.run(adjoint(t, ONE, term_rules)))
@@ -402,23 +460,99 @@ def identify(df: Expr, var: Var) -> Identified:
             term_rules.insert(0, term_rules.pop())
         for r in term_rules:
             _note(rules, r)
+    return parts, rules
+
+
+def _merge_candidates(e: Expr, root: bool = True) -> bool:
+    """e has, below its root, a trace or a scalar sum of more than one term of the differential."""
+    if not e.linear:
+        return False
+    if not root and isinstance(e, Add) and e.is_scalar:
+        return True
+    if not root and isinstance(e, Call) and e.fn is tr and _sum_inside(e.arg):
+        return True
+    return any(_merge_candidates(c, False) for c in e.children if c.linear)
+
+
+def _sum_inside(e: Expr) -> bool:
+    if isinstance(e, Add):
+        return sum(1 for t in e.terms if t.linear) > 1
+    return any(_sum_inside(c) for c in e.children if c.linear)
+
+
+def merge_inside(df: Expr, var: Var, S: Simplifier) -> tuple[Expr, list[str]] | None:
+    """df with like terms combined inside each trace (each scalar sum) below its root, as a page writes
+    tr(d(X'X)) = tr(dX'*X + X'*dX) = 2*tr(X'*dX) before it distributes the factor outside; None where nothing
+    combines.  Also the names of the rules used."""
+    if not _merge_candidates(df):
+        return None
+    dvar = Diff(var)
+    rules: list[str] = []
+    done: list[str] = []
+
+    def walk(e: Expr, root: bool) -> Expr:
+        if not e.linear or isinstance(e, Diff):
+            return e
+        kids = tuple(walk(c, False) if c.linear else c for c in e.children)
+        out = e if all(a is b for a, b in zip(kids, e.children)) else _rebuild(e, kids)
+        is_tr = isinstance(out, Call) and out.fn is tr
+        if root or not (is_tr or (isinstance(out, Add) and out.is_scalar)):
+            return out
+        terms = expand_terms(out)
+        if len(terms) < 2:
+            return out
+        local: list[str] = []
+        parts = [S.run(adjoint(t, ONE, local)) for t in terms]
+        m = S.run(add(*parts))
+        if m == ZERO or (len(m.terms) if isinstance(m, Add) else 1) >= len(terms):
+            return out
+        for r in local:
+            _note(rules, r)
+        _note(done, MERGE_INSIDE if is_tr else MERGE_SCALAR)
+        return trace_form(S.run(S.T(m)), dvar)
+
+    new = walk(df, True)
+    return (new, rules + done) if done else None
+
+
+def identify(df: Expr, var: Var) -> Identified:
+    """Collect df into tr(M' dX) and read off M (the symmetric part for symmetric X).
+
+    The gradient is computed here; the intermediate forms shown in the steps (each term as
+    tr(P*dX), the combined form) are built when the steps are first read.  Where like terms
+    combine inside a trace below the root (the Frobenius norm's tr(dX'*X + X'*dX)), a step
+    shows that first, as a page does, and the identification goes on from there.
+    """
+    dvar = Diff(var)
+    steps: list[Step] = []
+    terms = expand_terms(df) if df.linear else []
+    S = Simplifier()
+    parts, rules = _collect(terms, var, S)
     m = S.run(add(*parts)) if parts else ZERO
     zero = is_zero(m)
     if zero:
         m = mul(ZERO, var)
-
-    def shown() -> Expr:
-        forms = [trace_form(S.run(S.T(p)), dvar) for p in parts]
-        return forms[0] if len(forms) == 1 else Add(tuple(forms))
-
+    avoid = set(df.free) | {var.name}
     m0 = m
 
     def combined() -> Expr:
         return ZERO if zero else trace_form(S.run(S.T(m0)), dvar)
 
-    if terms and (len(terms) > 1 or rules or not _is_trace_form(terms[0], var)):
-        steps.append(Step("; ".join(rules) or "rearrange", " ", None, later=shown))
-    if len(parts) > 1:
+    merged = merge_inside(df, var, S) if terms and not zero else None
+    shown_terms, shown_parts, shown_rules, rest = terms, parts, rules, "rearrange"
+    if merged is not None:
+        steps.append(Step(neutral("; ".join(merged[1]), avoid), " ", merged[0]))
+        shown_terms = expand_terms(merged[0])
+        shown_parts, shown_rules = _collect(shown_terms, var, S)
+        rest = "the scalar factors simplified"
+
+    def shown() -> Expr:
+        forms = [trace_form(S.run(S.T(p)), dvar) for p in shown_parts]
+        return forms[0] if len(forms) == 1 else Add(tuple(forms))
+
+    if shown_terms and (len(shown_terms) > 1 or shown_rules or not _is_trace_form(shown_terms[0], var)):
+        steps.append(Step(neutral("; ".join(shown_rules), avoid) or rest, " ", None, later=shown))
+    if len(shown_parts) > 1:
         steps.append(Step("combine like terms", " ", None, later=combined))
     form_name = _form_name(var)
     if var.kind == "diagonal" and not m.is_scalar:
@@ -436,9 +570,71 @@ def identify(df: Expr, var: Var) -> Identified:
                           "sym(M) = (M + M')/2", g, note=note, lhs_latex=r"\operatorname{sym}(M)"))
         m = g
     n = var.name
-    steps.append(Step(f"compare with {form_name}", f"grad_{n} f", m,
+    steps.append(Step(f"compare with {form_name}", f"grad_{n} f", m, note=_invertible_note(m, var, S),
                       lhs_latex=rf"\nabla_{{{latex_name(n)}}} f"))
     return Identified(m, combined, steps)
+
+
+def _adjugates(e: Expr, found: list[Expr]) -> None:
+    if isinstance(e, Call) and e.fn is adj and not e.arg.is_scalar:
+        if e.arg not in found:
+            found.append(e.arg)
+        return
+    for c in e.children:
+        _adjugates(c, found)
+
+
+def _replace_adj(e: Expr) -> Expr:
+    """e with adj(U) written det(U)*inv(U)."""
+    if isinstance(e, Call) and e.fn is adj and not e.arg.is_scalar:
+        return mul(det(e.arg), inv(e.arg))
+    if not e.children:
+        return e
+    kids = tuple(_replace_adj(c) for c in e.children)
+    return e if all(a is b for a, b in zip(kids, e.children)) else _rebuild(e, kids)
+
+
+def _eigen_shift(u: Expr, var: Var) -> Expr | None:
+    """B where u is x*eye - B (x the scalar variable, B constant): det(u) is B's characteristic polynomial."""
+    if not (var.is_scalar and isinstance(u, Add) and len(u.terms) == 2):
+        return None
+    a, b = u.terms
+    shift = isinstance(a, MatMul) and len(a.factors) == 2 and a.factors[0] == var and isinstance(a.factors[1], Eye)
+    if not shift:
+        return None
+    if isinstance(b, Neg) and var.name not in b.arg.free:
+        return b.arg
+    if isinstance(b, MatMul) and b.factors[0] == Num(-1) and var.name not in b.free:
+        return mul(*b.factors[1:])
+    return None
+
+
+def _invertible_note(m: Expr, var: Var, S: Simplifier) -> str:
+    """Beside a gradient in adjugates (Jacobi's formula, right at singular points too): the invertible form
+    det(U)*inv(U) the page derives, and where it holds (for p(x) = det(x*eye - B): where x is not an eigenvalue)."""
+    found: list[Expr] = []
+    _adjugates(m, found)
+    if len(found) != 1:
+        return ""
+    u = found[0]
+    alt = S.run(_replace_adj(m))
+    if any(isinstance(x, Call) and x.fn is adj for x in _nodes(alt)):  # the simplifier wrote adj again
+        alt = _replace_adj(m)
+    b = _eigen_shift(u, var)
+    where = f"where {var.name} is not an eigenvalue of {to_text(b)}" if b is not None \
+        else f"where {to_text(u)} is invertible"
+    also = "at an eigenvalue" if b is not None else f"where {to_text(u)} is singular"
+    return (f"Jacobi's formula, invertible form ({where}): grad_{var.name} f = {to_text(alt)}, the same there; "
+            f"the adjugate form holds {also} too")
+
+
+def _nodes(e: Expr) -> list[Expr]:
+    out, stack = [], [e]
+    while stack:
+        x = stack.pop()
+        out.append(x)
+        stack.extend(x.children)
+    return out
 
 
 def _is_trace_form(t: Expr, var: Var) -> bool:

@@ -3,11 +3,19 @@
 A rule takes the node ``e`` (its operands are ``e.arg`` or ``e.a, e.b`` ...) and ``d``,
 which gives the differential of an operand (``0`` for a constant, ``dX`` for the
 variable, else a pending ``d(...)`` that the next step expands).  Each entry is
-``(name shown in the steps, rule)``.
+``(name shown in the steps, rule)``; the name may be a function of the node (``d(t^p)`` for a scalar power,
+``d(U^k)`` for a matrix power).
+
+The names use neutral letters, the same in every rule here and in every registry entry: U, V, W for
+varying operands (u, v, w for vectors), P, Q for constant matrices, c, t for scalars, p, k for numbers,
+E, F for directions, M for a generic matrix (a cotangent, the gradient), S for a symmetric argument.
+:func:`neutral` renames a letter that the expression itself uses (the user's A in ``tr(A*X*B)`` wrt A
+never reads as a constant of a rule).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ..core.build import TWO, ZERO, T, add, div, epower, had, hdiv, mul, neg, power, sub
@@ -78,19 +86,32 @@ def _epower(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
 
 
 # d of an operator node; the name may depend on the node
+def _power_name(e: Expr) -> str:
+    a, p = e.base, e.exp  # type: ignore[attr-defined]
+    if a.is_scalar:
+        return "power rule: d(t^p) = p*t^(p-1)*dt" if not p.free else \
+            "power rule: d(t^c) = t^c*(log(t)*dc + c*dt/t)"
+    k = integer_value(p)
+    if k is None:
+        return "d(S^p) = powm_d(S, dS, p), the Fréchet derivative of S^p (S spd)"
+    if k < 0:
+        return "d(U^-k) = d(inv(U)^k)"
+    return "power rule: d(U^k) = sum_i U^i*dU*U^(k-1-i)"
+
+
 OP_RULES: dict[type, tuple[str | Callable[[Expr], str], Rule]] = {
     Add:       ("linearity: d(U + V) = dU + dV", lambda e, d: add(*(d(t) for t in e.terms))),
-    Neg:       ("linearity", lambda e, d: neg(d(e.arg))),
-    MatMul:    ("product rule", _product),
-    Div:       ("quotient rule: d(U/c) = dU/c - U dc/c^2",
+    Neg:       ("linearity: d(-U) = -dU", lambda e, d: neg(d(e.arg))),
+    MatMul:    ("product rule: d(U*V) = dU*V + U*dV", _product),
+    Div:       ("quotient rule: d(U/t) = dU/t - U*dt/t^2",
                 lambda e, d: sub(div(d(e.num), e.den), div(mul(e.num, d(e.den)), power(e.den, TWO)))),
     Hadamard:  ("product rule: d(U .* V) = dU .* V + U .* dV",
                 lambda e, d: add(had(d(e.a), e.b), had(e.a, d(e.b)))),
     HDiv:      ("quotient rule: d(U ./ V) = dU ./ V - U .* dV ./ V.^2",
                 lambda e, d: sub(hdiv(d(e.a), e.b), hdiv(had(e.a, d(e.b)), epower(e.b, TWO)))),
-    Power:     ("power rule", _power),
-    EPower:    ("power rule: d(U.^p) = p U.^(p-1) .* dU", _epower),
-    Transpose: ("d(X') = (dX)'", lambda e, d: T(d(e.arg))),
+    Power:     (_power_name, _power),
+    EPower:    ("power rule: d(U.^p) = p*U.^(p-1) .* dU", _epower),
+    Transpose: ("d(U') = (dU)'", lambda e, d: T(d(e.arg))),
     Eye:       ("dI = 0", lambda e, d: ZERO),
     Ones:      ("d1 = 0", lambda e, d: ZERO),
     Num:       ("d(constant) = 0", lambda e, d: ZERO),
@@ -102,6 +123,42 @@ def rule_for(e: Expr) -> tuple[str, Rule]:
     if isinstance(e, Call):  # the function's own rule, from its registry entry
         if e.fn.rule is None:
             raise MatdiffError(f"{e.fn.name} has no differential rule")
-        return e.fn.rule
-    name, rule = OP_RULES[type(e)]
+        name, rule = e.fn.rule
+    else:
+        name, rule = OP_RULES[type(e)]
     return (name(e) if callable(name) else name), rule
+
+
+# the letters a rule's name may use, and the ones that replace a letter the expression uses
+_UPPER_SPARE = "UVWPQKLGHNRTYZJ"
+_LOWER_SPARE = "uvwctsrqhjmn"
+_NEUTRAL = frozenset("UVWPQEFMSKL") | frozenset("uvwctpk")
+_WORD = re.compile(r"[^\W\d][\w]*(?:'s(?!\w))?")
+
+
+def neutral(label: str, avoid: frozenset[str] | set[str]) -> str:
+    """The rule name with each neutral letter that is also a name in ``avoid`` (the expression's variables)
+    replaced by a letter neither uses: "d(P*U*Q) = P*dU*Q for constant P, Q" for tr(A*X*B) wrt A, and
+    "d(K*U*Q) = ..." where the expression has a P.  Words and function names are left alone."""
+    used = {m.group() for m in _WORD.finditer(label)}
+    letters = {w for w in used if len(w) == 1} | {w[1:] for w in used if len(w) == 2 and w[0] == "d"}
+    clash = sorted(x for x in letters if x in _NEUTRAL and x in avoid)
+    if not clash:
+        return label
+    taken = set(avoid) | letters
+    rename: dict[str, str] = {}
+    for x in clash:
+        spare = next((c for c in (_UPPER_SPARE if x.isupper() else _LOWER_SPARE) if c not in taken), None)
+        if spare is None:
+            continue
+        rename[x] = spare
+        taken.add(spare)
+
+    def sub(m: re.Match[str]) -> str:
+        w = m.group()
+        if w in rename:
+            return rename[w]
+        if len(w) == 2 and w[0] == "d" and w[1] in rename:
+            return "d" + rename[w[1]]
+        return w
+    return _WORD.sub(sub, label)

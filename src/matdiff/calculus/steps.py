@@ -7,13 +7,8 @@ from dataclasses import dataclass, field
 
 from ..core.nodes import Expr
 from ..html_hook import HTMLDisplay
-from ..syntax.latex import to_latex
+from ..syntax.latex import rule_latex, to_latex
 from ..syntax.printer import to_text
-
-
-def _latex_rule(rule: str) -> str:
-    return rule.replace("\\", "\\backslash ").replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") \
-        .replace("^", r"\^{}").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class Step(HTMLDisplay):
         rhs = self.rhs_latex if self.rhs_latex is not None else to_latex(e) if e is not None else ""
         lhs = self.lhs_latex or self.lhs
         eq = f"{lhs} = {rhs}" if rhs else lhs
-        return eq + (rf" \qquad \text{{{_latex_rule(self.rule)}}}" if self.rule else "")
+        return eq + (rf" \qquad {rule_latex(self.rule)}" if self.rule else "")
 
     def __str__(self) -> str:
         return self.text
@@ -72,7 +67,7 @@ def render_latex(steps: list[Step]) -> str:
         e = s.expr
         rhs = s.rhs_latex if s.rhs_latex is not None else to_latex(e) if e is not None else ""
         lhs = s.lhs_latex or s.lhs
-        rule = rf" && \text{{{_latex_rule(s.rule)}}}" if s.rule else ""
+        rule = rf" && {rule_latex(s.rule)}" if s.rule else ""
         lines.append(f"{lhs} &= {rhs}{rule}" if rhs else lhs + rule)
     return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
 

@@ -30,7 +30,7 @@ def _code(template: str) -> Callable[[Any, Expr], str]:
     return lambda low, e: low.emit(template.format(a=low(e.arg)))
 
 
-def elementwise(name: str, calls: tuple[str, ...], rule: tuple[str, Rule], code: str,
+def elementwise(name: str, calls: tuple[str, ...], rule: tuple[str | Callable[[Expr], str], Rule], code: str,
                 latex: Callable[[Any, Expr], str] | None = None, **flags: Any) -> Function:
     """Register the elementwise function ``name``; ``code`` is the NumPy template of its lowering."""
     return register(Function(
@@ -53,7 +53,7 @@ def _lower_log(low: Any, e: Expr) -> str:
 
 
 exp = elementwise("exp", ("_np.exp",),
-                  ("d exp(X) = exp(X) .* dX", lambda e, d: had(e, d(e.arg))),
+                  ("d exp(U) = exp(U) .* dU", lambda e, d: had(e, d(e.arg))),
                   "_np.exp({a})", positive=lambda args, positive: True)
 def _log_rule(e: Expr, d: Any) -> Expr:
     """d log(X) = dX ./ X; of a softmax, d log(softmax(u)) = du - 1*(softmax(u)'*du) (log softmax(u) = u -
@@ -66,8 +66,15 @@ def _log_rule(e: Expr, d: Any) -> Expr:
     return hdiv(d(a), a)
 
 
+def _log_name(e: Expr) -> str:
+    softmax = registry.get("softmax")
+    if softmax is not None and getattr(e.arg, "fn", None) is softmax:  # type: ignore[attr-defined]
+        return "d log(softmax(u)) = du - ones(u)*(softmax(u)'*du)"
+    return "d log(U) = dU ./ U"
+
+
 log = elementwise("log", ("_np.log", "_np.logaddexp"),
-                  ("d log(X) = dX ./ X", _log_rule),
+                  (_log_name, _log_rule),
                   "", lower=_lower_log, guard=_positive_arg("log"))
 def _sqrt_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
     """sqrt(tr(A'*A)) = norm_fro(A) and sqrt(x'*x) = norm2(x) (the norms, by their definitions)."""
@@ -86,7 +93,7 @@ def _sqrt_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
 
 
 sqrt = elementwise("sqrt", ("_np.sqrt",),
-                   ("d sqrt(X) = dX ./ (2 sqrt(X))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
+                   ("d sqrt(U) = dU ./ (2*sqrt(U))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
                    "_np.sqrt({a})", latex=lambda p, e: rf"\sqrt{{{p.doprint(e.arg)}}}",
                    zero_at_zero=True, guard=_positive_arg("sqrt"), simplify=_sqrt_simplify,
                    positive=lambda args, positive: positive(args[0]))
@@ -94,20 +101,20 @@ sqrt = elementwise("sqrt", ("_np.sqrt",),
 
 # -- trigonometric and hyperbolic
 sin = elementwise("sin", ("_np.sin",),
-                  ("d sin(X) = cos(X) .* dX", lambda e, d: had(cos(e.arg), d(e.arg))),
+                  ("d sin(U) = cos(U) .* dU", lambda e, d: had(cos(e.arg), d(e.arg))),
                   "_np.sin({a})", zero_at_zero=True)
 cos = elementwise("cos", ("_np.cos",),
-                  ("d cos(X) = -sin(X) .* dX", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
+                  ("d cos(U) = -sin(U) .* dU", lambda e, d: neg(had(sin(e.arg), d(e.arg)))),
                   "_np.cos({a})")
 tanh = elementwise("tanh", ("_np.tanh",),
-                   ("d tanh(X) = (1 - tanh(X).^2) .* dX",
+                   ("d tanh(U) = (1 - tanh(U).^2) .* dU",
                     lambda e, d: had(sub(Num(1), epower(e, TWO)), d(e.arg))),
                    "_np.tanh({a})", zero_at_zero=True)
 
 
 # -- the logistic function (``_expit``: scipy's, continued analytically for complex values in evaluation)
 sigmoid = elementwise("sigmoid", ("_expit",),
-                      ("d sigmoid(X) = sigmoid(X) .* (1 - sigmoid(X)) .* dX",
+                      ("d sigmoid(U) = sigmoid(U) .* (1 - sigmoid(U)) .* dU",
                        lambda e, d: had(had(e, sub(Num(1), e)), d(e.arg))),
                       "_expit({a})", latex=_operator(r"\sigma"), positive=lambda args, positive: True)
 
@@ -128,24 +135,24 @@ def _lower_sign(low: Any, e: Expr) -> str:
 
 
 # -- the rectifier and its smooth cousin
-step = elementwise("step", ("_K.step",), ("d step(X) = 0 (away from 0)", lambda e, d: ZERO), "_K.step({a})",
+step = elementwise("step", ("_K.step",), ("d step(U) = 0 (away from 0)", lambda e, d: ZERO), "_K.step({a})",
                    latex=_operator(r"\operatorname{step}"), analytic="no", printed_only=True,
                    doc="1 where x > 0, 0 where x < 0 (the derivative of relu); a DomainError at an entry 0")
-relu = elementwise("relu", ("_K.relu",), ("d relu(X) = step(X) .* dX", lambda e, d: had(step(e.arg), d(e.arg))),
+relu = elementwise("relu", ("_K.relu",), ("d relu(U) = step(U) .* dU", lambda e, d: had(step(e.arg), d(e.arg))),
                    "_K.relu({a})", latex=_operator(r"\operatorname{relu}"), analytic="no", zero_at_zero=True,
                    doc="max(x, 0) entrywise; its derivative is a DomainError at a zero entry")
 softplus = elementwise("softplus", ("_np.logaddexp",),
-                       ("d softplus(X) = sigmoid(X) .* dX", lambda e, d: had(sigmoid(e.arg), d(e.arg))),
+                       ("d softplus(U) = sigmoid(U) .* dU", lambda e, d: had(sigmoid(e.arg), d(e.arg))),
                        "_np.logaddexp(0, {a})", latex=_operator(r"\operatorname{softplus}"),
                        positive=lambda args, positive: True, doc="log(1 + exp(x)) entrywise, without overflow")
 
 
 abs_ = elementwise("abs", ("_np.abs",),
-                   ("d abs(X) = sign(X) .* dX", lambda e, d: had(sign(e.arg), d(e.arg))),
+                   ("d abs(U) = sign(U) .* dU", lambda e, d: had(sign(e.arg), d(e.arg))),
                    "", lower=_lower_abs, latex=lambda p, e: rf"\left|{p.doprint(e.arg)}\right|",
                    zero_at_zero=True, analytic="no")
 sign = elementwise("sign", ("_K.sign", "_np.sign", "_nonzero"),
-                   ("d sign(X) = 0 (away from 0)", lambda e, d: ZERO), "", lower=_lower_sign,
+                   ("d sign(U) = 0 (away from 0)", lambda e, d: ZERO), "", lower=_lower_sign,
                    latex=_operator(r"\operatorname{sign}"), analytic="no", printed_only=True)
 
 

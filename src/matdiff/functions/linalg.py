@@ -76,7 +76,7 @@ def _tr_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
 tr = register(Function(
     name="tr", calls=("_np.trace", "_dot"),
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True, zero_at_zero=True, linear_in=0,
-    rule=("d tr = tr d", lambda e, d: tr(d(e.arg))), adjoint=_tr_adjoint, fold=_tr_fold, simplify=_tr_simplify,
+    rule=("d tr(U) = tr(dU)", lambda e, d: tr(d(e.arg))), adjoint=_tr_adjoint, fold=_tr_fold, simplify=_tr_simplify,
     latex=_operator(r"\operatorname{tr}"),
     lower=lambda low, e: low.emit(low(e.arg)) if e.arg.is_scalar else low.trace(e.arg),
     doc="the trace of a square matrix"))
@@ -92,14 +92,14 @@ def _factored(kernel: str, scalar: str) -> Any:
 det = register(Function(
     name="det", calls=("_F.det", "_F.lu", "_F.chol"),
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
-    rule=("Jacobi's formula: d det(A) = tr(adj(A) dA)", lambda e, d: tr(mul(adj(e.arg), d(e.arg)))),
+    rule=("Jacobi's formula: d det(U) = tr(adj(U)*dU)", lambda e, d: tr(mul(adj(e.arg), d(e.arg)))),
     latex=_operator(r"\det"),
     lower=_factored("det", "{a}"), doc="the determinant"))
 
 logdet = register(Function(
     name="logdet", calls=("_F.logdet", "_F.lu", "_F.chol", "_np.log", "_check_positive"),
     family=FAMILY, shape=scalar_of_square, transpose_invariant=True,
-    rule=("d logdet(A) = tr(inv(A) dA)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
+    rule=("d logdet(U) = tr(inv(U)*dU)", lambda e, d: tr(mul(inv(e.arg), d(e.arg)))),
     latex=_operator(r"\log\det"),
     guard=lambda e: [("evaluates", e, f"logdet({e.arg})")],  # type: ignore[attr-defined]
     lower=_factored("logdet", "_np.log(_check_positive({a}, 'logdet'))"),
@@ -115,7 +115,7 @@ def _lower_inv(low: Any, e: Expr) -> str:
 inv = register(Function(
     name="inv", calls=("_F.inv", "_F.lu", "_F.chol", "_F.solve", "_F.solve_t", "_nonzero"),
     family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
-    rule=("d inv(A) = -inv(A) dA inv(A)", lambda e, d: neg(mul(e, d(e.arg), e))),
+    rule=("d inv(U) = -inv(U)*dU*inv(U)", lambda e, d: neg(mul(e, d(e.arg), e))),
     simplify=lambda S, args: args[0].arg if getattr(args[0], "fn", None) is inv else None,  # inv(inv(A)) = A
     latex=lambda p, e: p.wrap(e.arg, not p.atomic(e.arg)) + "^{-1}",
     guard=lambda e: [("invertible", e, f"inv({e.arg})")],  # type: ignore[attr-defined]
@@ -139,8 +139,8 @@ def _adj_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
 adj = register(Function(
     name="adj", calls=("_F.adj", "_F.lu", "_F.chol"),
     family=FAMILY, shape=square_of_square, same_shape=True, symmetric=_symmetric_if_arg,
-    rule=("d adj(A) = adj_d(A, dA): tr(inv(A) dA) adj(A) - adj(A) dA inv(A) where A is invertible, "
-          "and its limit (adj is a polynomial) at singular A",
+    rule=("d adj(U) = adj_d(U, dU): tr(inv(U)*dU)*adj(U) - adj(U)*dU*inv(U) where U is invertible, "
+          "and its limit (adj is a polynomial) at singular U",
           lambda e, d: ZERO if e.arg.is_scalar else adj_d(e.arg, d(e.arg))),  # adj of a scalar is 1
     latex=_operator(r"\operatorname{adj}"), simplify=_adj_simplify,
     lower=_factored("adj", "1.0"), doc="the adjugate det(A) inv(A), defined at singular A too"))
@@ -166,10 +166,10 @@ adj_d = register(Function(
     name="adj_d", calls=("_F.adj_d", "_F.lu", "_F.chol"),
     family=FAMILY, arity=2, shape=direction_shape("A"), same_shape=True, transpose_inside=True,
     linear_in=1, printed_only=True, symmetric=lambda args: is_symmetric(args[0]) and is_symmetric(args[1]),
-    rule=("d adj_d(A, E) = adj_d(A, dE) for constant A; where A varies, of "
-          "adj_d(A, E) = tr(adj(A) E) inv(A) - adj(A) E inv(A), A invertible", _adj_d_rule),
+    rule=("d adj_d(P, E) = adj_d(P, dE) for constant P; where the point U varies, of "
+          "adj_d(U, E) = tr(adj(U)*E)*inv(U) - adj(U)*E*inv(U), U invertible", _adj_d_rule),
     # the adjoint of E -> adj'(A)[E] is C -> adj'(A)[C']' = adj'(A')[C]
-    adjoint=lambda e, c: ("<C, adj_d(A, E)> = <adj_d(A', C), E>", e.args[1], adj_d(T(e.args[0]), c)),
+    adjoint=lambda e, c: ("<M, adj_d(U, E)> = <adj_d(U', M), E>", e.args[1], adj_d(T(e.args[0]), c)),
     fold=direction_fold(lambda: adj_d), simplify=direction_simplify(lambda: adj_d),
     latex=lambda p, e: rf"\operatorname{{adj}}'\left({p.doprint(e.args[0])}\right)\left[{p.doprint(e.args[1])}\right]",
     lower=_adj_d_lower,

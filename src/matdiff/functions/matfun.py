@@ -95,7 +95,7 @@ def _rule(f: Primary, fns: dict[str, Function]) -> tuple[str, Callable[..., Expr
         if a.is_scalar:
             return d(f.scalar(a))
         return fns["d"](a, d(a))
-    return f"d {f.name}(X) = {f.name}_d(X, dX), the Fréchet derivative L(X, dX)", rule
+    return f"d {f.name}(U) = {f.name}_d(U, dU), the Fréchet derivative L(U, dU)", rule
 
 
 def _d_rule(f: Primary, fns: dict[str, Function]) -> tuple[str, Callable[..., Expr]]:
@@ -105,7 +105,7 @@ def _d_rule(f: Primary, fns: dict[str, Function]) -> tuple[str, Callable[..., Ex
         if isinstance(d(a), Num):
             return first
         return add(fns["d2"](a, v, d(a)), first)
-    return (f"d {f.name}_d(X, E) = {f.name}_d2(X, E, dX) + {f.name}_d(X, dE), {f.name}_d2 the second Fréchet "
+    return (f"d {f.name}_d(U, E) = {f.name}_d2(U, E, dU) + {f.name}_d(U, dE), {f.name}_d2 the second Fréchet "
             "derivative", rule)
 
 
@@ -117,7 +117,7 @@ def _d2_rule(f: Primary, fns: dict[str, Function]) -> tuple[str, Callable[..., E
                                "is not available: differentiate at most twice")
         # linear in E and in F, symmetric in them: the differential goes last, where the adjoint identity reads it
         return add(fns["d2"](a, v, d(u)), fns["d2"](a, u, d(v)))
-    return f"d {f.name}_d2(X, E, F) = {f.name}_d2(X, F, dE) + {f.name}_d2(X, E, dF) for constant X", rule
+    return f"d {f.name}_d2(P, E, F) = {f.name}_d2(P, F, dE) + {f.name}_d2(P, E, dF) for constant P", rule
 
 
 def _lower(f: Primary) -> Callable[[Any, Expr], str]:
@@ -235,7 +235,7 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
         shape=direction_shape("X"), same_shape=True, transpose_inside=True, linear_in=1, printed_only=True,
         rule=_d_rule(f, fns),
         # the adjoint of E -> L(X, E) is C -> L(X', C): tr(C' L(X, E)) = tr(L(X', C)' E)
-        adjoint=lambda e, c: (f"<C, {n}_d(X, E)> = <{n}_d(X', C), E>", e.args[1], fns["d"](T(e.args[0]), c)),
+        adjoint=lambda e, c: (f"<M, {n}_d(U, E)> = <{n}_d(U', M), E>", e.args[1], fns["d"](T(e.args[0]), c)),
         fold=direction_fold(lambda: fns["d"], at_identity=f.at_identity),
         simplify=_simplify_d(f, fns),
         latex=lambda p, e: rf"L_{{{f.short}}}\left({p.doprint(e.args[0])}, {p.doprint(e.args[1])}\right)",
@@ -245,7 +245,7 @@ def primary(f: Primary) -> tuple[Function, Function, Function]:
         name=n + "_d2", calls=(f"_K.{n}_frechet2", *(c for c in f.scalar.calls if c in f.d2)), family=FAMILY,
         arity=3, shape=_direction2_shape("X"),
         same_shape=True, transpose_inside=True, linear_in=2, printed_only=True, rule=_d2_rule(f, fns),
-        adjoint=lambda e, c: (f"<C, {n}_d2(X, E, F)> = <{n}_d2(X', E', C), F>", e.args[2],
+        adjoint=lambda e, c: (f"<M, {n}_d2(P, E, F)> = <{n}_d2(P', E', M), F>", e.args[2],
                               fns["d2"](T(e.args[0]), T(e.args[1]), c)),
         fold=_fold2(),
         latex=lambda p, e: rf"L^{{(2)}}_{{{f.short}}}\left({', '.join(p.doprint(x) for x in e.args)}\right)",
@@ -345,7 +345,7 @@ powm_d = register(Function(
     name="powm_d", calls=("_K.sym_frechet", "_K.eigh"), family=FAMILY, arity=3, shape=_powm_d_shape, same_shape=True,
     transpose_inside=True, linear_in=1, printed_only=True,
     rule=("d powm_d(S, E, p) = powm_d2(S, E, dS, p) + powm_d(S, dE, p)", _powm_d_rule),
-    adjoint=lambda e, c: ("<C, powm_d(S, E, p)> = <powm_d(S', C, p), E>", e.args[1],
+    adjoint=lambda e, c: ("<M, powm_d(S, E, p)> = <powm_d(S', M, p), E>", e.args[1],
                           powm_d(T(e.args[0]), c, e.args[2])),
     fold=_powm_fold, simplify=_powm_simplify,
     latex=lambda p, e: rf"L_{{\cdot^{{{p.doprint(e.args[2])}}}}}\left({p.doprint(e.args[0])}, "
@@ -358,7 +358,7 @@ powm_d2 = register(Function(
     name="powm_d2", calls=("_K.powm_frechet2",), family=FAMILY, arity=4, shape=_direction2_shape("S", extra=1),
     same_shape=True, transpose_inside=True, linear_in=2, printed_only=True,
     rule=("d powm_d2(S, E, F, p) = powm_d2(S, F, dE, p) + powm_d2(S, E, dF, p) for constant S", _powm_d2_rule),
-    adjoint=lambda e, c: ("<C, powm_d2(S, E, F, p)> = <powm_d2(S', E', C, p), F>", e.args[2],
+    adjoint=lambda e, c: ("<M, powm_d2(S, E, F, p)> = <powm_d2(S', E', M, p), F>", e.args[2],
                           powm_d2(T(e.args[0]), T(e.args[1]), c, e.args[3])),
     fold=_fold2(),
     latex=lambda p, e: rf"L^{{(2)}}_{{\cdot^{{{p.doprint(e.args[3])}}}}}\left("

@@ -54,6 +54,17 @@ def _norm_rule(singular: Function) -> Any:
                          else tr(mul(T(singular(e.arg)), d(e.arg))))
 
 
+def _norm_name(name: str, e: Expr, matrix: str) -> str:
+    """The rule's name for the argument's kind: the vector rule d norm(u) = u'*du/norm(u) for a vector (a norm of a
+    vector is its Euclidean norm), sign(t)*dt for a scalar, ``matrix`` else."""
+    a = e.arg  # type: ignore[attr-defined]
+    if a.is_scalar:
+        return f"d {name}(t) = sign(t)*dt"
+    if a.is_vector:
+        return f"vector norm, chain rule: {name}(u) = (u'*u)^(1/2), d {name}(u) = u'*du/{name}(u)"
+    return matrix
+
+
 def _singular(name: str, tex: str, doc: str) -> Function:
     """polar or top_sv: the gradient of a matrix norm; of a scalar, its sign (not at 0)."""
     def lower(low: Any, e: Expr) -> str:
@@ -76,7 +87,7 @@ polar = _singular("polar", r"\operatorname{polar}",
 norm_fro = register(Function(
     name="norm_fro", calls=("_K.norm_fro",),
     family=FAMILY, shape=scalar, transpose_invariant=True,
-    rule=("chain rule: norm_fro(X) = (tr(X'*X))^(1/2)",
+    rule=(lambda e: _norm_name("norm_fro", e, "chain rule: norm_fro(U) = (tr(U'*U))^(1/2)"),
           lambda e, d: div(d(_sq(e.arg)), mul(TWO, e)) if not e.arg.is_scalar
           else had(sign(e.arg), d(e.arg))),  # the norm of a scalar is its abs
     latex=_norm_latex("F"), lower=_lower_norm("norm_fro"),
@@ -85,14 +96,16 @@ norm_fro = register(Function(
 norm2 = register(Function(
     name="norm2", calls=("_K.norm2", "_K.norm_fro"),
     family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
-    rule=("d norm2(X) = tr((u1*v1')' dX), u1, v1 the top singular pair", _norm_rule(top_sv)),
+    rule=(lambda e: _norm_name("norm2", e, "d norm2(W) = tr(top_sv(W)'*dW), top_sv(W) = u1*v1' for the top singular "
+                               "pair u1, v1 of W"), _norm_rule(top_sv)),
     latex=_norm_latex("2"), lower=_lower_norm("norm2"),
     doc="the 2-norm: the largest singular value (of a vector, its Euclidean norm)"))
 
 norm_nuc = register(Function(
     name="norm_nuc", calls=("_K.norm_nuc", "_K.norm_fro"),
     family=FAMILY, shape=scalar, transpose_invariant=True, analytic="vectors",
-    rule=("d norm_nuc(X) = tr((U*V')' dX), X = U S V' the thin SVD", _norm_rule(polar)),
+    rule=(lambda e: _norm_name("norm_nuc", e, "d norm_nuc(W) = tr(polar(W)'*dW), polar(W) = U*V' for the thin SVD "
+                               "W = U*S*V'"), _norm_rule(polar)),
     latex=_norm_latex("*"), lower=_lower_norm("norm_nuc"),
     doc="the nuclear norm: the sum of the singular values"))
 
@@ -100,7 +113,7 @@ norm_nuc = register(Function(
 norm1 = register(Function(
     name="norm1", calls=("_np.abs",),
     family=FAMILY, shape=scalar, analytic="no",
-    rule=("d norm1(X) = sum(sign(X) .* dX)", lambda e, d: sum_(had(sign(e.arg), d(e.arg)))),
+    rule=("d norm1(U) = sum(sign(U) .* dU)", lambda e, d: sum_(had(sign(e.arg), d(e.arg)))),
     latex=_norm_latex("1"),
     lower=lambda low, e: low.emit(f"abs({low(e.arg)})" if e.arg.is_scalar else f"_np.abs({low(e.arg)}).sum()"),
     doc="the sum of the absolute values of the entries"))

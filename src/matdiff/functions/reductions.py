@@ -28,13 +28,13 @@ def _sum_fold(args: tuple[Expr, ...]) -> Expr | None:
 
 def _sum_adjoint(e: Expr, c: Expr) -> tuple[str | None, Expr, Expr]:
     a = e.arg  # type: ignore[attr-defined]
-    return "sum(F) = tr(ones(F)'*F)", a, (c if a.is_scalar else mul(c, Ones(shape_like(undiff(a)))))
+    return "sum(U) = tr(ones(U)'*U)", a, (c if a.is_scalar else mul(c, Ones(shape_like(undiff(a)))))
 
 
 sum_ = register(Function(
     name="sum", calls=("_np.sum",),
     family=FAMILY, shape=scalar, zero_at_zero=True, linear_in=0,
-    rule=("d sum = sum d", lambda e, d: sum_(d(e.arg))), adjoint=_sum_adjoint, fold=_sum_fold,
+    rule=("d sum(U) = sum(dU)", lambda e, d: sum_(d(e.arg))), adjoint=_sum_adjoint, fold=_sum_fold,
     latex=_operator(r"\operatorname{sum}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.sum({low(e.arg)})"),
     positive=lambda args, positive: positive(args[0]), doc="the sum of the entries"))
@@ -62,8 +62,8 @@ diag = register(Function(
     name="diag", calls=("_np.diag",),
     family=FAMILY, shape=vector_or_matrix, zero_at_zero=True, linear_in=0,
     symmetric=lambda args: args[0].is_vector,
-    rule=("d diag = diag d", lambda e, d: diag(d(e.arg))),
-    adjoint=lambda e, c: ("<C, diag(F)> = <diag(C), F>", e.arg, diag(c)),  # type: ignore[attr-defined]
+    rule=("d diag(U) = diag(dU)", lambda e, d: diag(d(e.arg))),
+    adjoint=lambda e, c: ("<M, diag(U)> = <diag(M), U>", e.arg, diag(c)),  # type: ignore[attr-defined]
     simplify=_diag_simplify, latex=_operator(r"\operatorname{diag}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_np.diag({low(e.arg)})"),
     doc="a vector to its diagonal matrix; a square matrix to the vector of its diagonal"))
@@ -79,7 +79,7 @@ def _softmax_shape(fn: Function, args: tuple[Expr, ...]) -> Any:
 
 softmax = register(Function(
     name="softmax", calls=("_K.softmax",), family=FAMILY, shape=_softmax_shape, same_shape=True,
-    rule=("d softmax(x) = softmax(x) .* dx - softmax(x)*(softmax(x)'*dx)",
+    rule=("d softmax(u) = softmax(u) .* du - softmax(u)*(softmax(u)'*du)",
           lambda e, d: sub(had(e, d(e.arg)), mul(e, mul(T(e), d(e.arg))))),
     latex=_operator(r"\operatorname{softmax}"), lower=lambda low, e: low.emit(f"_K.softmax({low(e.arg)})"),
     positive=lambda args, positive: True, doc="exp(x)/sum(exp(x)) of a vector, without overflow"))
@@ -94,7 +94,8 @@ def _logsumexp_rule(e: Expr, d: Any) -> Expr:
 
 logsumexp = register(Function(
     name="logsumexp", calls=("_K.logsumexp",), family=FAMILY, shape=scalar, transpose_invariant=True,
-    rule=("d logsumexp(X) = sum(exp(X - logsumexp(X)) .* dX)", _logsumexp_rule),
+    rule=(lambda e: "d logsumexp(u) = sum(softmax(u) .* du)" if e.arg.is_vector  # type: ignore[attr-defined]
+          else "d logsumexp(U) = sum(exp(U - logsumexp(U)) .* dU)", _logsumexp_rule),
     latex=_operator(r"\operatorname{logsumexp}"),
     lower=lambda low, e: low.emit(low(e.arg) if e.arg.is_scalar else f"_K.logsumexp({low(e.arg)})"),
     doc="log(sum(exp(X))) over all entries, without overflow"))

@@ -49,7 +49,11 @@ class Function:
         every entry is > 0 whatever the values; ``printed_only``: results use it (a user may
         type it too), it has no differential of its own.
     Calculus
-        ``rule = (name shown in the steps, rule)``; ``adjoint(e, c) -> (name, e', c')`` for a
+        ``rule = (name shown in the steps, rule)``, the name a string or a function of the node (the
+        vector rule for ``norm2`` of a vector, the spectral one for a matrix); names use the neutral
+        letters of :mod:`matdiff.calculus.rules` (U, V, W varying, P, Q constant, c, t scalars, E, F
+        directions, M a generic matrix): the user's letters are renamed around them in the steps, and
+        the formulas in a name are typeset in LaTeX; ``adjoint(e, c) -> (name, e', c')`` for a
         function linear in an argument: <c, f(.., E, ..)> = <c', E>; ``fold(args)``: the
         constructor's trivial folds (tr of a scalar is the scalar); ``simplify(S, args)``: the
         function's identities for the simplifier (inv(inv(A)) = A).
@@ -87,7 +91,7 @@ class Function:
     printed_only: bool = False
     symmetric: Callable[[tuple[Expr, ...]], bool] | None = None
     positive: Callable[[tuple[Expr, ...], Callable[[Expr], bool]], bool] | None = None
-    rule: tuple[str, Rule] | None = None
+    rule: tuple[str | Callable[[Expr], str], Rule] | None = None
     adjoint: Callable[[Expr, Expr], tuple[str, Expr, Expr]] | None = None
     fold: Callable[[tuple[Expr, ...]], Expr | None] | None = None
     simplify: Callable[[Any, tuple[Expr, ...]], Expr | None] | None = None
