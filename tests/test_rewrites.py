@@ -36,7 +36,7 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
         ["u'*inv(P)*P'*v", "u'*P'*inv(P)*v", "u'*inv(P)'*P*v", "u'*P*inv(P)'*v", "u'*inv(P)*Q*v",
          "u'*inv(P)*(2*P)*v", "u'*inv(P)*P*P*v"]),
     "chain powers X*X = X^2": (
-        ["tr(P*P*Q)", "tr(P'*P'*Q)", "u'*P^2*P*v", "tr(P*P^2)", "tr(P^3)"],
+        ["tr(P*P*Q)", "tr(P'*P'*Q)", "u'*P^2*P*v", "tr(P*P^2)", "tr(P^3)", "u'*P^2*P^2*v", "tr(P^2*P^3)"],
         ["tr(P*P'*Q)", "tr(P'*P*Q)", "u'*inv(P)*inv(P)*v", "tr(P*Q*P)", "u'*P*Q*P*v", "tr(P^2*Q^2)"]),
     "adjugate over det: adj(A)/det(A) = inv(A)": (
         ["tr(adj(P)*Q)/det(P)", "u'*adj(P)'*v/det(P)", "log(det(P)^2)", "tr(adj(P')*Q)/det(P)",
@@ -59,7 +59,8 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
         ["v'*(-z.*(1 - sigmoid(u)) + (1 - z).*sigmoid(u))", "sum(z.*(1 - z) + z.^2)",
          "v'*(z.*sigmoid(u).*sigmoid(-u) + (1 - z).*sigmoid(u).*sigmoid(-u))"],
         ["sum(z.*(1 - v) + v.*z)", "v'*(z.*sigmoid(u) - z.*sigmoid(-u))", "sum(z.*(1 - z) - z.^3)",
-         "v'*(-z.*(1 - sigmoid(u)) + (1 - z).*sigmoid(2*u))"]),
+         "v'*(-z.*(1 - sigmoid(u)) + (1 - z).*sigmoid(2*u))",
+         "v'*(z.*(1 - sigmoid(u).^2) + (1 - z).*(1 - sigmoid(u).^2))"]),
     "common scalar factor s*A + s*B = s*(A + B)": (
         ["exp(u'*P*u)*u'*P*v + exp(u'*P*u)*u'*Q*v", "c*tr(P) + c*tr(Q)"],
         ["exp(u'*P*u)*u'*P*v + exp(u'*Q*u)*u'*Q*v", "c*tr(P) + c^2*tr(Q)", "c*tr(P) + tr(Q)"]),
@@ -68,7 +69,7 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
         ["sum(diag(P*Q))", "v'*diag(P*u*v')", "u'*diag(v)*u"]),
     "norms: sqrt(tr(A'*A)) = norm_fro(A), sqrt(x'*x) = norm2(x)": (
         ["sqrt(tr(P'*P))", "sqrt(tr(P*P'))", "sqrt(u'*u)", "sqrt((P*u)'*(P*u))"],
-        ["sqrt(tr(P'*P) + tr(Q'*Q))", "sqrt(tr(P'*P*Q'*Q))", "sqrt(2*u'*u)", "sum(sqrt(u.*u))",
+        ["sqrt(tr(P'*P) + tr(Q'*Q))", "sqrt(tr(P'*P*Q'*Q))", "sqrt(2*u'*u)", "sqrt(u'*(u + 0.1*v))", "sum(sqrt(u.*u))",
          "sum(sqrt(exp(u)*exp(u)'))", "sqrt(tr(P'*P))^3"]),
     "like terms and common factors": (
         ["u'*(P*v + P'*v)", "tr(P*Q + Q'*P')", "u'*P*v + v'*P'*u", "tr(2*P*Q - Q*P)"],
@@ -80,8 +81,19 @@ RULES: dict[str, tuple[list[str], list[str]]] = {
         ["u'*diag(v)*diag(z)*u", "sum(diag(v)*diag(u))"],
         ["u'*diag(v)*P*diag(z)*u", "u'*diag(v)*diag(diag(P))*u"]),
     "scalar runs and traces: x*y'*y = (y'*y)*x, tr(x*y') = y'*x": (
-        ["z'*u*v'*v", "tr(u*v')", "tr(P*u*v')", "tr(c*P')"],
+        ["sum(u*v'*v)", "sum(P*u*v'*v)", "tr(u*v')", "tr(P*u*v')", "tr(c*P')"],
         ["tr(u*v'*P)*c", "z'*P*u*v'*v", "tr(P'*Q)"]),
+    "softmax: exp(x)/sum(exp(x)) = softmax(x)": (
+        ["log(sum(exp(u)))", "v'*exp(u)/sum(exp(u))", "sum(exp(u))^-2*v'*exp(u)"],
+        ["v'*exp(u)/sum(exp(v))", "v'*exp(u)*sum(exp(u))", "v'*exp(2*u)/sum(exp(u))"]),
+    "inverse and adjugate of a product of square factors": (
+        ["logdet(P*Q)", "u'*inv(P*Q)*P*v", "u'*Q*inv(P*Q)*v", "det(P*Q)", "u'*P'*adj(P*Q)'*v",
+         "u'*inv(P*Q)'*Q'*v"],
+        ["u'*inv(P*Q)*Q*v", "u'*P*inv(P*Q)*v", "u'*inv(P*Q)'*P*v", "u'*adj(P*Q)*Q*v", "sum(inv(C*D)*C*D*c)",
+         "sum(D*adj(C*D)*C*c)"]),
+    "adjugate pairs: adj(A)*A = det(A)*I, adj(A^k) = adj(A)^k": (
+        ["det(P^3)", "u'*adj(P)*P*v", "u'*P'*adj(P)'*v", "tr(adj(P)^2*P^3*Q)", "det(P^2)"],
+        ["u'*adj(P)*P'*v", "u'*adj(P)*Q*v", "u'*adj(P)'*P*v", "tr(adj(P^2)*P*Q)"]),
     "negative powers: A^-k = inv(A)^k": (
         ["tr(P^-2*Q)", "u'*P^-1*v", "c^-2*tr(P)"],
         ["tr(P^2*Q)", "u'*P^-1*P'*v", "tr(inv(P)^2*P)"]),
@@ -96,8 +108,9 @@ OPERANDS = {
     "c": ["a", "(a + 1)", "(2*a)", "a^2"],
 }
 META = re.compile(r"\b[PQuvc]\b")
-WRT_ORDER = ["A", "B", "x", "y", "z", "a"]
-TYPES = {"a": "scalar", "x": "vector(n)", "y": "vector(n)", "z": "vector(n)", "A": "matrix(n,n)", "B": "matrix(n,n)"}
+WRT_ORDER = ["A", "B", "C", "x", "y", "z", "a"]
+TYPES = {"a": "scalar", "x": "vector(4)", "y": "vector(4)", "z": "vector(4)", "A": "matrix(4,4)", "B": "matrix(4,4)",
+         "C": "matrix(3,4)", "D": "matrix(4,3)"}  # C*D is square, C and D are not
 
 
 def instance(template: str, rng: np.random.Generator) -> str:

@@ -179,9 +179,10 @@ class Simplifier:
 
     def _sigmoids(self, num: list[Expr], den: list[Expr]) -> None:
         """exp(u)^j ./ (1 + exp(u))^k = sigmoid(u)^j .* (1 - sigmoid(u))^(k-j), in place (stable too)."""
-        for part in (num, den):  # sigmoid(u).^2 as two factors, so that each may meet its exp(-u)
+        for part in (num, den):  # sigmoid(u).^2, exp(u).^2 as two factors, so that each may meet its partner
             for f in list(part):
-                k = integer_value(f.b) if isinstance(f, EPower) and getattr(f.a, "fn", None) is sigmoid else None
+                k = integer_value(f.b) if isinstance(f, EPower) and getattr(f.a, "fn", None) in (sigmoid, exp) \
+                    else None
                 if k is not None and 1 < k <= 4:
                     part.remove(f)
                     part.extend([f.a] * k)  # type: ignore[attr-defined]

@@ -56,14 +56,25 @@ class Step(HTMLDisplay):
         return f"$${self.latex}$$"
 
 
+def distinct(steps: list[Step]) -> list[Step]:
+    """The steps without a continuation line that repeats the line above it (a rule that changed nothing)."""
+    out: list[Step] = []
+    for s in steps:
+        if out and not s.lhs.strip() and not s.note and s.expr is not None and out[-1].expr is not None \
+                and to_text(s.expr) == to_text(out[-1].expr):
+            continue
+        out.append(s)
+    return out
+
+
 def render_text(steps: list[Step]) -> str:
-    return "\n".join(s.text for s in steps)
+    return "\n".join(s.text for s in distinct(steps))
 
 
 def render_latex(steps: list[Step]) -> str:
     """The steps as a LaTeX ``align*`` block."""
     lines = []
-    for s in steps:
+    for s in distinct(steps):
         e = s.expr
         rhs = s.rhs_latex if s.rhs_latex is not None else to_latex(e) if e is not None else ""
         lhs = s.lhs_latex or s.lhs

@@ -50,7 +50,7 @@ from ..core.nodes import (
 from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
 from ..functions.elementwise import logistic
-from ..functions.linalg import inv
+from ..functions.linalg import inv, is_inverse
 from ..functions.reductions import diag
 from ..functions.registry import entries
 from ..runtime import batch as _batch_runtime
@@ -348,6 +348,14 @@ class Lowering:
                              f"{float(number_value(e.exp))!r})")
         if k < 0:
             return self.emit(f"_np.linalg.matrix_power({self.inverse(e.base)}, {-k})")
+        inner = is_inverse(e.base)
+        if inner is not None and k > 1:  # inv(A)^k = inv(A) solved with k - 1 times (inv(A)'^k: transposed)
+            t = isinstance(inner, Transpose)
+            f = self.factor(inner.arg if t else inner)  # type: ignore[attr-defined]
+            out = self.emit(f"_F.inv({f})" + (".T" if t else ""))
+            for _ in range(k - 1):
+                out = self.emit(f"_F.{'solve_t' if t else 'solve'}({f}, {out})")
+            return out
         return self.emit(f"_np.linalg.matrix_power({self(e.base)}, {k})")
 
     def _l_EPower(self, e: EPower) -> str:

@@ -17,7 +17,7 @@ def inverse_powers(factors: list[Expr]) -> list[Expr]:
     """The factors of a product with each A^-k (k <= MAX_SOLVES) written as k factors inv(A), which the
     product computes as solves: A^-2*x is solve(A, solve(A, x)), never inv(A)^2 formed (which underflows
     to 0 where A is large, 2.5e-401 at A ~ 2e200, and costs a product)."""
-    if sum(1 for f in factors if not f.is_scalar) < 2:
+    if len(factors) < 2:  # c*inv(A)^2 too: the scalar goes between the solves (no underflow)
         return factors
     out: list[Expr] = []
     for f in factors:
