@@ -70,7 +70,7 @@ def test_shape_error_names_operands_and_sizes_quadratic_form():
         ("A^2", {"A": "matrix(2,3)"}, ["^", "square"]),
         ("A^0.5", None, ["integer", ".^"]),
         ("A/B", None, ["/", "scalar", "./"]),
-        ("x^2", None, ["^", "x"]),
+        ("x^2", {"x": "vector"}, ["^", "x"]),
         ("A^x", None, ["exponent", ".^"]),
         ("x + A", {"x": "vector(3)", "A": "matrix(3,3)"}, ["+", "x", "A"]),
     ],

@@ -372,7 +372,7 @@ REGRESSIONS = [
     ("norm1(inv(X + 3*eye)')", "X", None),
     ("tr(X)^2 + tr(X'*X)^3", "X", None),
     ("tr(B + 1)*tr(X)", "X", None),
-    ("tr(X + a)^2", "X", None),
+    ("tr(X + a)^2", "X", {"a": "scalar"}),
     ("sum(exp(0*A)*X)", "X", None),
     ("sum((A - A + 1)*X)", "X", None),
     ("sum(exp(X - X)*X)", "X", None),

@@ -341,7 +341,7 @@ GRADIENTS = [
     ("sum(diag(X))", "X", None),
     ("tr(2*eye*X)", "X", None),
     ("a*tr(X)", "a", None),
-    ("sum(a + X)", "a", None),
+    ("sum(a + X)", "a", {"a": "scalar"}),
     ("sum(exp(a*X))", "a", None),
     ("tr(X)*tr(X)", "X", None),
     ("norm1(X)", "X", None),

@@ -22,9 +22,9 @@ from matdiff.web.jobs import run_job
 
 @pytest.fixture
 def count(monkeypatch):
-    """Counts of gradients made, differentials expanded and trees type-checked."""
+    """Counts of gradients made, differentials expanded and trees typed (each typing infers the kinds once)."""
     counts = {"gradients": 0, "expansions": 0, "typechecks": 0}
-    init, expand, typecheck = GradientResult.__init__, derive.expand, frontend.typecheck
+    init, expand, typecheck = GradientResult.__init__, derive.expand, frontend.infer
 
     def counted_init(self, *args, **kwargs):
         counts["gradients"] += 1
@@ -40,7 +40,7 @@ def count(monkeypatch):
 
     monkeypatch.setattr(GradientResult, "__init__", counted_init)
     monkeypatch.setattr(derive, "expand", counted_expand)
-    monkeypatch.setattr(frontend, "typecheck", counted_typecheck)
+    monkeypatch.setattr(frontend, "infer", counted_typecheck)
     return counts
 
 

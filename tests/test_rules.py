@@ -255,6 +255,7 @@ CASES = [
         "x'*(a + X)*y",
         "a",
         V(a=gauss(), x=gauss(N), y=gauss(M), X=gauss(N, M)),
+        {"a": "scalar"},  # declared: undeclared, a + X makes a a matrix (types from use)
         rule="Add",
     ),
     Case(
@@ -262,6 +263,7 @@ CASES = [
         "sum(exp(X - c) .* A)",
         "c",
         V(c=gauss(), X=gauss(N, M), A=gauss(N, M)),
+        {"c": "scalar"},
         rule="Add",
     ),
     Case("number", "3*tr(X) + 7", "X", V(X=gauss(N, N)), rule="Num"),

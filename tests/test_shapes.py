@@ -266,7 +266,18 @@ def test_one_by_one_sizes():
 def test_scalar_broadcasting(rng, expr, fn):
     v, X, a = rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, (2, 3)), 1.7
     values = {k: val for k, val in {"v": v, "X": X, "a": a}.items() if k in expr}
-    np.testing.assert_allclose(matdiff.evaluate(expr, values), fn(v, X, a), rtol=1e-14)
+    # a scalar broadcast is what the declaration asks for: undeclared, a + X makes a a matrix (types from use)
+    np.testing.assert_allclose(matdiff.evaluate(expr, values, {"a": "scalar"}), fn(v, X, a), rtol=1e-14)
+
+
+def test_a_name_used_as_a_matrix_is_one():
+    """Types from use: a + X, a .* X make a a matrix (never a silent scalar broadcast); declared, a scalar."""
+    X = np.ones((2, 3))
+    for expr in ("a + X", "a .* X", "X ./ a", "X - a"):
+        r = matdiff.grad(f"sum({expr})", wrt="a")
+        assert r.variables["a"].kind == "matrix" and "a" in r.assumed_types, expr
+        assert np.shape(r.evaluate({"a": 2 * X, "X": X})) == (2, 3)
+    assert matdiff.evaluate("a + X", {"a": 2.0, "X": X}, {"a": "scalar"}).shape == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -282,7 +293,7 @@ def test_scalar_broadcasting(rng, expr, fn):
 def test_scalar_broadcasting_gradients(rng, expr, wrt):
     values = {"v": rng.uniform(0.5, 1.5, 3), "X": rng.uniform(0.5, 1.5, (2, 3)), "a": 1.7}
     values = {k: val for k, val in values.items() if k in expr}
-    check_gradient(expr, wrt, values, rng=rng)
+    check_gradient(expr, wrt, values, rng=rng, types={"a": "scalar"})
 
 
 # ------------------------------------------------------------------ gradients are shaped like the variable

@@ -154,8 +154,9 @@ def test_norm2_of_a_vector_is_labelled_with_the_vector_rule():
     r = matdiff.grad("norm2(x)", "x")
     first = r.steps[1].rule
     assert "u'*du/norm2(u)" in first and "singular" not in first, first
-    r = matdiff.grad("norm2(A*x - b)", "x")
-    assert "u'*du/norm2(u)" in r.steps[1].rule
+    r = matdiff.grad("norm2(A*x - b)", "x")  # b is a vector by its use: the first step says so
+    assert r.steps[0].rule == "types from use" and "b: vector(rows(A))" in r.steps[0].text
+    assert "u'*du/norm2(u)" in r.steps[2].rule
     r = matdiff.grad("norm2(X)", "X")  # a matrix keeps the spectral rule
     assert "top singular pair" in r.steps[1].rule
 

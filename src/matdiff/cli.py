@@ -14,7 +14,7 @@ from .api import check, derivative, evaluate, grad, hessian, sweep
 from .errors import MatdiffError
 from .syntax.latex import to_latex
 from .tour import tour
-from .verify.check import plot_sweep
+from .verify.check import check_derivative, check_hessian, plot_sweep
 from .web.cli_serve import add_serve_parser
 
 CHECK_FAILED = 1
@@ -32,17 +32,22 @@ examples:
   matdiff grad "norm_fro(X)" --wrt X --steps
   matdiff grad "x'*A*y" --wrt A --latex
   matdiff grad "logdet(S) + tr(inv(S)*C)" --wrt S --type S=spd --code numpy --check
-  matdiff grad "det(x*eye - A)" --wrt x --type x=scalar --steps
+  matdiff grad "det(x*eye - A)" --wrt x --steps
+  matdiff grad "norm_fro(A*X - B)^2 + lam*norm_fro(X)^2" --wrt A,X
+  matdiff grad "x'*A*x" --wrt x --code numpy --standalone
   matdiff eval "x'*A*x" x=[1,2] "A=[[2,0],[0,3]]"
   matdiff check "norm_fro(A*X-B)^2" --wrt X --plot sweep.png
   matdiff jacobian "X*A*X" --wrt X
-  matdiff hessian "x'*A*x + log(sum(exp(x)))" --wrt x
+  matdiff jacobian "softmax(x)" --wrt x --check --code numpy
+  matdiff hessian "x'*A*x + log(sum(exp(x)))" --wrt x --check
   matdiff tour
   matdiff serve --open
 
 the language: + - * / .* ./ ^ .^ ' ( ), numbers, eye, and the functions
   tr det logdet inv adj norm_fro norm2 norm_nuc norm1 sum diag exp log sin cos tanh sqrt abs
-names a-g are scalars, h-z vectors, A-Z matrices unless --type says otherwise
+  expm logm sqrtm eigmax eigmin eigvals logsumexp softmax sigmoid relu softplus
+undeclared names take their kinds from use (A*x - b makes b a vector, x*eye - A makes x a scalar),
+else from their letters: a-g scalars, h-z vectors, A-Z matrices
 (--type S=spd, --type X=matrix(3,4), --type x=scalar, --type v=vector(n)).
 
 """ + EXIT_STATUS
@@ -92,25 +97,53 @@ def _print_value(v: Any) -> None:
             print(np.asarray(v))
 
 
+def _wrt(args: argparse.Namespace) -> str | list[str]:
+    """--wrt A,x or --wrt A --wrt x: one name, or a list of several (each once)."""
+    names: list[str] = []
+    for part in args.wrt or []:
+        for n in part.split(","):
+            n = n.strip()
+            if not n:
+                raise MatdiffError(f"--wrt takes variable names separated by commas, not {part!r}")
+            if n in names:
+                raise MatdiffError(f"--wrt names {n} twice")
+            names.append(n)
+    return names[0] if len(names) == 1 else names
+
+
+def _code(result: Any, args: argparse.Namespace) -> str:
+    """The generated source of a result: importable matdiff code, or (--standalone) NumPy/SciPy only."""
+    if getattr(args, "standalone", False):
+        return result.source(standalone=True)
+    return result.source()
+
+
+def _check_report(rep: Any) -> int:
+    print(rep)
+    return 0 if rep.ok else CHECK_FAILED  # a script must not take a failure for success
+
+
 def cmd_grad(args: argparse.Namespace) -> int:
-    r = grad(args.expr, wrt=args.wrt, types=_types(args.type))  # derived once: printed, compiled, checked
-    if args.steps:
-        print(r.steps_text)
-        print()
-    if args.latex:
-        print(r.steps_latex if args.steps else r.latex)
-    else:
-        print(r.gradient)
+    wrt = _wrt(args)
+    r = grad(args.expr, wrt=wrt, types=_types(args.type))  # derived once: printed, compiled, checked
+    results = r.results if isinstance(wrt, list) else {wrt: r}  # type: ignore[union-attr]
+    for name, one in results.items():
+        if args.steps:
+            print(one.steps_text)
+            print()
+        label = f"grad_{name} f = " if isinstance(wrt, list) and not args.latex else ""
+        print(label + (one.steps_latex if args.latex and args.steps else one.latex if args.latex
+                       else str(one.gradient)))
+    status = 0
     if args.code:
         print()
-        print(r.value_and_grad().source())
+        vg = r.value_and_grad()
+        print(vg.source(standalone=True) if args.standalone else vg.source())
     if args.check:
-        print()
-        rep = check(r, seed=args.seed)
-        print(rep)
-        if not rep.ok:  # the same status as `matdiff check`: a script must not take a failure for success
-            return CHECK_FAILED
-    return 0
+        for one in results.values():
+            print()
+            status = max(status, _check_report(check(one, seed=args.seed)))
+    return status
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -119,7 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    r = grad(args.expr, wrt=args.wrt, types=_types(args.type))  # derived once: checked, then swept
+    r = grad(args.expr, wrt=_one_wrt(args), types=_types(args.type))  # derived once: checked, then swept
     values = _values(args.values) if args.values else None
     rep = check(r, values=values, method=args.method, seed=args.seed)
     print(rep)
@@ -130,35 +163,53 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if rep.ok else CHECK_FAILED
 
 
+def _one_wrt(args: argparse.Namespace) -> str:
+    wrt = _wrt(args)
+    if isinstance(wrt, list):
+        raise MatdiffError(f"{args.command} takes one variable with --wrt, not {', '.join(wrt)}")
+    return wrt
+
+
 def cmd_jacobian(args: argparse.Namespace) -> int:
-    d = derivative(args.expr, wrt=args.wrt, types=_types(args.type))
+    d = derivative(args.expr, wrt=_one_wrt(args), types=_types(args.type))
     if args.steps:
         print(d.steps_latex if args.latex else d.steps_text)
-        return 0
-    print(f"dF = {d.differential}" if not args.latex else d.latex)
-    if d.matrix is not None:  # a vector of a vector: the Jacobian itself, dF = J*dx
-        print(f"J = {to_latex(d.matrix) if args.latex else d.jacobian_text}")
-    elif d.kronecker is not None:
-        print(f"vec(dF) = {d.kronecker[1] if args.latex else d.kronecker[0]}")
-    print(d.steps[-1].text.split("    [")[0])
-    return 0
+    else:
+        print(f"dF = {d.differential}" if not args.latex else d.latex)
+        if d.matrix is not None:  # a vector of a vector: the Jacobian itself, dF = J*dx
+            print(f"J = {to_latex(d.matrix) if args.latex else d.jacobian_text}")
+        elif d.kronecker is not None:
+            print(f"vec(dF) = {d.kronecker[1] if args.latex else d.kronecker[0]}")
+        print(d.steps[-1].text.split("    [")[0])
+    status = 0
+    if args.code:
+        print()
+        print(_code(d, args))
+    if args.check:
+        print()
+        status = _check_report(check_derivative(d, seed=args.seed))
+    return status
 
 
 def cmd_hessian(args: argparse.Namespace) -> int:
-    h = hessian(args.expr, wrt=args.wrt, types=_types(args.type))
+    h = hessian(args.expr, wrt=_one_wrt(args), types=_types(args.type))
     if args.steps:
         print(h.steps_latex if args.latex else h.steps_text)
         print()
     if h.expr is not None:
         print(h.latex if args.latex else h.expr)
     else:
-        print(f"H[d{args.wrt}] = {h.second_differential}")
+        print(f"H[d{h.wrt}] = {h.second_differential}")
         if getattr(h, "kronecker", None):
             print(f"vec form: {h.kronecker[0]}")
+    status = 0
     if args.code:
         print()
-        print(h.source(args.code))
-    return 0
+        print(_code(h, args))
+    if args.check:
+        print()
+        status = _check_report(check_hessian(h, seed=args.seed))
+    return status
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -172,54 +223,69 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
+    def common(p: argparse.ArgumentParser, wrt: str = "the variable to differentiate with respect to") -> None:
+        p.add_argument("expr", help="the expression, in quotes, e.g. \"x'*A*x\" (see matdiff --help)")
+        p.add_argument("--wrt", required=True, action="append", metavar="NAME", help=wrt)
+        p.add_argument("--type", action="append", metavar="NAME=TYPE",
+                       help="declare a type: scalar, vector, matrix, symmetric, spd or diagonal, optionally with "
+                            "sizes (S=spd, X=matrix(3,4), v=vector(n)); repeat for several names. Undeclared "
+                            "names take their kinds from use (A*x - b makes b a vector), then from their letters")
+
+    def shown(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--steps", action="store_true", help=f"show the derivation of the {what}, one rule a line")
+        p.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+
+    def coded(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--code", choices=["numpy"], help=f"print the generated NumPy code of the {what}")
+        p.add_argument("--standalone", action="store_true",
+                       help="with --code: code that runs with only NumPy and SciPy installed (no matdiff import)")
+
+    def checked(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--check", action="store_true",
+                       help=f"verify the {what} numerically at a random point; exit status {CHECK_FAILED} if the "
+                            "check fails")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random point for --check (default 0)")
+
     g = sub.add_parser("grad", help="the gradient of a scalar expression, with its derivation",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
-    g.add_argument("--wrt", required=True, help="the variable to differentiate with respect to")
-    g.add_argument("--type", action="append", metavar="NAME=TYPE",
-                   help="declare a type: scalar, vector, matrix, symmetric, spd, optionally with sizes")
-    g.add_argument("--steps", action="store_true", help="show the derivation step by step")
-    g.add_argument("--latex", action="store_true", help="print LaTeX")
-    g.add_argument("--code", choices=["numpy"], help="print the generated code")
-    g.add_argument("--check", action="store_true",
-                   help=f"verify the gradient numerically at a random point; exit status {CHECK_FAILED} "
-                        "if the check fails")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random point for --check")
+    common(g, "the variable to differentiate with respect to; several as --wrt A,x (or --wrt A --wrt x)")
+    shown(g, "gradient")
+    coded(g, "value and gradient(s)")
+    checked(g, "gradient (each, for several)")
     g.set_defaults(run=cmd_grad)
 
     e = sub.add_parser("eval", help="evaluate an expression at given values")
-    e.add_argument("expr")
-    e.add_argument("values", nargs="*", metavar="NAME=VALUE", help="x=[1,2] A=[[1,0],[0,1]] a=2 X=@file.npy")
-    e.add_argument("--type", action="append", metavar="NAME=TYPE")
+    e.add_argument("expr", help="the expression, in quotes")
+    e.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                   help="the values: a number, a JSON list (x=[1,2] A=[[1,0],[0,1]]) or a file (X=@file.npy)")
+    e.add_argument("--type", action="append", metavar="NAME=TYPE", help="declare a type (as for grad)")
     e.set_defaults(run=cmd_eval)
 
     c = sub.add_parser("check", help="verify a gradient against finite differences and the complex step",
                        description="Verify the gradient numerically; exit status 0 if it passes, "
                                    f"{CHECK_FAILED} if it fails, 2 on an error.")
-    c.add_argument("expr")
-    c.add_argument("--wrt", required=True)
-    c.add_argument("--type", action="append", metavar="NAME=TYPE")
-    c.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the point (random if not given)")
-    c.add_argument("--method", default="auto", choices=["auto", "forward", "central", "richardson", "complex"])
-    c.add_argument("--plot", metavar="PNG", help="write the step-size sweep (log-log) to this file")
-    c.add_argument("--seed", type=int, default=0)
+    common(c)
+    c.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                   help="the point, as for eval (a random point if not given)")
+    c.add_argument("--method", default="auto", choices=["auto", "forward", "central", "richardson", "complex"],
+                   help="the numerical derivative: auto (the complex step where the expression is analytic, else "
+                        "Richardson extrapolation), forward, central, richardson or complex")
+    c.add_argument("--plot", metavar="PNG", help="write the error against the step size (log-log) to this file")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random point (default 0)")
     c.set_defaults(run=cmd_check)
 
     j = sub.add_parser("jacobian", help="the derivative of a vector- or matrix-valued expression")
-    j.add_argument("expr")
-    j.add_argument("--wrt", required=True)
-    j.add_argument("--type", action="append", metavar="NAME=TYPE")
-    j.add_argument("--steps", action="store_true")
-    j.add_argument("--latex", action="store_true")
+    common(j)
+    shown(j, "derivative")
+    coded(j, "Jacobian (the jvp where there is no Jacobian matrix in the language)")
+    checked(j, "derivative (its jvp along random directions)")
     j.set_defaults(run=cmd_jacobian)
 
     h = sub.add_parser("hessian", help="the Hessian of a scalar expression (by the second differential)")
-    h.add_argument("expr")
-    h.add_argument("--wrt", required=True)
-    h.add_argument("--type", action="append", metavar="NAME=TYPE")
-    h.add_argument("--steps", action="store_true")
-    h.add_argument("--latex", action="store_true")
-    h.add_argument("--code", choices=["numpy"])
+    common(h)
+    shown(h, "gradient and Hessian")
+    coded(h, "Hessian")
+    checked(h, "Hessian (its hvp along random directions, against differences of the gradient)")
     h.set_defaults(run=cmd_hessian)
 
     t = sub.add_parser("tour", help="the textbook page: four derivations, checks and the p'(x) experiment")

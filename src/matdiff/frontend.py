@@ -14,9 +14,10 @@ from .core.nodes import Expr, Var
 from .core.shapes import TypeEnv
 from .errors import LimitError, MatdiffError
 from .numeric.evaluate import Evaluator
+from .syntax.inference import infer
 from .syntax.parser import parse as _parse
 from .syntax.printer import to_text
-from .syntax.typing import typecheck, variables
+from .syntax.typing import variables
 
 Types = Mapping[str, str] | None
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,18 +39,24 @@ def parse(text: str) -> Expr:
     return _parse(text)
 
 
-def typed(expr: str | Expr, types: Types = None) -> tuple[Expr, dict[str, Var]]:
-    """The typed tree of expr and its variables (ShapeError where the sizes do not fit)."""
+def typed(expr: str | Expr, types: Types = None, scalar: bool = False) -> tuple[Expr, dict[str, Var]]:
+    """The typed tree of expr and its variables (ShapeError where the sizes do not fit).
+
+    Undeclared names get their kinds from use (:mod:`matdiff.syntax.inference`); ``scalar``: the
+    expression must be a scalar (a gradient's), which decides kinds that use leaves open."""
+    t, _ = typed_assuming(expr, types, scalar)
+    return t, variables(t)
+
+
+def typed_assuming(expr: str | Expr, types: Types = None, scalar: bool = False) -> tuple[Expr, dict[str, str]]:
+    """The typed tree and the types assumed from use, ``{"b": "vector(rows(A)), from A*x - b"}``."""
     tree = parse(expr) if isinstance(expr, str) else expr
     if not isinstance(tree, Expr):
         raise MatdiffError(f"an expression must be text or a matdiff expression, not {type(expr).__name__}")
     if tree.typed:  # typed already: keep its variables and sizes (re-typing would make new ones)
-        return tree, variables(tree)
-    env = TypeEnv(types)
-    for name in (types or {}):
-        env.shape(name)  # named sizes are shared even by variables that do not occur
-    t = typecheck(tree, env)
-    return t, variables(t)
+        return tree, {}
+    TypeEnv(types)  # a bad declaration is a ParseError before anything else
+    return infer(tree, types, scalar)
 
 
 def wrt_var(f: Expr, vs: Mapping[str, Var], wrt: str) -> Var:

@@ -87,6 +87,7 @@ class Derived(HTMLDisplay):
     """A result with a recorded derivation: ``steps``, shown as text, LaTeX or (notebooks) HTML."""
 
     steps: list[Step]
+    assumed_types: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated: the kinds that came from use
 
     @property
     def steps_text(self) -> str:

@@ -316,6 +316,8 @@ def _broadcast(op: str, operands: tuple[Expr, ...]) -> Shape:
 
 
 def _mismatch(op: str, a: Expr, b: Expr) -> str:
+    if op == "+" and isinstance(b, Neg):  # a - b is parsed as a + (-b): say what was written
+        return f"cannot subtract {_describe(b.arg)} from {_describe(a)}: the sizes differ"
     return f"cannot apply {op} to {_describe(a)} and {_describe(b)}: the sizes differ"
 
 

@@ -25,10 +25,21 @@ from ..errors import MatdiffError, ShapeError
 from ..numeric.evaluate import Evaluator, check_domain
 from ..syntax.latex import to_latex
 from ..syntax.printer import to_text
+from .compiled import Compilable, Program
 
 
-class Derivative(Derived):
-    """The derivative of F (any shape) with respect to X: dF, jvp, vjp, the dense Jacobian."""
+class Derivative(Derived, Compilable):
+    """The derivative of F (any shape) with respect to X: dF, jvp, vjp, the dense Jacobian.
+
+    ``compile()``/``source()``: the Jacobian J (dF = J*dx) where F and x are vectors or scalars, else the
+    jvp, a function of the variables and the direction ``_d_X``."""
+
+    def _program(self) -> Program:
+        if self.matrix is not None:
+            return Program(f"jacobian_{self.wrt}", [self.matrix], self.variables, guard_of=self.expr,
+                           doc=f"Jacobian of {to_text(self.expr)} w.r.t. {self.wrt}: {to_text(self.matrix)}")
+        return Program(f"jvp_{self.wrt}", [self.jvp_expr], self._jvp_vars, guard_of=self.expr,
+                       doc=f"d({to_text(self.expr)}) along the direction _d_{self.wrt} of {self.wrt}")
 
     def __init__(self, f: Expr, var: Var, variables: dict[str, Var], df: Expr, steps: list[Step]):
         self.expr, self.var, self.wrt, self.variables = f, var, var.name, variables
@@ -50,7 +61,7 @@ class Derivative(Derived):
                               rhs_text=self.kronecker[0], rhs_latex=self.kronecker[1],
                               lhs_latex=r"\operatorname{vec}(\mathrm{d}F)"))
         steps.append(Step(f"adjoint: tr({shown.name}'*dF) = tr(M'*d{var.name})", f"vjp({shown.name})",
-                          substitute(m, {self.cotangent: shown})))
+                          S.run(substitute(m, {self.cotangent: shown}))))
         self.steps = steps
         self._jvp_vars = {**variables, self.direction.name: self.direction}
         self._vjp_vars = {**variables, self.cotangent.name: self.cotangent}

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from ..calculus.differential import expand, identify
 from ..core.build import is_zero
 from ..core.nodes import Expr, MatMul, Num, Ones, Var
+from ..core.shapes import shape_str
 from ..errors import ShapeError
 from ..syntax.printer import to_text
 from ..syntax.typing import variables as variables_of
@@ -23,8 +24,9 @@ from .hessian import Hessian, MultiHessian
 def require_scalar(f: Expr) -> None:
     """A ShapeError unless f is a scalar (a gradient needs one)."""
     if not f.is_scalar:
-        raise ShapeError(f"grad needs a scalar expression, but {to_text(f)} is not a scalar; "
-                         "use matdiff.derivative for the Jacobian")
+        raise ShapeError(f"a gradient needs a scalar expression, but {to_text(f)} is a {shape_str(f.shape)}; "
+                         "for the derivative of a vector or matrix expression take its Jacobian "
+                         "(matdiff.derivative in Python, matdiff jacobian on the command line)")
 
 
 def gradient(f: Expr, var: Var, variables: dict[str, Var]) -> GradientResult:

@@ -17,6 +17,7 @@ text longer than MAX_LENGTH are refused with a ParseError (no RecursionError, no
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from fractions import Fraction
@@ -61,6 +62,53 @@ def number(text: str, source: str = "", position: int = 0) -> Fraction | float:
     return Fraction(text)
 
 
+# Python, NumPy and MATLAB habits, answered with the language's own way
+HABITS = {
+    "trace": "tr(X)",
+    "transpose": "the postfix ' (X')",
+    "norm": "norm_fro(X) for the Frobenius norm, norm2(x) for the Euclidean (or spectral) norm, or norm1, norm_nuc",
+    "inverse": "inv(A)",
+    "determinant": "det(A)",
+    "matmul": "* (A*B)",
+    "dot": "x'*y",
+    "expit": "sigmoid(x)",
+    "logistic": "sigmoid(x)",
+    "ln": "log(x)",
+    "sqr": "x.^2",
+    "square": "x.^2",
+    "mean": "sum(x)/n with a declared n, or sum(x) scaled",
+    "max": "relu, eigmax or norm2 (there is no elementwise max)",
+    "identity": "eye (the identity of the size that fits) or eye(A)",
+    "zeros_like": "zeros(A)",
+    "ones_like": "ones(A)",
+    "diagonal": "diag(X)",
+    "logsoftmax": "log(softmax(x))",
+    "log_softmax": "log(softmax(x))",
+    "frobenius": "norm_fro(X)",
+}
+
+
+def suggestion(name: str) -> str:
+    """'; did you mean ...' for an unknown function name: a habit from another language, or the nearest name."""
+    if name.lower() in HABITS:
+        return f"; use {HABITS[name.lower()]}"
+    names = list(registry.names()) + ["eye", "ones", "zeros"]
+    close = difflib.get_close_matches(name, names, n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def _habit(text: str, pos: int) -> str | None:
+    """A message for an operator from Python or NumPy at text[pos], or None."""
+    ch = text[pos]
+    if ch == "@":
+        return "'@' is not an operator here: use * for the matrix product (A*B)"
+    if text.startswith("**", pos):
+        return "'**' is not an operator here: use ^ for a power (X^2, a matrix power) or .^ entrywise (X.^2)"
+    if text.startswith(".T", pos) and not text[pos + 2:pos + 3].isalnum():
+        return "'.T' is not the transpose here: use ' (X')"
+    return None
+
+
 def tokenize(text: str) -> list[tuple[str, str, int]]:
     """(kind, text, position) triples ending with ('end', '', len(text))."""
     if not isinstance(text, str):
@@ -78,6 +126,12 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
             opened.append(bool(toks) and toks[-1][0] == "name" and _arity(toks[-1][1]) > 1)
         elif m and ch == ")" and opened:
             opened.pop()
+        habit = _habit(text, pos)
+        if habit is not None:
+            raise ParseError(habit, text, pos)
+        if m and m.lastgroup == "num" and m.end() < n and (text[m.end()].isalpha() or text[m.end()] == "("):
+            raise ParseError(f"a number directly before {text[m.end()]!r}: write a product with *, "
+                             f"such as {m.group()}*{text[m.end()]}", text, m.end())
         if not m or (ch == "," and not (opened and opened[-1])):
             hint = ""
             if ch in "[]{},;":
@@ -130,7 +184,9 @@ class _Parser:
         if self.toks[self.i][0] != "end":
             if self.at(")"):
                 raise self.fail("unmatched ')'")
-            raise self.fail("expected an operator (+ - * / .* ./ ^ .^ ') or the end")
+            kind, _, _ = self.peek()
+            tail = " (a product is written with *: 2*X, A*(B + C))" if kind in ("name", "num") or self.at("(") else ""
+            raise self.fail(f"expected an operator (+ - * / .* ./ ^ .^ ') or the end{tail}")
         return node
 
     def sum(self) -> Expr:
@@ -237,8 +293,8 @@ class _Parser:
             if val == "eye":
                 return Eye(self.call_arg(val)) if self.at("(") else Eye()
             if self.at("("):
-                raise ParseError(f"unknown function {val!r}; the functions are "
-                                 f"{', '.join(registry.names())}", self.text, pos)
+                hint = suggestion(val) or "; the functions are " + ", ".join(registry.names())
+                raise ParseError(f"unknown function {val!r}{hint}", self.text, pos)
             return Var(val)
         if self.at("("):
             self.take()

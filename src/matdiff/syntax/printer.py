@@ -236,6 +236,8 @@ class TextPrinter:
             neg = None
             if isinstance(t, Neg):
                 neg = t.arg
+            elif isinstance(t, MatMul) and (first := _negated(t.factors[0])) is not None:  # (-C'*s)*s: - C'*s*s
+                neg = MatMul((first,) + t.factors[1:])
             elif isinstance(t, MatMul) and _leading_negative(t):
                 c = -t.factors[0].value  # type: ignore[attr-defined]
                 neg = MatMul(t.factors[1:]) if c == 1 else MatMul((Num(c),) + t.factors[1:])
@@ -316,8 +318,20 @@ class TextPrinter:
 
 def _negative(t: Expr) -> bool:
     """t prints with a leading minus."""
-    return isinstance(t, Neg) or (isinstance(t, MatMul) and _leading_negative(t)) or \
-        (isinstance(t, Num) and t.value < 0)
+    if isinstance(t, MatMul):
+        return _leading_negative(t) or _negated(t.factors[0]) is not None
+    return isinstance(t, Neg) or (isinstance(t, Num) and t.value < 0)
+
+
+def _negated(f: Expr) -> Expr | None:
+    """-f where the factor f prints with a leading minus (-C', -1*C'*s), else None."""
+    if isinstance(f, Neg):
+        return f.arg
+    if isinstance(f, MatMul) and _leading_negative(f):
+        c = -f.factors[0].value  # type: ignore[attr-defined]
+        rest = f.factors[1:] if c == 1 else (Num(c),) + f.factors[1:]
+        return rest[0] if len(rest) == 1 else MatMul(rest)
+    return None
 
 
 def _untransposed_product(t: Expr) -> tuple[Expr, int] | None:

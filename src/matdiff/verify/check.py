@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.nodes import Expr
 from ..errors import DomainError, MatdiffError
-from ..frontend import typed
+from ..frontend import evaluate, typed
 from ..results.derive import gradient as derive_gradient
 from ..results.gradient import GradientResult
 from ..syntax.printer import to_text
@@ -68,11 +68,12 @@ class CheckReport:
     wrt: str = ""
     note: str = ""
     seed: int | None = None
+    what: str = "grad"  # what was checked: the gradient, a Jacobian's jvp, a Hessian's hvp
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
         lines = [
-            f"check of grad_{self.wrt} {self.expr}: {verdict}",
+            f"check of {self.what}_{self.wrt} {self.expr}: {verdict}",
             f"  method          {self.method}" + (f" ({self.note})" if self.note else ""),
             f"  max rel. error  {self.max_rel_error:.3g}",
             f"  expected error  {self.expected_error:.3g}",
@@ -81,7 +82,8 @@ class CheckReport:
         if self.seed is not None:
             lines.append(f"  point           random, seed {self.seed}")
         if self.details:
-            lines.append("  direction   <G, V>                   numerical                rel. error")
+            head = "<G, V>" if self.what == "grad" else f"|{self.what}(V)|"
+            lines.append(f"  direction   {head:<23s}  numerical                rel. error")
             for i, d in enumerate(self.details, 1):
                 lines.append(f"  {i:<9}   {d['analytic']:<+23.16g}  {d['numeric']:<+23.16g}  "
                              f"{d['rel_error']:.3g}")
@@ -345,3 +347,58 @@ def plot_sweep(result: SweepResult, path: str | Any) -> str:
     fig.tight_layout()
     fig.savefig(str(path), format="png", dpi=100)
     return str(path)
+
+
+# ----------------------------------------------------------------------------- Jacobians and Hessians
+LINEAR_TOL = 1e-6  # relative error allowed to a jvp or hvp against Richardson-extrapolated differences
+
+
+def _richardson(f: Callable[[Any], Any], x: Any, v: Any, h: float) -> np.ndarray:
+    """d/dt f(x + t v) at 0 by central differences at h, h/2, h/4 and two Richardson steps (error O(h^6))."""
+    x = np.asarray(x, dtype=float) if np.ndim(x) else float(x)
+    d = [(np.asarray(f(x + s * v), dtype=float) - np.asarray(f(x - s * v), dtype=float)) / (2 * s)
+         for s in (h, h / 2, h / 4)]
+    r1 = [(4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3]
+    return (16 * r1[1] - r1[0]) / 15
+
+
+def check_linear(what: str, expr: str, wrt: str, kind: str, x: Any, apply: Callable[[Any], Any],
+                 func: Callable[[Any], Any], values: Values, seed: int = 0, directions: int = 3,
+                 tol: float = LINEAR_TOL) -> CheckReport:
+    """Check a linear map (a jvp, an hvp) against differences of ``func`` along random directions.
+
+    ``apply(v)`` is the analytic derivative along v, ``func(x)`` the function it differentiates (the
+    expression for a jvp, the gradient for an hvp)."""
+    rng = np.random.default_rng((seed, 2))
+    scale = max(1.0, float(np.sqrt(np.mean(np.square(np.asarray(x, dtype=float))))))
+    details: list[dict[str, float]] = []
+    worst = 0.0
+    for _ in range(max(1, directions)):
+        v = random_direction(rng, kind, x)
+        analytic = np.asarray(apply(v), dtype=float)
+        numeric = _richardson(func, x, v, 1e-2 * scale)
+        size = max(_norm(numeric), _norm(analytic), 1e-300)
+        err = _norm(analytic - numeric) / size if np.all(np.isfinite(analytic)) else float("inf")
+        worst = max(worst, err)
+        details.append({"analytic": _norm(analytic), "numeric": _norm(numeric), "rel_error": err, "step": 1e-2})
+    return CheckReport(bool(worst <= tol), "central differences + Richardson", worst, 1e-10, tol, details,
+                       values, None, expr, wrt, f"{what}: norms of the analytic and numerical derivatives", seed,
+                       what=what)
+
+
+def check_derivative(d: Any, values: Mapping[str, Any] | None = None, seed: int = 0) -> CheckReport:
+    """Check a :class:`~matdiff.results.derivative.Derivative`'s jvp against differences of the expression."""
+    values = dict(values) if values is not None else sample_values(d.expr, None, seed=seed)
+    x = values[d.wrt]
+    f = function_of(d.expr, values, d.wrt)
+    return check_linear("jvp", to_text(d.expr), d.wrt, d.var.kind, x, lambda v: d.jvp(values, v), f, values, seed)
+
+
+def check_hessian(h: Any, values: Mapping[str, Any] | None = None, seed: int = 0) -> CheckReport:
+    """Check a Hessian's hvp against differences of its gradient (itself checkable with :func:`check`)."""
+    values = dict(values) if values is not None else sample_values(h.expr_f, None, seed=seed, wrt=h.wrt)
+
+    def gfun(x: Any) -> Any:
+        return evaluate(h.gradient, {**values, h.wrt: x})
+    return check_linear("hvp", to_text(h.expr_f), h.wrt, h.var.kind, values[h.wrt], lambda v: h.hvp(values, v),
+                        gfun, values, seed)
