@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .core.nodes import Expr, Var
 from .core.shapes import TypeEnv
@@ -18,6 +18,9 @@ from .syntax.inference import infer
 from .syntax.parser import parse as _parse
 from .syntax.printer import to_text
 from .syntax.typing import variables
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Types = Mapping[str, str] | None
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,8 +85,12 @@ def wrt_list(wrt: str | list[str] | tuple[str, ...]) -> list[str] | None:
 
 
 @deep
-def evaluate(expr: str | Expr, values: Mapping[str, Any], types: Types = None) -> Any:
-    """The value of expr at ``values``: a float, a 1-D array (vector) or a 2-D array (matrix)."""
+def evaluate(expr: str | Expr, values: Mapping[str, Any], types: Types = None) -> float | complex | np.ndarray:
+    """The value of expr at ``values``: a float, a 1-D array (vector) or a 2-D array (matrix).
+
+    >>> evaluate("x'*A*x", {"x": [1.0, 2.0], "A": [[2.0, 0.0], [0.0, 3.0]]})
+    14.0
+    """
     t, vs = typed(expr, types)
     ev = Evaluator(vs, values)
     return ev.external(t, ev(t))
