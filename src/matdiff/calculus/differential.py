@@ -504,7 +504,7 @@ def merge_inside(df: Expr, var: Var, S: Simplifier) -> tuple[Expr, list[str]] | 
         local: list[str] = []
         parts = [S.run(adjoint(t, ONE, local)) for t in terms]
         m = S.run(add(*parts))
-        if m == ZERO or (len(m.terms) if isinstance(m, Add) else 1) >= len(terms):
+        if is_zero(m) or (len(m.terms) if isinstance(m, Add) else 1) >= len(terms):
             return out
         for r in local:
             _note(rules, r)
