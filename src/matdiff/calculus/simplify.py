@@ -42,7 +42,7 @@ from ..errors import DomainError, ShapeError
 from ..functions.elementwise import exp, one_plus_exp, sigmoid
 from ..functions.linalg import adj, det, inv, is_inverse
 from ..functions.reductions import diag, is_diag_of_vector, softmax, sum_
-from ..functions.registry import Function
+from ..functions.registry import Function, identities
 from .entrywise import collect, worth_collecting
 
 transpose = T
@@ -250,6 +250,10 @@ class Simplifier:
             return self.call(fn, a.arg, *args[1:])
         if fn.simplify is not None:
             got = fn.simplify(self, args)
+            if got is not None:
+                return got
+        for rule in identities(fn):  # identities other families contribute (norms: sqrt(tr(A'*A)))
+            got = rule(self, args)
             if got is not None:
                 return got
         return Call(fn, *args)

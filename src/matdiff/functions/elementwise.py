@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.build import TWO, ZERO, T, epower, had, hdiv, is_symmetric, mul, neg, sub
-from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, MatMul, Num, Ones, integer_value
+from ..core.nodes import Add, EPower, Expr, Hadamard, HDiv, Num, Ones, integer_value
 from . import registry
 from .registry import Function, Rule, register, same_shape
 
@@ -76,26 +76,10 @@ def _log_name(e: Expr) -> str:
 log = elementwise("log", ("_np.log", "_np.logaddexp"),
                   (_log_name, _log_rule),
                   "", lower=_lower_log, guard=_positive_arg("log"))
-def _sqrt_simplify(S: Any, args: tuple[Expr, ...]) -> Expr | None:
-    """sqrt(tr(A'*A)) = norm_fro(A) and sqrt(x'*x) = norm2(x) (the norms, by their definitions)."""
-    a = args[0]
-    if not a.is_scalar:
-        return None
-    if getattr(a, "fn", None) is registry.get("tr"):
-        a = a.arg  # type: ignore[attr-defined]
-    if not (isinstance(a, MatMul) and len(a.factors) == 2):
-        return None
-    f, g = a.factors
-    if f.is_scalar or S.T(f) != g:
-        return None
-    norm = registry.get("norm2" if g.is_vector else "norm_fro")
-    return None if norm is None else S.call(norm, g)
-
-
 sqrt = elementwise("sqrt", ("_np.sqrt",),
                    ("d sqrt(U) = dU ./ (2*sqrt(U))", lambda e, d: hdiv(d(e.arg), mul(TWO, e))),
                    "_np.sqrt({a})", latex=lambda p, e: rf"\sqrt{{{p.doprint(e.arg)}}}",
-                   zero_at_zero=True, guard=_positive_arg("sqrt"), simplify=_sqrt_simplify,
+                   zero_at_zero=True, guard=_positive_arg("sqrt"),
                    positive=lambda args, positive: positive(args[0]))
 
 

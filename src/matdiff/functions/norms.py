@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.build import TWO, T, div, had, mul
-from ..core.nodes import Expr
-from .elementwise import lower_sign_of_scalar, sign
+from ..core.nodes import Expr, MatMul
+from .elementwise import lower_sign_of_scalar, sign, sqrt
 from .linalg import tr
 from .reductions import sum_
-from .registry import Function, no_rule, register, same_shape, scalar
+from .registry import Function, identity, no_rule, register, same_shape, scalar
 
 FAMILY = "norms"
 
@@ -117,6 +117,26 @@ norm1 = register(Function(
     latex=_norm_latex("1"),
     lower=lambda low, e: low.emit(f"abs({low(e.arg)})" if e.arg.is_scalar else f"_np.abs({low(e.arg)}).sum()"),
     doc="the sum of the absolute values of the entries"))
+
+
+
+
+def _sqrt_of_gram(S: Any, args: tuple[Expr, ...]) -> Expr | None:
+    """sqrt(tr(A'*A)) = norm_fro(A) and sqrt(x'*x) = norm2(x) (the norms, by their definitions)."""
+    a = args[0]
+    if not a.is_scalar:
+        return None
+    if getattr(a, "fn", None) is tr:
+        a = a.arg  # type: ignore[attr-defined]
+    if not (isinstance(a, MatMul) and len(a.factors) == 2):
+        return None
+    f, g = a.factors
+    if f.is_scalar or S.T(f) != g:
+        return None
+    return S.call(norm2 if g.is_vector else norm_fro, g)
+
+
+identity(sqrt, _sqrt_of_gram)
 
 
 __all__ = ["norm_fro", "norm2", "norm_nuc", "norm1", "top_sv", "polar"]

@@ -162,6 +162,19 @@ def scoped() -> Iterator[None]:
             _REGISTRY.update(before)
 
 
+_IDENTITIES: dict[Function, list[Callable[[Any, tuple[Expr, ...]], Expr | None]]] = {}
+
+
+def identity(fn: Function, rule: Callable[[Any, tuple[Expr, ...]], Expr | None]) -> None:
+    """Add an identity of fn from another family (as the ``simplify`` of its entry, tried after it):
+    the norms contribute sqrt(tr(A'*A)) = norm_fro(A) to sqrt, without sqrt's module knowing them."""
+    _IDENTITIES.setdefault(fn, []).append(rule)
+
+
+def identities(fn: Function) -> list[Callable[[Any, tuple[Expr, ...]], Expr | None]]:
+    return _IDENTITIES.get(fn, [])
+
+
 def lookup(name: str) -> Function:
     """The entry named ``name`` (a KeyError if there is none)."""
     return _REGISTRY[name]
