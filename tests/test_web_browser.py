@@ -223,7 +223,13 @@ def test_jacobian_of_a_matrix_valued_expression(page: Any) -> None:
     expect(page.locator("#vec-form math")).to_be_visible()
     expect(page.locator("#gradient-text")).to_have_text("dF = A*dX*B")
     expect(page.locator("#vec-form")).to_contain_text("⊗")
-    expect(page.locator("#actions")).to_be_hidden()
+    expect(page.locator("#hessian-btn")).to_be_hidden()  # a Hessian is of a scalar function
+    # the Jacobian gets its code and its check too
+    page.click("#code-box summary")
+    expect(page.locator("#code")).to_contain_text("def jvp_X(A, X, B, _d_X)")
+    page.click("#verify")
+    expect(page.locator("#check-badge")).to_have_text("✓ verified")
+    expect(page.locator("#check-line")).to_contain_text("dF")
     shot(page, "07-jacobian")
 
 
@@ -233,7 +239,9 @@ def test_errors_from_the_engine_and_nothing_from_outside(page: Any, live_server:
     expect(page.locator("#vec-form")).to_be_visible()
     page.goto("/?expr=x'*A*y&wrt=A&types=x:vector(3),A:matrix(2,2)")
     expect(page.locator("#error .error-kind")).to_have_text("ShapeError")
-    expect(page.locator("#error .error-source")).to_be_hidden()  # no position: the sizes do not fit
+    # the operands the error names are marked in the text, as a parse error's character is
+    expect(page.locator("#error .error-source")).to_be_visible()
+    expect(page.locator("#error mark.at")).to_have_text("x'*A")
     expect(page.locator("#result")).to_be_hidden()
     outside = [u for u in page.requested if not (u.startswith(live_server) or u.startswith("data:"))]
     assert not outside, outside

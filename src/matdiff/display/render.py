@@ -76,7 +76,7 @@ def _typeset(node: ET.Element) -> None:
     children = list(node)
     if node.tag in _ROWS:
         for i, child in enumerate(children):
-            if child.tag == "mo" and (child.text or "") in (_MINUS, _PLUS) and _opens(children[i - 1] if i else None):
+            if child.tag == "mo" and (child.text or "") in (_MINUS, _PLUS) and _opens(_before(children, i)):
                 child.set("form", "prefix")
                 child.set("lspace", "0")
                 child.set("rspace", "0")
@@ -92,9 +92,19 @@ def _typeset(node: ET.Element) -> None:
         _typeset(child)
 
 
+def _before(items: list[ET.Element], i: int) -> ET.Element | None:
+    """The sibling before items[i], spaces skipped."""
+    while i > 0 and items[i - 1].tag == "mspace":
+        i -= 1
+    return items[i - 1] if i else None
+
+
 def _opens(prev: ET.Element | None) -> bool:
-    """Whether a sign after ``prev`` is unary: at the start of a row, or after an operator or opening fence."""
+    """Whether a sign after ``prev`` is unary: at the start of a row, or after an operator (``=``, ``\\nabla_x``)
+    or an opening fence."""
     if prev is None:
+        return True
+    if prev.tag in _SCRIPTED and len(prev) and prev[0].tag == "mo":  # an operator with a script: nabla_x
         return True
     if prev.tag != "mo":
         return False
@@ -106,7 +116,7 @@ def _split(root: ET.Element) -> list[ET.Element]:
     row = root[0] if len(root) == 1 and root[0].tag == "mrow" else root
     items = list(row)
     breaks = [i for i, c in enumerate(items) if i and c.tag == "mo" and c.get("form") != "prefix"
-              and (c.text or "") in ("=", _MINUS, _PLUS) and not _opens(items[i - 1])]
+              and (c.text or "") in ("=", _MINUS, _PLUS) and not _opens(_before(items, i))]
     if not breaks:
         return [root]
     out = []
