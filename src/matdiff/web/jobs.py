@@ -16,16 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from ..api import check, derivative, grad, hessian, sweep, typed
+from ..api import check, derivative, grad, hessian, parse, sweep, typed
 from ..core.shapes import default_kind
 from ..definitions import define
-from ..display.render import mathml, step_rows
-from ..errors import MatdiffError
+from ..display.render import mathml, mathml_lines, step_rows
+from ..errors import MatdiffError, ShapeError
+from ..frontend import typed_assuming
 from ..functions import registry
 from ..results.gradient import GradientResult
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
-from ..verify.check import plot_sweep
+from ..syntax.typing import variables as names_of
+from ..verify.check import check_derivative, plot_sweep
+from ..verify.sampling import sample_values
 from .errors import from_matdiff
 
 Payload = dict[str, Any]
@@ -33,6 +36,12 @@ Payload = dict[str, Any]
 
 def _typed(p: Payload) -> tuple[Any, dict[str, Any]]:
     return typed(p["expr"], p["types"] or None)
+
+
+def _typed_assuming(p: Payload, scalar: bool = False) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """The typed tree, its variables, and the types assumed from use (``{"b": "vector(rows(A)), from A*x - b"}``)."""
+    tree, assumed = typed_assuming(p["expr"], p["types"] or None, scalar)
+    return tree, names_of(tree), assumed
 
 
 def _variables(vs: dict[str, Any], types: dict[str, str]) -> list[dict[str, Any]]:
@@ -54,8 +63,38 @@ def _wrt(p: Payload, vs: dict[str, Any]) -> str:
     return next(iter(vs))
 
 
-def _math(latex: str, text: str) -> dict[str, str]:
-    return {"text": text, "latex": latex, "mathml": mathml(latex, display=True)}
+def _math(latex: str, text: str) -> dict[str, Any]:
+    """A formula as text, LaTeX, one MathML element (``alttext`` the text) and ``lines``: the same MathML cut
+    before each top-level =, + and - (the page sets them in a row that wraps; MathML does not break)."""
+    return {"text": text, "latex": latex, "mathml": mathml(latex, display=True, alttext=text),
+            "lines": mathml_lines(latex, display=True)}
+
+
+def _types_line(vs: dict[str, Any], assumed: dict[str, str] | None, declared: dict[str, str]) -> list[dict[str, str]]:
+    """Each variable's type as the derivation used it, and where it came from: "declared", "use" (inferred
+    from how the expression uses it, with the reason) or "name" (the naming convention)."""
+    out = []
+    assumed = assumed or {}
+    for n, v in vs.items():
+        entry = {"name": n, "type": _type_text(v)}
+        if n in declared:
+            entry["from"] = "declared"
+        elif n in assumed:
+            entry["from"] = "use"
+            entry["why"] = assumed[n].split(", from ", 1)[1] if ", from " in assumed[n] else ""
+        else:
+            entry["from"] = "name"
+        out.append(entry)
+    return out
+
+
+def _type_text(v: Any) -> str:
+    if v.kind == "scalar":
+        return "scalar"
+    rows, cols = (str(d) for d in v.shape)
+    if v.kind == "vector":
+        return f"vector({rows})"
+    return f"{v.kind}({rows},{cols})" if rows != cols or v.kind == "matrix" else f"{v.kind}({rows})"
 
 
 def variables_job(p: Payload) -> Payload:
@@ -77,7 +116,7 @@ def _usage(p: Payload, wrt: str, names: list[str]) -> str:
 
 def grad_job(p: Payload) -> Payload:
     """The gradient, its derivation, the differential and the generated NumPy code (one derivation)."""
-    tree, vs = _typed(p)
+    tree, vs, assumed = _typed_assuming(p, scalar=True)
     wrt = _wrt(p, vs)
     r = grad(tree, wrt)
     name = latex_name(wrt)
@@ -92,17 +131,20 @@ def grad_job(p: Payload) -> Payload:
         "differential": _math(rf"\mathrm{{d}}f = {to_latex(df)}", f"df = {to_text(df)}"),
         "steps": step_rows(r.steps), "steps_text": r.steps_text, "steps_latex": r.steps_latex,
         "code": code, "code_note": code_note, "usage": _usage(p, wrt, list(vs)),
+        "types": _types_line(vs, assumed, p["types"]),
     }
 
 
 def _code(r: GradientResult) -> tuple[str | None, str]:
-    """The value-and-gradient source of r's derivation; else the gradient's own source; else None and why."""
+    """The value-and-gradient source of r's derivation, standalone (with its imports, to paste into a file);
+    else the gradient's own source; else None and why."""
     try:
-        return r.value_and_grad().source(), ""
+        return r.value_and_grad().source(standalone=True), ""
     except MatdiffError as err:
         first = str(err)
     try:
-        return r.source(), f"value-and-gradient code could not be generated ({first}); this is the gradient alone"
+        return (r.source(standalone=True),
+                f"value-and-gradient code could not be generated ({first}); this is the gradient alone")
     except MatdiffError as err:
         return None, f"no code could be generated: {err}"
 
@@ -130,16 +172,36 @@ def hessian_job(p: Payload) -> Payload:
 
 def jacobian_job(p: Payload) -> Payload:
     """The derivative of an expression of any shape: dF, its vec (Kronecker) form, and the steps."""
-    tree, vs = _typed(p)
+    tree, vs, assumed = _typed_assuming(p)
     wrt = _wrt(p, vs)
     d = derivative(tree, wrt)
     kron = d.kronecker
+    try:
+        code, code_note = d.source(standalone=True), ""
+    except MatdiffError as err:
+        code, code_note = None, f"no code could be generated: {err}"
     return {
         "expr": to_text(tree), "wrt": wrt, "output": _output(tree), "variables": _variables(vs, p["types"]),
         "differential": _math(rf"\mathrm{{d}}F = {d.latex}", f"dF = {to_text(d.differential)}"),
+        "latex": d.latex, "text": f"dF = {to_text(d.differential)}",
         "vec": _math(rf"\operatorname{{vec}}(\mathrm{{d}}F) = {kron[1]}", f"vec(dF) = {kron[0]}") if kron else None,
         "steps": step_rows(d.steps), "steps_text": d.steps_text,
+        "code": code, "code_note": code_note, "usage": _jacobian_usage(p, wrt, list(vs), d.matrix is not None),
+        "types": _types_line(vs, assumed, p["types"]),
     }
+
+
+def _jacobian_usage(p: Payload, wrt: str, names: list[str], dense: bool) -> str:
+    types = f", types={json.dumps(p['types'])}" if p["types"] else ""
+    args = ", ".join(f"{n}={n}" for n in names)
+    defs = "".join(f"matdiff.define({json.dumps(d)})\n" for d in p.get("definitions") or ())
+    what = "J, with dF = J*d" + wrt if dense else "dF along the direction _d_" + wrt
+    call = f"J = d.compile()({args})" if dense else f"dF = d.compile()({args}, _d_{wrt}=V)"
+    return (f"import matdiff\n\n{defs}"
+            f"d = matdiff.derivative({json.dumps(p['expr'])}, wrt={json.dumps(wrt)}{types})\n"
+            f"{call}   # {what}\n"
+            f"d.jvp(values, V); d.vjp(values, C); d.jacobian(values)   # values: a dict of arrays by name\n"
+            f"print(d.source())          # the code below")
 
 
 def check_job(p: Payload) -> Payload:
@@ -147,11 +209,13 @@ def check_job(p: Payload) -> Payload:
     tree, vs = _typed(p)
     wrt = _wrt(p, vs)
     seed = 0 if p.get("seed") is None else int(p["seed"])
+    if not tree.is_scalar:
+        return _check_jacobian(p, tree, wrt, seed)
     r = grad(tree, wrt)  # derived once: checked and swept
     rep = check(r, seed=seed)
     sw = sweep(r, seed=seed)
     return {
-        "expr": to_text(tree), "wrt": wrt, "seed": seed, "ok": bool(rep.ok), "method": rep.method,
+        "expr": to_text(tree), "wrt": wrt, "seed": seed, "ok": bool(rep.ok), "what": "grad", "method": rep.method,
         "note": getattr(rep, "note", ""), "max_rel_error": _num(rep.max_rel_error),
         "expected_error": _num(rep.expected_error), "tolerance": _num(rep.tolerance),
         "details": [{k: _num(v) for k, v in d.items()} for d in rep.details], "summary": str(rep),
@@ -159,6 +223,20 @@ def check_job(p: Payload) -> Payload:
                   "errors": {m: [_num(e) for e in errs] for m, errs in sw.errors.items()},
                   "best": {m: [_num(h), _num(e)] for m, (h, e) in sw.best.items()}},
         "plot": _plot(sw),
+    }
+
+
+def _check_jacobian(p: Payload, tree: Any, wrt: str, seed: int) -> Payload:
+    """The jvp of a vector- or matrix-valued expression against Richardson-extrapolated central differences."""
+    d = derivative(tree, wrt)
+    values = sample_values(tree, p["types"] or None, seed=seed, wrt=wrt)
+    rep = check_derivative(d, values=values, seed=seed)
+    return {
+        "expr": to_text(tree), "wrt": wrt, "seed": seed, "ok": bool(rep.ok), "what": "jvp",
+        "method": "richardson", "note": "dF along random directions against differences of F",
+        "max_rel_error": _num(rep.max_rel_error), "expected_error": _num(rep.expected_error),
+        "tolerance": _num(rep.tolerance), "details": [{k: _num(v) for k, v in x.items()} for x in rep.details],
+        "summary": str(rep), "sweep": None, "plot": None,
     }
 
 
@@ -184,6 +262,21 @@ def _plot(sw: Any) -> str | None:
             return "data:image/png;base64," + base64.b64encode(fh.read()).decode("ascii")
     finally:
         os.unlink(path)
+
+
+def _untyped_variables(p: Payload) -> list[dict[str, Any]]:
+    """The names of an expression that parses but does not type: each with its declared or conventional kind."""
+    try:
+        vs = names_of(parse(p["expr"]))
+    except MatdiffError:
+        return []
+    types = p.get("types") or {}
+    out = []
+    for n in vs:
+        declared = types.get(n)
+        out.append({"name": n, "kind": (declared or default_kind(n)).split("(")[0], "default_kind": default_kind(n),
+                    "declared": declared, "shape": ["?", "?"]})
+    return out
 
 
 JOBS: dict[str, Callable[[Payload], Payload]] = {
@@ -222,7 +315,10 @@ def run_job(name: str, payload: Payload) -> tuple[int, Payload]:
         body["error"]["index"] = err.index
         return 400, body
     except MatdiffError as err:
-        return 400, from_matdiff(err, payload.get("expr", ""))
+        body = from_matdiff(err, payload.get("expr", ""))
+        if isinstance(err, ShapeError):  # the page keeps its type selectors: a declaration is often the fix
+            body["error"]["variables"] = _untyped_variables(payload)
+        return 400, body
     except RecursionError:
         return 400, {"error": {"kind": "LimitError", "message": "the expression is nested too deeply"}}
     except MemoryError:

@@ -10,6 +10,8 @@ const state = {
   info: null,       // the last /api/variables answer for the text in the box
   infoFor: null,    // the request that answer was for
   shown: null,      // the request whose result is on the page
+  result: null,     // the answer on the page
+  panels: {check: false, hessian: false},  // the panels open under it (kept in the history)
 };
 
 // ---------------------------------------------------------------- the API
@@ -57,6 +59,9 @@ const sameRequest = (a, b) => a && b && JSON.stringify(a) === JSON.stringify(b);
 function showError(err, box) {
   box = box || $("error");
   $("result").classList.add("stale");
+  if (Array.isArray(err.variables) && err.variables.length) {
+    renderVariables({variables: err.variables});  // the types stay choosable: a declaration is often the fix
+  }
   const kind = err.kind || "Error";
   box.hidden = false;
   box.querySelector(".error-kind").textContent = kind;
@@ -69,12 +74,14 @@ function showError(err, box) {
   if (inDefinition) $("defs-box").open = true;
   if (typeof err.position === "number" && err.field !== "types" && !inDefinition) {
     const p = Math.max(0, Math.min(err.position, expr.length));
+    const end = typeof err.end === "number" ? Math.max(p + 1, Math.min(err.end, expr.length)) : p + 1;
     src.querySelector(".before").textContent = expr.slice(0, p);
     const at = src.querySelector(".at");
-    at.textContent = p < expr.length ? expr[p] : " ";
+    at.textContent = p < expr.length ? expr.slice(p, end) : " ";
     at.className = p < expr.length ? "at" : "at end";
-    at.title = p < expr.length ? "position " + p : "the end of the expression";
-    src.querySelector(".after").textContent = expr.slice(p + 1);
+    at.title = p < expr.length ? (end > p + 1 ? "positions " + p + "–" + (end - 1) : "position " + p)
+                               : "the end of the expression";
+    src.querySelector(".after").textContent = expr.slice(end);
     src.hidden = false;
     $("expr").classList.add("invalid");
   } else {
@@ -88,14 +95,24 @@ function selectAt(err) {
   if (!err || typeof err.position !== "number" || err.field === "types" || err.field === "definitions") return;
   const box = $("expr");
   const p = Math.max(0, Math.min(err.position, box.value.length));
+  const end = typeof err.end === "number" ? Math.max(p + 1, err.end) : p + 1;
   box.focus();
-  box.setSelectionRange(p, Math.min(p + 1, box.value.length));
+  box.setSelectionRange(p, Math.min(end, box.value.length));
 }
 
 function clearError() {
   $("error").hidden = true;
-  if (sameRequest(request(), state.shown)) $("result").classList.remove("stale");
+  markStale();
   $("expr").classList.remove("invalid");
+}
+
+function isStale() {
+  return !state.shown || !sameRequest(request(), state.shown);
+}
+
+function markStale() {
+  // the result is dimmed whenever the input no longer is what it was computed from
+  $("result").classList.toggle("stale", isStale());
 }
 
 function showActionError(err) {
@@ -145,7 +162,8 @@ function renderVariables(info) {
     select.addEventListener("change", () => {
       if (select.value === v.default_kind) delete state.types[v.name];
       else state.types[v.name] = select.value;
-      refreshVariables().then(() => { if (state.shown) run(); });
+      markStale();
+      refreshVariables().then(() => { if (state.shown) run(); }).catch(() => {});
     });
     const shape = document.createElement("span");
     shape.className = "shape";
@@ -195,6 +213,7 @@ async function refreshVariables() {
 
 let typingTimer = null;
 function onTyping() {
+  markStale();
   clearTimeout(typingTimer);
   typingTimer = setTimeout(() => refreshVariables().catch(() => {}), 250);
 }
@@ -202,6 +221,36 @@ function onTyping() {
 // ---------------------------------------------------------------- results
 function setMath(el, html) { el.innerHTML = html || ""; }  // MathML made by the server from our own LaTeX
 
+function setLines(el, math) {
+  // a long formula as pieces cut at its top-level =, + and -, which wrap like words (MathML does not break)
+  el.replaceChildren();
+  if (!math) return;
+  el.setAttribute("role", "math");
+  el.setAttribute("aria-label", math.text || "");
+  for (const piece of math.lines || [math.mathml]) {
+    const span = document.createElement("span");
+    span.className = "mline";
+    span.setAttribute("aria-hidden", "true");
+    span.innerHTML = piece;
+    el.append(span);
+  }
+  fitLines(el);
+}
+
+function fitLines(el) {
+  // a piece wider than the box is set smaller (down to 55%) rather than scrolled sideways
+  const cs = getComputedStyle(el);
+  const width = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);  // less the indent
+  for (const span of el.querySelectorAll(".mline")) {
+    span.style.fontSize = "";
+    const natural = span.scrollWidth;
+    if (width > 0 && natural > width) span.style.fontSize = Math.max(0.55, (width - 2) / natural) + "em";
+  }
+}
+
+function refit() {
+  for (const el of document.querySelectorAll(".math-lines")) if (el.offsetParent) fitLines(el);
+}
 function renderSteps(container, steps) {
   container.replaceChildren();
   const grid = document.createElement("div");
@@ -236,29 +285,72 @@ function renderSteps(container, steps) {
 
 function resetPanels() {
   for (const id of ["check", "hessian", "action-error"]) $(id).hidden = true;
+  state.panels = {check: false, hessian: false};
 }
 
-function renderGradient(r) {
-  setMath($("headline"), r.equation.mathml);
-  $("gradient-text").textContent = r.gradient;
-  $("gradient-text").parentElement.hidden = false;
-  setMath($("differential"), r.differential.mathml);
-  $("vec-form").hidden = true;
-  renderSteps($("steps-body"), r.steps);
-  $("steps-count").textContent = "· " + r.steps.length + " steps";
-  $("usage").textContent = r.usage;
+function renderTypes(types) {
+  const line = $("types-line");
+  line.replaceChildren();
+  if (!types || !types.length) { line.hidden = true; return; }
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = "types";
+  line.append(label);
+  types.forEach((t, i) => {
+    const item = document.createElement("span");
+    item.className = "type-item from-" + t.from;
+    item.textContent = t.name + ": " + t.type;
+    item.title = {declared: "declared", use: "assumed from its use" + (t.why ? " in " + t.why : ""),
+                  name: "by the naming convention"}[t.from] || "";
+    line.append(item);
+    if (t.from === "use") {
+      const why = document.createElement("span");
+      why.className = "type-why";
+      why.textContent = " (from " + (t.why || "its use") + ")";
+      item.append(why);
+    }
+    if (i < types.length - 1) line.append(document.createTextNode(" · "));
+  });
+  line.hidden = false;
+}
+
+function renderCode(r, label) {
+  $("usage").textContent = r.usage || "";
   $("code").textContent = r.code || "";
   $("code").hidden = !r.code;
+  $("copy-code").hidden = !r.code;
+  $("code-label").textContent = label;
   $("code-note").textContent = r.code_note || "";
   $("code-note").hidden = !r.code_note;
   $("code-box").hidden = false;
+}
+
+function renderGradient(r) {
+  $("result-heading").textContent = "Gradient";
+  setLines($("headline"), r.equation);
+  $("gradient-text").textContent = r.gradient;
+  $("gradient-latex").textContent = r.latex;
+  $("copy-text").setAttribute("aria-label", "Copy the gradient as text");
+  $("copy-latex").setAttribute("aria-label", "Copy the gradient as LaTeX");
+  setLines($("differential"), r.differential);
+  $("vec-form").hidden = true;
+  renderTypes(r.types);
+  renderSteps($("steps-body"), r.steps);
+  $("steps-count").textContent = "· " + r.steps.length + " steps";
+  renderCode(r, "generated value-and-gradient function (standalone: NumPy and SciPy only)");
   $("actions").hidden = false;
+  $("hessian-btn").hidden = false;
 }
 
 function renderJacobian(r) {
-  setMath($("headline"), r.differential.mathml);
+  $("result-heading").textContent = "Derivative (Jacobian)";
+  setLines($("headline"), r.differential);
   $("gradient-text").textContent = r.differential.text;
-  setMath($("differential"), "");
+  $("gradient-latex").textContent = r.differential.latex;
+  $("copy-text").setAttribute("aria-label", "Copy the derivative as text");
+  $("copy-latex").setAttribute("aria-label", "Copy the derivative as LaTeX");
+  setLines($("differential"), null);
+  renderTypes(r.types);
   if (r.vec) {
     setMath($("vec-form"), r.vec.mathml);
     const cap = document.createElement("div");
@@ -271,8 +363,9 @@ function renderJacobian(r) {
   }
   renderSteps($("steps-body"), r.steps);
   $("steps-count").textContent = "· " + r.steps.length + " steps";
-  $("code-box").hidden = true;
-  $("actions").hidden = true;
+  renderCode(r, "generated Jacobian function (standalone: NumPy and SciPy only)");
+  $("actions").hidden = false;
+  $("hessian-btn").hidden = true;  // a Hessian is of a scalar function
 }
 
 function setBusy(on, button) {
@@ -282,78 +375,126 @@ function setBusy(on, button) {
   document.body.classList.toggle("working", on);
 }
 
-async function run() {
+async function busyWith(button, work) {
+  // the control pressed keeps the keyboard focus: a disabled button loses it to the page body
+  const trigger = button || document.activeElement;
+  setBusy(true, button);
+  try {
+    return await work();
+  } finally {
+    setBusy(false);
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (lost && trigger && trigger.isConnected && !trigger.hidden) trigger.focus();
+  }
+}
+
+function showEmpty() {
+  showError({kind: "Empty expression", message: "type an expression to differentiate, e.g. norm_fro(X) or x'*A*y"});
+  $("expr").classList.add("invalid");
+}
+
+// how: {history: "push" | "replace" | "none"}
+async function run(how) {
+  how = how || {};
   clearTimeout(typingTimer);
+  if (!$("expr").value.trim()) {
+    showEmpty();
+    return false;
+  }
   let info;
   try {
     info = await refreshVariables();
   } catch (err) {
     selectAt(err);
-    return;
+    return false;
   }
-  if (!info) return;
+  if (!info) return false;
   const body = request();
-  setBusy(true);
-  try {
-    const scalar = info.output.kind === "scalar";
-    const r = await api(scalar ? "grad" : "jacobian", body);
-    state.wrt = r.wrt;
-    resetPanels();
-    if (scalar) renderGradient(r); else renderJacobian(r);
-    $("result").hidden = false;
-    $("result").classList.remove("stale");
-    state.shown = body;
-    clearError();
-    saveUrl(body);
-  } catch (err) {
-    showError(err);
-    selectAt(err);
-  } finally {
-    setBusy(false);
-  }
+  return busyWith($("go"), async () => {
+    try {
+      const scalar = info.output.kind === "scalar";
+      const r = await api(scalar ? "grad" : "jacobian", body);
+      state.wrt = r.wrt;
+      resetPanels();
+      state.result = r;
+      state.scalar = scalar;
+      if (scalar) renderGradient(r); else renderJacobian(r);
+      $("result").hidden = false;
+      state.shown = body;
+      clearError();
+      refit();
+      remember(how.history || "push");
+      return true;
+    } catch (err) {
+      showError(err);
+      selectAt(err);
+      return false;
+    }
+  });
 }
 
-async function verify() {
-  if (!state.shown) return;
-  setBusy(true, true);
-  $("action-error").hidden = true;
-  try {
-    const r = await api("check", state.shown);
-    const badge = $("check-badge");
-    badge.textContent = r.ok ? "✓ verified" : "✗ mismatch";
-    badge.className = "badge " + (r.ok ? "ok" : "bad");
-    $("check-line").textContent = "∇" + r.wrt + " against " + methodName(r.method) +
-      " at a random point (seed " + r.seed + ")";
-    const rows = [
-      ["method", r.method + (r.note ? " — " + r.note : "")],
-      ["max. relative error", fmt(r.max_rel_error)],
-      ["error expected", fmt(r.expected_error)],
-      ["tolerance", fmt(r.tolerance)],
-    ];
-    const table = $("check-figures");
-    table.replaceChildren();
-    for (const [k, v] of rows) {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      th.textContent = k;
-      const td = document.createElement("td");
-      td.textContent = v;
-      tr.append(th, td);
-      table.append(tr);
+function seed() {
+  const v = parseInt($("seed").value, 10);
+  return Number.isFinite(v) && v >= 0 && v < 4294967296 ? v : 0;
+}
+
+async function current() {
+  // Verify and Hessian work on what the box holds now: a changed input is differentiated first
+  if (!isStale()) return true;
+  return run();
+}
+
+async function verify(how) {
+  how = how || {};
+  if (!(await current())) return;
+  await busyWith($("verify"), async () => {
+    $("action-error").hidden = true;
+    try {
+      const r = await api("check", Object.assign({}, state.shown, {seed: seed()}));
+      renderCheck(r);
+      state.panels.check = true;
+      state.panels.seed = r.seed;
+      if (how.history !== "none") remember("replace");
+    } catch (err) {
+      showActionError(err);
     }
-    const img = $("check-plot");
-    if (r.plot) {
-      img.src = r.plot;
-      img.parentElement.hidden = false;
-    } else {
-      img.parentElement.hidden = true;
-    }
-    $("check").hidden = false;
-  } catch (err) {
-    showActionError(err);
-  } finally {
-    setBusy(false);
+  });
+}
+
+function renderCheck(r) {
+  const badge = $("check-badge");
+  badge.textContent = r.ok ? "✓ verified" : "✗ mismatch";
+  badge.className = "badge " + (r.ok ? "ok" : "bad");
+  const what = r.what === "jvp" ? "dF (the Jacobian applied to random directions)" : "∇" + r.wrt;
+  $("check-line").textContent = what + " against " + methodName(r.method) +
+    " at a random point (seed " + r.seed + ")";
+  const rows = [
+    ["method", r.method + (r.note ? " — " + r.note : "")],
+    ["max. relative error", fmt(r.max_rel_error)],
+    ["error expected", fmt(r.expected_error)],
+    ["tolerance", fmt(r.tolerance)],
+  ];
+  const table = $("check-figures");
+  table.replaceChildren();
+  for (const [k, v] of rows) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = k;
+    const td = document.createElement("td");
+    td.textContent = v;
+    tr.append(th, td);
+    table.append(tr);
   }
+  const img = $("check-plot");
+  if (r.plot) {
+    img.src = r.plot;
+    img.parentElement.hidden = false;
+  } else {
+    img.removeAttribute("src");
+    img.parentElement.hidden = true;
+  }
+  $("check").hidden = false;
 }
 
 function methodName(m) {
@@ -367,27 +508,30 @@ function fmt(x) {
   return Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toPrecision(3);
 }
 
-async function hessian() {
-  if (!state.shown) return;
-  setBusy(true, true);
-  $("action-error").hidden = true;
-  try {
-    const r = await api("hessian", state.shown);
-    setMath($("hessian-math"), r.hessian.mathml);
-    if (r.vec) {
-      setMath($("hessian-vec"), r.vec.mathml);
-      $("hessian-vec").hidden = false;
-    } else {
-      $("hessian-vec").hidden = true;
+async function hessian(how) {
+  how = how || {};
+  if (!(await current())) return;
+  await busyWith($("hessian-btn"), async () => {
+    $("action-error").hidden = true;
+    try {
+      const r = await api("hessian", state.shown);
+      setLines($("hessian-math"), r.hessian);
+      if (r.vec) {
+        setMath($("hessian-vec"), r.vec.mathml);
+        $("hessian-vec").hidden = false;
+      } else {
+        $("hessian-vec").hidden = true;
+      }
+      renderSteps($("hessian-steps"), r.steps);
+      $("hessian-count").textContent = "· " + r.steps.length + " steps";
+      $("hessian").hidden = false;
+      fitLines($("hessian-math"));
+      state.panels.hessian = true;
+      if (how.history !== "none") remember("replace");
+    } catch (err) {
+      showActionError(err);
     }
-    renderSteps($("hessian-steps"), r.steps);
-    $("hessian-count").textContent = "· " + r.steps.length + " steps";
-    $("hessian").hidden = false;
-  } catch (err) {
-    showActionError(err);
-  } finally {
-    setBusy(false);
-  }
+  });
 }
 
 // ---------------------------------------------------------------- copy, URL, examples
@@ -422,16 +566,60 @@ function typesFromParam(text) {
   return out;
 }
 
-function saveUrl(body) {
+function urlOf(body, panels) {
   const params = new URLSearchParams();
   params.set("expr", body.expr);
   if (body.wrt) params.set("wrt", body.wrt);
   if (body.types) params.set("types", typesToParam(body.types));
   if (body.definitions) params.set("defs", body.definitions.join("\n"));
-  history.replaceState(null, "", "?" + params.toString());
+  if (panels.check) params.set("check", String(panels.seed || 0));
+  if (panels.hessian) params.set("hessian", "1");
+  return "?" + params.toString();
 }
 
-function load(expr, wrt, types, defs) {
+function remember(mode) {
+  // the history holds each expression differentiated, with its open panels: Back walks through them
+  if (mode === "none" || !state.shown) return;
+  const entry = {body: state.shown, panels: Object.assign({}, state.panels)};
+  const old = history.state;
+  if (mode === "push" && old && old.body && sameRequest(old.body, entry.body)) mode = "replace";
+  if (mode === "push" && !(old && old.body)) mode = "replace";  // the page's first result replaces the empty page
+  history[mode === "push" ? "pushState" : "replaceState"](entry, "", urlOf(entry.body, entry.panels));
+}
+
+async function restore(entry) {
+  // back or forward: the expression, its variables and types, and the panels that were open
+  const body = entry.body;
+  $("expr").value = body.expr;
+  $("defs").value = (body.definitions || []).join("\n");
+  if (body.definitions) $("defs-box").open = true;
+  state.types = Object.assign({}, body.types || {});
+  state.wrt = body.wrt || null;
+  state.info = null;
+  state.infoFor = null;
+  const panels = entry.panels || {};
+  if (typeof panels.seed === "number") $("seed").value = String(panels.seed);
+  if (!(await run({history: "none"}))) return;
+  if (panels.check) await verify({history: "none"});
+  if (panels.hessian) await hessian({history: "none"});
+  remember("replace");
+}
+
+function clearPage() {
+  $("expr").value = "";
+  $("defs").value = "";
+  state.types = {};
+  state.wrt = null;
+  state.info = null;
+  state.infoFor = null;
+  state.shown = null;
+  $("result").hidden = true;
+  $("vars-box").hidden = true;
+  $("error").hidden = true;
+  $("expr").classList.remove("invalid");
+}
+
+async function load(expr, wrt, types, defs, panels) {
   $("expr").value = expr;
   $("defs").value = defs || "";
   if (defs) $("defs-box").open = true;
@@ -439,15 +627,19 @@ function load(expr, wrt, types, defs) {
   state.wrt = wrt || null;
   state.info = null;
   state.infoFor = null;
-  run();
+  panels = panels || {};
+  if (typeof panels.seed === "number") $("seed").value = String(panels.seed);
+  if (!(await run())) return;
+  if (panels.check) await verify();
+  if (panels.hessian) await hessian();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("form").addEventListener("submit", (e) => { e.preventDefault(); run(); });
   $("expr").addEventListener("input", onTyping);
   $("defs").addEventListener("input", onTyping);
-  $("verify").addEventListener("click", verify);
-  $("hessian-btn").addEventListener("click", hessian);
+  $("verify").addEventListener("click", () => verify());
+  $("hessian-btn").addEventListener("click", () => hessian());
   for (const b of document.querySelectorAll("button.copy")) {
     b.addEventListener("click", () => copyText(b.dataset.copy, b));
   }
@@ -455,9 +647,16 @@ document.addEventListener("DOMContentLoaded", () => {
     b.addEventListener("click", () => load(b.dataset.expr, b.dataset.wrt, typesFromParam(b.dataset.types),
                                            b.dataset.defs || ""));
   }
+  window.addEventListener("popstate", (e) => {
+    if (e.state && e.state.body) restore(e.state); else clearPage();
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(refit, 100); });
   const params = new URLSearchParams(location.search);
   if (params.get("expr")) {
-    load(params.get("expr"), params.get("wrt"), typesFromParam(params.get("types")), params.get("defs") || "");
+    const panels = {check: params.has("check"), hessian: params.has("hessian")};
+    if (params.has("check")) panels.seed = parseInt(params.get("check"), 10) || 0;
+    load(params.get("expr"), params.get("wrt"), typesFromParam(params.get("types")), params.get("defs") || "", panels);
   } else {
     $("expr").focus();
   }
