@@ -34,8 +34,9 @@ from .errors import from_matdiff
 Payload = dict[str, Any]
 
 
-def _typed(p: Payload) -> tuple[Any, dict[str, Any]]:
-    return typed(p["expr"], p["types"] or None)
+def _typed(p: Payload, scalar: bool = False) -> tuple[Any, dict[str, Any]]:
+    """``scalar``: a job that needs a scalar expression (a Hessian, a check), which decides kinds use leaves open."""
+    return typed(p["expr"], p["types"] or None, scalar)
 
 
 def _typed_assuming(p: Payload, scalar: bool = False) -> tuple[Any, dict[str, Any], dict[str, str]]:
@@ -151,7 +152,7 @@ def _code(r: GradientResult) -> tuple[str | None, str]:
 
 def hessian_job(p: Payload) -> Payload:
     """The Hessian: a matrix for a scalar or vector variable, else the linear map and its vec form."""
-    tree, vs = _typed(p)
+    tree, vs = _typed(p, scalar=True)
     wrt = _wrt(p, vs)
     h = hessian(tree, wrt)
     name = latex_name(wrt)
@@ -206,7 +207,7 @@ def _jacobian_usage(p: Payload, wrt: str, names: list[str], dense: bool) -> str:
 
 def check_job(p: Payload) -> Payload:
     """The numerical check of the gradient at a random point, the step-size sweep and its plot."""
-    tree, vs = _typed(p)
+    tree, vs = _typed(p, scalar=True)
     wrt = _wrt(p, vs)
     seed = 0 if p.get("seed") is None else int(p["seed"])
     if not tree.is_scalar:
