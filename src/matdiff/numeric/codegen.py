@@ -975,11 +975,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
-    if variables:  # NaN/Inf refused: one sum per argument (the exact test only when a sum is not finite)
-        if all(pyname(n) == n for n in variables):
-            lines.append(f"    _finite_inputs({', '.join(f'{n}={n}' for n in variables)})")
-        else:  # errors name the user's variables (lambda, not lambda_)
-            lines.append(f"    _finite_inputs(**{{{', '.join(f'{n!r}: {pyname(n)}' for n in variables)}}})")
+    # no pass over the inputs here: the caller checks the results for NaN/Inf (O(size of the result)) and only then
+    # scans the inputs to name the one to blame (make_callable, vmap.batched)
 
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]
@@ -1037,6 +1034,23 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
         inner = inner.__wrapped__
     all_finite = getattr(inner, "__globals__", {}).get("_all_finite")  # its backend's reader of concrete arrays
+    finite_inputs = getattr(inner, "__globals__", {}).get("_finite_inputs")  # names an input with NaN/Inf entries
+
+    def blame(values: Mapping[str, Any]) -> None:
+        """A DomainError naming the first input with NaN or infinite entries, if one has (after a result that is
+        not finite, or a DomainError: a NaN input makes a Cholesky factorization fail, say)."""
+        given = {n: values[n] for n in names if n in values}
+        if finite_inputs is not None and all_finite is not None:  # another backend: it reads its own arrays
+            finite_inputs(**given)
+            return
+        for n, v in given.items():
+            try:
+                a = np.asarray(v)
+                bad = a.dtype.kind in "fc" and not np.all(np.isfinite(a))
+            except Exception:  # noqa: BLE001 - not an array of numbers: Bindings explains
+                continue
+            if bad:
+                raise DomainError(f"the value of {n} has NaN or infinite entries")
 
     def call(**values: Any) -> Any:
         try:
@@ -1045,10 +1059,13 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             missing = [n for n in names if n not in values]
             raise MatdiffError(f"no value given for {', '.join(missing)}") from None
         try:
-            out = fn(*args)
+            try:
+                out = fn(*args)
+            except (DomainError, np.linalg.LinAlgError):
+                blame(values)  # a NaN input is the cause to name, not the factorization it made fail
+                raise
             if not _finite(out, all_finite):  # NaN or Inf: from the inputs (say which) or an overflow
-                if all_finite is None:  # NumPy's inputs (another backend's were checked by its _finite_inputs)
-                    Bindings({k: v for k, v in variables.items() if k in values}, values)
+                blame(values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
             if outputs is not None and all_finite is None and _underflowed(out):
