@@ -514,14 +514,33 @@ def positive(e: Expr) -> bool:
 UNDERFLOW = 2.0**-960  # a NumPy result whose entries all lie below this may have lost them to underflow
 
 
-def _underflowed(out: Any) -> bool:
-    """Whether some NumPy output is 0 or tiny throughout (a partial product that underflowed gives that, as does a
-    true 0): one sum per output, the exact look only where the sum is tiny."""
+_FINE, _NOT_FINITE, _TINY = 0, 1, 2
+_reduce = np.add.reduce  # np.sum without its dispatch (a third of the time of a small array's check)
+
+
+def _scan(out: Any) -> int:
+    """One pass over each NumPy output: ``_NOT_FINITE`` where one has NaN or Inf entries, ``_TINY`` where one is 0
+    or tiny throughout (a partial product that underflowed gives that, as does a true 0), else ``_FINE``.
+
+    One sum per array (the check costs O(size of the result)); the exact looks only where that sum is not finite
+    (it may have overflowed) or is tiny; arrays of other libraries pass (``_finite`` asks their backend)."""
+    tiny = False
     for o in out if isinstance(out, tuple) else (out,):
-        if isinstance(o, (np.ndarray, float, np.generic)) and np.size(o) and abs(np.sum(o)) < UNDERFLOW \
-                and np.max(np.abs(o)) < UNDERFLOW:
-            return True
-    return False
+        if isinstance(o, np.ndarray):
+            if not o.size:
+                continue
+            t = _reduce(o, axis=None)
+        elif isinstance(o, (float, complex, np.generic)):
+            t = o
+        else:
+            continue
+        a = abs(t)
+        if not a < np.inf:  # NaN or Inf (a sum that overflowed: then look entry by entry)
+            if not np.all(np.isfinite(o)):
+                return _NOT_FINITE
+        elif a < UNDERFLOW and np.max(np.abs(o)) < UNDERFLOW:
+            tiny = True
+    return _TINY if tiny else _FINE
 
 
 def _interpreted(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any], out: Any) -> Any:
@@ -1064,11 +1083,14 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             except (DomainError, np.linalg.LinAlgError):
                 blame(values)  # a NaN input is the cause to name, not the factorization it made fail
                 raise
-            if not _finite(out, all_finite):  # NaN or Inf: from the inputs (say which) or an overflow
+            state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
+            if state is _FINE:
+                return out
+            if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
                 blame(values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
-            if outputs is not None and all_finite is None and _underflowed(out):
+            if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
                 return _interpreted(outputs, variables, values, out)
             return out
         except DomainError as err:
