@@ -55,7 +55,6 @@ from ..functions.reductions import diag
 from ..functions.registry import entries
 from ..runtime import batch as _batch_runtime
 from ..runtime import namespace_for, protocol
-from ..runtime.numpy import STANDALONE_HEADER
 from ..runtime.numpy import finite as _finite
 from ..runtime.numpy import scalar as _scalar
 from ..runtime.protocol import BadShapes as _BadShapes
@@ -1147,8 +1146,11 @@ def _unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def standalone(source: str) -> str:
-    """The source with the imports it needs, to paste into a module (matdiff installed)."""
-    return STANDALONE_HEADER + source
+    """The source with the runtime it calls inlined, to paste where only NumPy and SciPy are installed
+    (:mod:`matdiff.numeric.standalone`)."""
+    from .standalone import standalone_source
+
+    return standalone_source(source)
 
 
 def _require(namespace: Mapping[str, Any], used: Any, backend: str) -> None:
