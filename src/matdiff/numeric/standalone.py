@@ -21,7 +21,7 @@ import ast
 import importlib
 import inspect
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 
 from ..errors import MatdiffError
 from ..runtime.protocol import uses
@@ -72,7 +72,7 @@ class _Module:
                     self.imports[a.asname or a.name] = (base, a.name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(name: str) -> _Module:
     return _Module(name)
 
@@ -211,7 +211,7 @@ class _Inliner:
                 return n
 
             def visit_Name(self, n: ast.Name) -> ast.AST:
-                if n.id in local and not (n is getattr(tree, "name", None)):
+                if n.id in local:
                     return n
                 got = inliner.resolve(module, n.id)
                 if got is None:
