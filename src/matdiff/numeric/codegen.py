@@ -230,6 +230,9 @@ class Lowering:
 
     # -- operators
     def _l_Add(self, e: Add) -> str:
+        got = self._gram_plus_shift(e)
+        if got is not None:
+            return got
         code = self(e.terms[0])
         for t in e.terms[1:]:
             if isinstance(t, MatMul) and isinstance(t.factors[0], Num) and t.factors[0].value < 0:
@@ -393,8 +396,47 @@ class Lowering:
         return self.emit(f"_np.trace({self(arg)})")
 
     # -- products
+    def gram_of(self, chain: Sequence[Expr]) -> tuple[Expr, Expr | None] | None:
+        """(Q, v) where the product is Q'*diag(v)*Q, (Q, None) where it is Q'*Q (Q a matrix): symmetric, made by
+        ``_K.gram`` (a symmetric rank-k update, one output buffer), as an expert forms a Gauss-Newton Hessian."""
+        if len(chain) not in (2, 3) or not isinstance(chain[0], Transpose):
+            return None
+        q = chain[0].arg
+        if chain[-1] != q or q.shape is None or _is_vec(q) or _one(q.shape[0]) or _inv_arg(q) is not None:
+            return None
+        if len(chain) == 2:
+            return q, None
+        return (q, chain[1].arg) if _is_diag(chain[1]) else None
+
+    def _gram_plus_shift(self, e: Add) -> str | None:
+        """Q'*diag(v)*Q + s*eye as one ``_K.gram(Q, v, s)``: the shift added on the diagonal of the one buffer."""
+        if len(e.terms) != 2:
+            return None
+        for g, i in ((e.terms[0], e.terms[1]), (e.terms[1], e.terms[0])):
+            if not isinstance(g, MatMul) or any(f.is_scalar for f in g.factors):
+                continue
+            found = self.gram_of(list(g.factors))
+            if found is None:
+                continue
+            if isinstance(i, Eye):
+                shift = "1.0"
+            elif isinstance(i, MatMul) and isinstance(i.factors[-1], Eye) and all(f.is_scalar for f in i.factors[:-1]):
+                sc = i.factors[:-1]
+                shift = self(sc[0] if len(sc) == 1 else MatMul(sc))
+            else:
+                continue
+            return self.gram(found[0], found[1], shift)
+        return None
+
+    def gram(self, q: Expr, v: Expr | None, shift: str | None = None) -> str:
+        args = [self(q)] + ([self(v)] if v is not None else (["None"] if shift else [])) + ([shift] if shift else [])
+        return self.emit(f"_K.gram({', '.join(args)})")
+
     def chain(self, chain: list[Expr]) -> str:
         """The product of matrices in the cheapest order, inverses as solves, diagonals as broadcasts."""
+        g = self.gram_of(chain)
+        if g is not None:
+            return self.gram(*g)
         ops: list[tuple[str, Any]] = []
         dims: list[int] = []
         for f in chain:
