@@ -257,7 +257,8 @@ class Lowering:
             factors = group_scalar_runs(factors)
         chain = [f for f in factors if not f.is_scalar]
         for f in chain:  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
-            if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms) \
+            matvec = len(chain) == 2 and all(_is_vec(c) for c in chain if c is not f)  # (A + A')*v = A*v + A'*v
+            if isinstance(f, Add) and (matvec or any(self._has_solve(t) for t in f.terms)) \
                     and not any(t.is_scalar for t in f.terms):  # a scalar term adds entrywise: keep the sum
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
