@@ -30,6 +30,8 @@ if "--threads" not in sys.argv or "pinned" in sys.argv:  # must precede the impo
 
 import numpy as np  # noqa: E402
 import scipy.linalg as sla  # noqa: E402
+from scipy.linalg.blas import dsyrk  # noqa: E402
+from scipy.special import expit  # noqa: E402
 
 import matdiff  # noqa: E402
 
@@ -101,9 +103,15 @@ def problems(n: int, rng: np.random.Generator) -> list[dict]:
     w = rng.standard_normal(n)
     c = 0.1
 
-    def logistic_numpy(y, X, w, c):
-        z = y * (X @ w)
-        return -X.T @ (y / (1 + np.exp(z))) + 2 * c * w
+    def logistic_numpy(y, X, w, c):  # an expert's: expit, in place, two passes over X
+        s = X @ w
+        s *= -y
+        s = expit(s, out=s)
+        s *= y
+        g = s @ X
+        g *= -1
+        g += 2 * c * w
+        return g
     out.append(dict(
         name="logistic loss (X 4n x n)", expr="sum(log(1+exp(-y.*(X*w)))) + c*w'*w", wrt="w", types=None,
         values=dict(y=y, X=Xd, w=w, c=c), numpy=logistic_numpy,
@@ -111,9 +119,14 @@ def problems(n: int, rng: np.random.Generator) -> list[dict]:
         torch=lambda y, X, w, c: torch.log1p(torch.exp(-y * (X @ w))).sum() + c * w @ w,
         autograd=lambda y, X, w, c: anp.sum(anp.log1p(anp.exp(-y * anp.dot(X, w)))) + c * anp.dot(w, w)))
     Xw = well(n, rng)
+
+    def det_numpy(X):  # one LU: det from its pivots, X^-T by its solves
+        lu, piv = sla.lu_factor(X)
+        d = np.prod(np.diag(lu)) * (-1.0 if np.count_nonzero(piv != np.arange(len(piv))) % 2 else 1.0)
+        return d * sla.lu_solve((lu, piv), np.eye(X.shape[0]), trans=1)
     out.append(dict(
         name="det(X)", expr="det(X)", wrt="X", types=None, values=dict(X=Xw),
-        numpy=lambda X: np.linalg.det(X) * np.linalg.inv(X).T,
+        numpy=det_numpy,
         jax=lambda X: jnp.linalg.det(X),
         torch=lambda X: torch.linalg.det(X),
         autograd=lambda X: anp.linalg.det(X)))
@@ -134,24 +147,48 @@ def hessian_problems(n: int, rng: np.random.Generator) -> list[dict]:
     w = rng.standard_normal(n)
     c = 0.1
 
-    def logistic_h(y, X, w, c):  # X' diag(s (1 - s)) X + 2c I with s = sigmoid(y .* Xw)
-        s = 1 / (1 + np.exp(-y * (X @ w)))
-        return X.T @ ((s * (1 - s))[:, None] * X) + 2 * c * np.eye(X.shape[1])
+    def logistic_h(y, X, w, c):  # X' diag(s (1 - s)) X + 2c I, s = sigmoid(y .* Xw): dsyrk, mirror, one buffer
+        s = expit(y * (X @ w))
+        s *= 1 - s
+        W = X * np.sqrt(s)[:, None]
+        H = dsyrk(1.0, W.T, trans=0)  # W' is Fortran-ordered: no copy
+        H += np.triu(H, 1).T
+        H.flat[::H.shape[0] + 1] += 2 * c
+        return H
+
+    def logistic_hvp(y, X, w, c, v):  # three passes over X
+        s = expit(y * (X @ w))
+        s *= 1 - s
+        s *= X @ v
+        out = s @ X
+        out += 2 * c * v
+        return out
     out.append(dict(
         name="Hessian: logistic loss", expr="sum(log(1+exp(-y.*(X*w)))) + c*w'*w", wrt="w",
-        values=dict(y=y, X=X, w=w, c=c), numpy=logistic_h,
+        values=dict(y=y, X=X, w=w, c=c), numpy=logistic_h, hvp=logistic_hvp,
         jax=lambda y, X, w, c: jnp.sum(jnp.log1p(jnp.exp(-y * (X @ w)))) + c * w @ w,
         torch=lambda y, X, w, c: torch.log1p(torch.exp(-y * (X @ w))).sum() + c * w @ w))
     A = rng.standard_normal((n, n))
     x = rng.standard_normal(n)
 
-    def lse_h(x, A):
+    def lse_h(x, A):  # one output buffer
         p = np.exp(x - x.max())
         p /= p.sum()
-        return A + A.T + np.diag(p) - np.outer(p, p)
+        H = A + A.T
+        H -= np.outer(p, p)
+        H.flat[::H.shape[0] + 1] += p
+        return H
+
+    def lse_hvp(x, A, v):
+        p = np.exp(x - x.max())
+        p /= p.sum()
+        out = A @ v
+        out += v @ A
+        out += p * (v - p @ v)
+        return out
     out.append(dict(
         name="Hessian: x'*A*x + log(sum(exp(x)))", expr="x'*A*x + log(sum(exp(x)))", wrt="x",
-        values=dict(x=x, A=A), numpy=lse_h,
+        values=dict(x=x, A=A), numpy=lse_h, hvp=lse_hvp,
         jax=lambda x, A: x @ A @ x + jnp.log(jnp.sum(jnp.exp(x))),
         torch=lambda x, A: x @ A @ x + torch.log(torch.exp(x).sum())))
     return out
@@ -175,17 +212,36 @@ def _argnum(p: dict) -> int:
     return list(p["values"]).index(p["wrt"])
 
 
-def competitors(p: dict, hessian: bool = False) -> dict:
+def competitors(p: dict, hessian: bool = False, direction=None) -> dict:
+    """The AD frameworks' gradient, Hessian, or (direction given) Hessian-vector product by forward-over-reverse."""
     vals, k = p["values"], _argnum(p)
     args = list(vals.values())
     out: dict = {}
     if jax is not None:
         jargs = [jnp.asarray(a) for a in args]
-        f = jax.jit(jax.hessian(p["jax"], argnums=k) if hessian else jax.grad(p["jax"], argnums=k))
-        out["jax.jit"] = (lambda: np.asarray(f(*jargs).block_until_ready()))
+        if direction is not None:
+            jv = jnp.asarray(direction)
+
+            def jhvp(*a):
+                g = jax.grad(p["jax"], argnums=k)
+                *head, v = a
+                return jax.jvp(lambda t: g(*head[:k], t, *head[k + 1:]), (head[k],), (v,))[1]
+            fh = jax.jit(jhvp)
+            out["jax.jit"] = (lambda: np.asarray(fh(*jargs, jv).block_until_ready()))
+        else:
+            f = jax.jit(jax.hessian(p["jax"], argnums=k) if hessian else jax.grad(p["jax"], argnums=k))
+            out["jax.jit"] = (lambda: np.asarray(f(*jargs).block_until_ready()))
     if torch is not None:
         import torch.func as tf
         targs = [torch.as_tensor(np.asarray(a, dtype=float)) for a in args]
+        if direction is not None:
+            tv = torch.as_tensor(direction)
+
+            def thvp():
+                g = tf.grad(p["torch"], argnums=k)
+                return tf.jvp(lambda t: g(*targs[:k], t, *targs[k + 1:]), (targs[k],), (tv,))[1].numpy()
+            out["torch.func"] = thvp
+            return out
         g = tf.hessian(p["torch"], argnums=k) if hessian else tf.grad(p["torch"], argnums=k)
         out["torch.func"] = (lambda: g(*targs).numpy())
     if autograd is not None and not hessian and "autograd" in p:
@@ -193,6 +249,13 @@ def competitors(p: dict, hessian: bool = False) -> dict:
         g2 = agrad(p["autograd"], k)
         out["autograd"] = (lambda: g2(*args))
     return out
+
+
+def derive_compile_ms(make) -> float:
+    """Milliseconds to derive and compile (the first call of make(), as a user's first line runs it)."""
+    t = time.perf_counter()
+    make()
+    return 1e3 * (time.perf_counter() - t)
 
 
 def run(sizes: list[int], repeat: int, threads: str) -> tuple[list[dict], list[dict]]:
@@ -203,10 +266,12 @@ def run(sizes: list[int], repeat: int, threads: str) -> tuple[list[dict], list[d
             vals = p["values"]
             ref = np.asarray(p["numpy"](**vals))
             fn = matdiff.grad(p["expr"], wrt=p["wrt"], types=p["types"]).compile()
+            if n == sizes[0]:
+                DERIVE[p["name"]] = derive_compile_ms(
+                    lambda: matdiff.grad(p["expr"] + " + 0", wrt=p["wrt"], types=p["types"]).compile())
             got = np.asarray(fn(**vals))
             err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-            t_hand = median_time(lambda: p["numpy"](**vals), repeat)
-            t_md = median_time(lambda: fn(**vals), repeat)
+            t_hand, t_md = paired(lambda: p["numpy"](**vals), lambda: fn(**vals), repeat)
             row = dict(problem=p["name"], n=n, hand=t_hand, matdiff=t_md, err=err)
             for name, f in competitors(p).items():
                 g = np.asarray(f())
@@ -219,14 +284,49 @@ def run(sizes: list[int], repeat: int, threads: str) -> tuple[list[dict], list[d
             ref = p["numpy"](**vals)
             h = matdiff.hessian(p["expr"], wrt=p["wrt"]).compile()
             err = np.linalg.norm(h(**vals) - ref) / np.linalg.norm(ref)
-            row = dict(problem=p["name"], n=n, hand=median_time(lambda: p["numpy"](**vals), repeat),
-                       matdiff=median_time(lambda: h(**vals), repeat), err=err)
+            t_hand, t_md = paired(lambda: p["numpy"](**vals), lambda: h(**vals), repeat)
+            row = dict(problem=p["name"], n=n, hand=t_hand, matdiff=t_md, err=err)
             for name, f in competitors(p, hessian=True).items():
                 e2 = np.linalg.norm(np.asarray(f()) - ref) / np.linalg.norm(ref)
                 row[name] = median_time(f, max(3, repeat // 2)) if e2 < 1e-6 else float("nan")
             hrows.append(row)
             print(_fmt_row(row), flush=True)
+            # the Hessian-vector product: compiled once (h.compile(hvp=True)), against the expert's and the AD
+            # frameworks' forward-over-reverse
+            hs = matdiff.hessian(p["expr"], wrt=p["wrt"])
+            f_hvp = hs.compile(hvp=True)
+            v = rng.standard_normal(np.shape(vals[p["wrt"]]))
+            ref = p["hvp"](**vals, v=v)
+            err = np.linalg.norm(f_hvp(v, **vals) - ref) / np.linalg.norm(ref)
+            hand = p["hvp"]
+            t_hand, t_md = paired(lambda: hand(**vals, v=v), lambda: f_hvp(v, **vals), repeat)
+            row = dict(problem=p["name"].replace("Hessian", "hvp"), n=n, hand=t_hand, matdiff=t_md, err=err)
+            for name, f in competitors(p, direction=v).items():
+                e2 = np.linalg.norm(np.asarray(f()) - ref) / np.linalg.norm(ref)
+                row[name] = median_time(f, repeat) if e2 < 1e-6 else float("nan")
+            hrows.append(row)
+            print(_fmt_row(row), flush=True)
     return rows, hrows
+
+
+DERIVE: dict[str, float] = {}
+
+
+def paired(a, b, repeat: int) -> tuple[float, float]:
+    """Medians of a and b called alternately (the machine's load hits both alike)."""
+    a(), b()
+    ta, tb = [], []
+    budget = time.perf_counter() + 20.0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b()
+        tb.append(time.perf_counter() - t)
+        if time.perf_counter() > budget and len(ta) >= 3:
+            break
+    return statistics.median(ta), statistics.median(tb)
 
 
 COLS = ["matdiff", "jax.jit", "autograd", "torch.func"]
@@ -257,7 +357,7 @@ def summary(rows: list[dict]) -> str:
         ratios = [r["matdiff"] / r["jax.jit"] for r in rows if r.get("jax.jit") == r.get("jax.jit")]
         if ratios:
             gm = float(np.exp(np.mean(np.log(ratios))))
-            lines.append(f"matdiff / jax.jit(grad): geometric mean {gm:.2f}, worst {max(ratios):.2f}")
+            lines.append(f"matdiff / jax.jit: geometric mean {gm:.2f}, worst {max(ratios):.2f}")
     for n in sorted({r["n"] for r in rows}):
         worst = max(r["matdiff"] / r["hand"] for r in rows if r["n"] == n)
         lines.append(f"n = {n}: worst matdiff / hand-written {worst:.2f}")
@@ -292,8 +392,11 @@ def main() -> int:
     finally:
         if ctx is not None:
             ctx.unpin() if hasattr(ctx, "unpin") else None
+    derive = "\n".join(["### Derive + compile (first call, ms)", "", "| problem | ms |", "|---|---|"]
+                       + [f"| {k} | {v:.1f} |" for k, v in DERIVE.items()])
     text = "\n\n".join([markdown(rows, f"Gradients (threads {args.threads})"), summary(rows),
-                        markdown(hrows, f"Hessians (threads {args.threads})")])
+                        markdown(hrows, f"Hessians and Hessian-vector products (threads {args.threads})"),
+                        summary(hrows), summary(rows + hrows).split("\n")[0], derive])
     print()
     print(text)
     if args.markdown:

@@ -55,7 +55,6 @@ from ..functions.reductions import diag
 from ..functions.registry import entries
 from ..runtime import batch as _batch_runtime
 from ..runtime import namespace_for, protocol
-from ..runtime.numpy import STANDALONE_HEADER
 from ..runtime.numpy import finite as _finite
 from ..runtime.numpy import scalar as _scalar
 from ..runtime.protocol import BadShapes as _BadShapes
@@ -231,6 +230,9 @@ class Lowering:
 
     # -- operators
     def _l_Add(self, e: Add) -> str:
+        got = self._gram_plus_shift(e)
+        if got is not None:
+            return got
         code = self(e.terms[0])
         for t in e.terms[1:]:
             if isinstance(t, MatMul) and isinstance(t.factors[0], Num) and t.factors[0].value < 0:
@@ -255,7 +257,8 @@ class Lowering:
             factors = group_scalar_runs(factors)
         chain = [f for f in factors if not f.is_scalar]
         for f in chain:  # (inv(A) + B)*x = solve(A, x) + B*x: distribute over the sum
-            if isinstance(f, Add) and any(self._has_solve(t) for t in f.terms) \
+            matvec = len(chain) == 2 and all(_is_vec(c) for c in chain if c is not f)  # (A + A')*v = A*v + A'*v
+            if isinstance(f, Add) and (matvec or any(self._has_solve(t) for t in f.terms)) \
                     and not any(t.is_scalar for t in f.terms):  # a scalar term adds entrywise: keep the sum
                 i = factors.index(f)
                 return self(Add(tuple(MatMul(tuple(factors[:i] + [t] + factors[i + 1:])) for t in f.terms)))
@@ -394,8 +397,47 @@ class Lowering:
         return self.emit(f"_np.trace({self(arg)})")
 
     # -- products
+    def gram_of(self, chain: Sequence[Expr]) -> tuple[Expr, Expr | None] | None:
+        """(Q, v) where the product is Q'*diag(v)*Q, (Q, None) where it is Q'*Q (Q a matrix): symmetric, made by
+        ``_K.gram`` (a symmetric rank-k update, one output buffer), as an expert forms a Gauss-Newton Hessian."""
+        if len(chain) not in (2, 3) or not isinstance(chain[0], Transpose):
+            return None
+        q = chain[0].arg
+        if chain[-1] != q or q.shape is None or _is_vec(q) or _one(q.shape[0]) or _inv_arg(q) is not None:
+            return None
+        if len(chain) == 2:
+            return q, None
+        return (q, chain[1].arg) if _is_diag(chain[1]) else None
+
+    def _gram_plus_shift(self, e: Add) -> str | None:
+        """Q'*diag(v)*Q + s*eye as one ``_K.gram(Q, v, s)``: the shift added on the diagonal of the one buffer."""
+        if len(e.terms) != 2:
+            return None
+        for g, i in ((e.terms[0], e.terms[1]), (e.terms[1], e.terms[0])):
+            if not isinstance(g, MatMul) or any(f.is_scalar for f in g.factors):
+                continue
+            found = self.gram_of(list(g.factors))
+            if found is None:
+                continue
+            if isinstance(i, Eye):
+                shift = "1.0"
+            elif isinstance(i, MatMul) and isinstance(i.factors[-1], Eye) and all(f.is_scalar for f in i.factors[:-1]):
+                sc = i.factors[:-1]
+                shift = self(sc[0] if len(sc) == 1 else MatMul(sc))
+            else:
+                continue
+            return self.gram(found[0], found[1], shift)
+        return None
+
+    def gram(self, q: Expr, v: Expr | None, shift: str | None = None) -> str:
+        args = [self(q)] + ([self(v)] if v is not None else (["None"] if shift else [])) + ([shift] if shift else [])
+        return self.emit(f"_K.gram({', '.join(args)})")
+
     def chain(self, chain: list[Expr]) -> str:
         """The product of matrices in the cheapest order, inverses as solves, diagonals as broadcasts."""
+        g = self.gram_of(chain)
+        if g is not None:
+            return self.gram(*g)
         ops: list[tuple[str, Any]] = []
         dims: list[int] = []
         for f in chain:
@@ -514,14 +556,33 @@ def positive(e: Expr) -> bool:
 UNDERFLOW = 2.0**-960  # a NumPy result whose entries all lie below this may have lost them to underflow
 
 
-def _underflowed(out: Any) -> bool:
-    """Whether some NumPy output is 0 or tiny throughout (a partial product that underflowed gives that, as does a
-    true 0): one sum per output, the exact look only where the sum is tiny."""
+_FINE, _NOT_FINITE, _TINY = 0, 1, 2
+_reduce = np.add.reduce  # np.sum without its dispatch (a third of the time of a small array's check)
+
+
+def _scan(out: Any) -> int:
+    """One pass over each NumPy output: ``_NOT_FINITE`` where one has NaN or Inf entries, ``_TINY`` where one is 0
+    or tiny throughout (a partial product that underflowed gives that, as does a true 0), else ``_FINE``.
+
+    One sum per array (the check costs O(size of the result)); the exact looks only where that sum is not finite
+    (it may have overflowed) or is tiny; arrays of other libraries pass (``_finite`` asks their backend)."""
+    tiny = False
     for o in out if isinstance(out, tuple) else (out,):
-        if isinstance(o, (np.ndarray, float, np.generic)) and np.size(o) and abs(np.sum(o)) < UNDERFLOW \
-                and np.max(np.abs(o)) < UNDERFLOW:
-            return True
-    return False
+        if isinstance(o, np.ndarray):
+            if not o.size:
+                continue
+            t = _reduce(o, axis=None)
+        elif isinstance(o, (float, complex, np.generic)):
+            t = o
+        else:
+            continue
+        a = abs(t)
+        if not a < np.inf:  # NaN or Inf (a sum that overflowed: then look entry by entry)
+            if not np.all(np.isfinite(o)):
+                return _NOT_FINITE
+        elif a < UNDERFLOW and np.max(np.abs(o)) < UNDERFLOW:
+            tiny = True
+    return _TINY if tiny else _FINE
 
 
 def _interpreted(outputs: Sequence[Expr], variables: Mapping[str, Var], values: Mapping[str, Any], out: Any) -> Any:
@@ -975,11 +1036,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
     if cond:
         lines.append(f"    if not ({cond}):")
         lines.append("        raise _BadShapes()")
-    if variables:  # NaN/Inf refused: one sum per argument (the exact test only when a sum is not finite)
-        if all(pyname(n) == n for n in variables):
-            lines.append(f"    _finite_inputs({', '.join(f'{n}={n}' for n in variables)})")
-        else:  # errors name the user's variables (lambda, not lambda_)
-            lines.append(f"    _finite_inputs(**{{{', '.join(f'{n!r}: {pyname(n)}' for n in variables)}}})")
+    # no pass over the inputs here: the caller checks the results for NaN/Inf (O(size of the result)) and only then
+    # scans the inputs to name the one to blame (make_callable, vmap.batched)
 
     emitted: set[str] = set()
     guard_at = [line for line in guard_lines if line]
@@ -1037,6 +1095,23 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
     while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
         inner = inner.__wrapped__
     all_finite = getattr(inner, "__globals__", {}).get("_all_finite")  # its backend's reader of concrete arrays
+    finite_inputs = getattr(inner, "__globals__", {}).get("_finite_inputs")  # names an input with NaN/Inf entries
+
+    def blame(values: Mapping[str, Any]) -> None:
+        """A DomainError naming the first input with NaN or infinite entries, if one has (after a result that is
+        not finite, or a DomainError: a NaN input makes a Cholesky factorization fail, say)."""
+        given = {n: values[n] for n in names if n in values}
+        if finite_inputs is not None and all_finite is not None:  # another backend: it reads its own arrays
+            finite_inputs(**given)
+            return
+        for n, v in given.items():
+            try:
+                a = np.asarray(v)
+                bad = a.dtype.kind in "fc" and not np.all(np.isfinite(a))
+            except Exception:  # noqa: BLE001 - not an array of numbers: Bindings explains
+                continue
+            if bad:
+                raise DomainError(f"the value of {n} has NaN or infinite entries")
 
     def call(**values: Any) -> Any:
         try:
@@ -1045,13 +1120,19 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             missing = [n for n in names if n not in values]
             raise MatdiffError(f"no value given for {', '.join(missing)}") from None
         try:
-            out = fn(*args)
-            if not _finite(out, all_finite):  # NaN or Inf: from the inputs (say which) or an overflow
-                if all_finite is None:  # NumPy's inputs (another backend's were checked by its _finite_inputs)
-                    Bindings({k: v for k, v in variables.items() if k in values}, values)
+            try:
+                out = fn(*args)
+            except (DomainError, np.linalg.LinAlgError):
+                blame(values)  # a NaN input is the cause to name, not the factorization it made fail
+                raise
+            state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
+            if state is _FINE:
+                return out
+            if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
+                blame(values)
                 raise DomainError("the result is not finite at this point (an overflow, or a value outside "
                                   "the domain)")
-            if outputs is not None and all_finite is None and _underflowed(out):
+            if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
                 return _interpreted(outputs, variables, values, out)
             return out
         except DomainError as err:
@@ -1108,8 +1189,11 @@ def _unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def standalone(source: str) -> str:
-    """The source with the imports it needs, to paste into a module (matdiff installed)."""
-    return STANDALONE_HEADER + source
+    """The source with the runtime it calls inlined, to paste where only NumPy and SciPy are installed
+    (:mod:`matdiff.numeric.standalone`)."""
+    from .standalone import standalone_source
+
+    return standalone_source(source)
 
 
 def _require(namespace: Mapping[str, Any], used: Any, backend: str) -> None:

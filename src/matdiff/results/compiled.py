@@ -101,3 +101,21 @@ class Compilable:
         if fn is None:
             fn = cache[key] = self._finish(self.program().build(backend, batch), backend, batch)
         return fn
+
+
+def standalone_source(result: Any, hvp: bool = False) -> str:
+    """The source of what ``result`` compiles to, with the runtime it calls inlined: it runs where only NumPy and
+    SciPy are installed (no matdiff import), for ``--code numpy --standalone`` and the page's copy button.
+
+    ``result``: a gradient (one variable or several), a Hessian (``hvp=True``: its Hessian-vector product), a
+    value-and-gradient function (``matdiff.compile``), a :class:`Program`, or generated source text.  A
+    MatdiffError where the code calls a function defined with a Python kernel (``matdiff.define``)."""
+    from ..numeric.standalone import standalone_source as inline
+
+    if isinstance(result, str):
+        return inline(result)
+    if isinstance(result, Program):
+        return result.source(True)
+    if hvp:
+        return result.hvp_source(standalone=True)
+    return result.source(standalone=True)

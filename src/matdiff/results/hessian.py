@@ -15,7 +15,7 @@ from ..errors import MatdiffError
 from ..numeric.evaluate import Evaluator, check_domain
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
-from .compiled import Batch, Compilable, Program
+from .compiled import Batch, Compilable, Program, batch_key
 from .derivative import Derivative, basis_columns
 from .gradient import MultiGradient
 
@@ -52,10 +52,39 @@ class Hessian(Derived, Compilable):
 
     # -- numbers
     def hvp(self, values: Mapping[str, Any], direction: Any) -> Any:
-        """H[V]: the Hessian applied to a direction shaped like the variable."""
+        """H[V]: the Hessian applied to a direction shaped like the variable.
+
+        Runs generated code, compiled on the first call and cached (``compile(hvp=True)``): no walk over the
+        expression per call, as Newton-CG and trust-region loops need; where the code cannot be generated
+        (a function with no NumPy lowering), the expression is evaluated instead."""
+        fn = self.__dict__.get("_hvp_numpy")
+        if fn is None:
+            try:
+                fn = self.compile(hvp=True)
+            except MatdiffError:
+                fn = self._hvp_interpreted
+            self.__dict__["_hvp_numpy"] = fn
+        return fn(direction, **values)
+
+    def _hvp_interpreted(self, direction: Any, /, **values: Any) -> Any:
+        """H[V] by evaluating the expression (the reference the compiled hvp is tested against)."""
         ev = Evaluator(self._vars, {**values, self.direction.name: direction})
         check_domain(ev, self.expr_f)
         return ev.external(self.var, full(ev(self.hvp_expr), self.var, ev))
+
+    def hvp_program(self) -> Program:
+        """The generated function ``hvp_X(variables..., _d_X)``: the Hessian applied to the direction ``_d_X``."""
+        got = self.__dict__.get("_hvp_program_made")
+        if got is None:
+            got = self.__dict__["_hvp_program_made"] = Program(
+                f"hvp_{self.wrt}", [self.hvp_expr], self._vars, guard_of=self.expr_f, where=to_text(self.expr_f),
+                doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt} applied to _d_{self.wrt}: "
+                    f"{to_text(self.hvp_expr)}")
+        return got
+
+    def hvp_source(self, standalone: bool = False) -> str:
+        """The generated source of the Hessian-vector product (the direction is the argument ``_d_X``)."""
+        return self.hvp_program().source(standalone)
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """The dense Hessian: (n, n) for a vector, (mn, mn) in column-major vec for a matrix."""
@@ -81,15 +110,50 @@ class Hessian(Derived, Compilable):
         return Program(f"hvp_{self.wrt}", [self.hvp_expr], self._vars, guard_of=self.expr_f,
                        doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt} applied to _d_{self.wrt}")
 
-    def compile(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., Any]:
+    def compile(self, backend: str = "numpy", batch: Batch = False, hvp: bool = False) -> Callable[..., Any]:
         """A function of the variables (keywords) returning the dense Hessian, from generated code.
 
         ``batch=True`` (or the names of the batched arguments): over a leading batch axis, a (B, n, n)
-        result; where the Hessian is symbolic (vector and scalar variables)."""
+        result; where the Hessian is symbolic (vector and scalar variables).
+
+        ``hvp=True``: the Hessian-vector product instead, ``f(direction, **values) -> H[direction]`` shaped
+        like the variable (the direction positional, so that a variable may have any name), for loops
+        (Newton-CG, trust regions, Lanczos): generated once per backend and cached, on every backend that
+        ``r.compile(backend=...)`` knows; with ``batch``, over a leading batch axis of the direction
+        (and of the variables named)."""
+        if hvp:
+            return self._compile_hvp(backend, batch)
         if batch is not False and self.expr is None:
             raise MatdiffError("batch= needs a symbolic Hessian (a vector or scalar variable); "
                                f"the Hessian with respect to {self.wrt} is computed column by column")
         return super().compile(backend, batch)
+
+    def _compile_hvp(self, backend: str, batch: Batch) -> Callable[..., Any]:
+        cache: dict[tuple[str, Any], Callable[..., Any]] = self.__dict__.setdefault("_compiled_hvp", {})
+        if batch is True:
+            key = batch_key(backend, True)
+        else:  # the direction is always batched where anything is
+            key = batch_key(backend, batch if batch is False else
+                            tuple([batch] if isinstance(batch, str) else batch) + (self.direction.name,))
+        fn = cache.get(key)
+        if fn is None:
+            fn = cache[key] = self._hvp_callable(self.hvp_program().build(backend, key[1]), backend)
+        return fn
+
+    def _hvp_callable(self, fn: Callable[..., Any], backend: str) -> Callable[..., Any]:
+        dname, var = self.direction.name, self.var
+        zero_or_scalar = self.hvp_expr.is_scalar and not var.is_scalar  # H = 0, or c*I with c a scalar expression
+
+        def hvp(direction: Any, /, **values: Any) -> Any:
+            out = fn(**values, **{dname: direction})
+            if zero_or_scalar and np.shape(out) != np.shape(direction):  # a scalar: 0 (the Hessian is 0)
+                return out * np.ones_like(np.asarray(direction, dtype=float)) if backend == "numpy" else \
+                    out * direction * 0 + out
+            return out
+
+        hvp.__doc__ = (f"H[V] for the Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt}: hvp(V, **values), "
+                       f"V shaped like {self.wrt}")
+        return hvp
 
     def _finish(self, fn: Callable[..., Any], backend: str, batch: Batch) -> Callable[..., Any]:
         var = self.var

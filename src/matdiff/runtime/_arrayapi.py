@@ -554,6 +554,15 @@ class Kernels:
         inner = _npM.divided_differences(f, p, w, xp) * xp.matmul(xp.matmul(Ut, self.ops.floating(E)), U)
         return xp.matmul(xp.matmul(U, inner), Ut)
 
+    def gram(self, X: Any, d: Any = None, shift: Any = 0.0) -> Any:
+        """X' diag(d) X + shift*I (as runtime.kernels.gram, by the general product here)."""
+        xp = self.ops.xp
+        X = self.ops.asarray(X)
+        out = xp.matmul(xp.matrix_transpose(X), X if d is None else self.ops.asarray(d)[:, None] * X)
+        if isinstance(shift, (int, float)) and shift == 0:
+            return out
+        return out + shift * xp.eye(out.shape[-1], dtype=out.dtype, device=_device(xp, out))
+
     def softmax(self, x: Any) -> Any:
         """exp(x)/sum(exp(x)), shifted by the largest entry (as runtime.kernels.softmax)."""
         xp = self.ops.xp

@@ -244,3 +244,13 @@ def _device(xp: Any, x: Any) -> Any:
         return device(x)
     except ImportError:  # pragma: no cover - jax arrays have .device
         return getattr(x, "device", None)
+
+
+
+def gram(X: Any, d: Any = None, shift: Any = 0.0, eye: Any = np.eye) -> Any:
+    """X' diag(d) X + shift*I (X'X without d) by the array's own operators (batch, dask, jax, torch, cupy; the
+    NumPy kernel uses a symmetric rank-k update); ``eye``: the backend's ``_np.eye``."""
+    out = X.T @ (X if d is None else d[:, None] * X)
+    if isinstance(shift, (int, float)) and shift == 0:
+        return out
+    return out + shift * eye(out.shape[-1])

@@ -597,6 +597,13 @@ def _logsumexp(x: Any) -> Any:
     return BArray(m[:, 0] + np.log(np.sum(np.exp(flat - m), axis=1)))
 
 
+def _gram(X: Any, d: Any = None, shift: Any = 0.0) -> Any:
+    """X' diag(d) X + shift*I: NumPy's kernel (a symmetric rank-k update) where nothing is a BArray."""
+    if not isinstance(X, BArray) and not isinstance(d, BArray) and not isinstance(shift, BArray):
+        return _npK.gram(X, d, shift)
+    return C.gram(X, d, shift, NP.eye)
+
+
 def _softmax(x: Any) -> Any:
     """softmax of each vector of the batch, shifted by each one's largest entry."""
     if not isinstance(x, BArray):
@@ -685,7 +692,7 @@ def _pass(S: Any) -> Any:
 _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
            "powm_frechet2", "sym_fun", "sym_frechet", "sym_check")  # sym_*: of the matrix (eigh passes it on)
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step, gram=_gram,
                     expm=_expm, expm_frechet=_expm_frechet, eigh=_pass, expm_pade=_pass,
                     **{k: _each(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})

@@ -475,6 +475,13 @@ def _logsumexp(x: Any) -> Any:
                         concatenate=True, meta=np.empty((), dtype=x.dtype))
 
 
+def _gram(X: Any, d: Any = None, shift: Any = 0.0) -> Any:
+    """X' diag(d) X + shift*I: NumPy's kernel (a symmetric rank-k update) where nothing is a da.Array."""
+    if not isinstance(X, da.Array) and not isinstance(d, da.Array) and not isinstance(shift, da.Array):
+        return _npK.gram(X, d, shift)
+    return C.gram(X, d, shift, NP.eye)
+
+
 def _softmax(x: Any) -> Any:
     if not isinstance(x, da.Array):
         return _npK.softmax(x)
@@ -531,7 +538,7 @@ def _pass(S: Any) -> Any:
 _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
            "powm_frechet2", "sym_fun", "sym_frechet", "sym_check")  # sym_*: of the matrix (eigh passes it on)
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step,
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step, gram=_gram,
                     expm=_expm, expm_frechet=_expm_frechet, eigh=_pass, expm_pade=_pass,
                     **{k: _concrete(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
+from scipy.linalg.blas import dsyrk as _dsyrk
 
 from matdiff.errors import DomainError, ShapeError
 
@@ -652,3 +653,29 @@ def check_nonzero(s: float | complex | np.ndarray, what: str) -> float | complex
     if s == 0:
         raise DomainError(f"{what}: division by zero (the divisor evaluates to 0)")
     return s
+
+
+_TRIL: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.ndarray:
+    """X' diag(d) X + shift*I (X'X without d): a Hessian's Gauss-Newton form, by a symmetric rank-k update.
+
+    Where d >= 0 (and real float64 data), W = sqrt(d) .* X once and BLAS syrk on W (half the flops of a general
+    product), its upper triangle mirrored and the shift added on the diagonal of that one buffer; else the
+    general product."""
+    if X.dtype != np.float64 or X.ndim != 2 or (d is not None and (d.dtype != np.float64 or not d.size
+                                                                   or d.min() < 0)):
+        out = X.T @ (X if d is None else d[:, None] * X)
+        if shift is not None and np.any(shift):
+            out = out + shift * np.eye(out.shape[0])
+        return out
+    W = X if d is None else X * np.sqrt(d)[:, None]
+    if W.flags.f_contiguous and not W.flags.c_contiguous:
+        C = _dsyrk(1.0, W, trans=1)
+    else:  # W' is Fortran-ordered: C = W' (W')' without a copy
+        C = _dsyrk(1.0, W.T, trans=0)
+    C += np.triu(C, 1).T  # syrk fills the upper triangle; the lower one is 0
+    if shift is not None and np.any(shift):
+        C.flat[::C.shape[0] + 1] += shift
+    return C

@@ -157,15 +157,3 @@ def analytic_namespace() -> dict[str, Any]:
               _F=_Analytic(factor, chol=factor.lu), _expit=_expit_analytic)
     ns.update(dict(abs=_abs_analytic))  # the builtin abs() of a scalar in generated code
     return ns
-
-
-STANDALONE_HEADER = """\
-import numpy as _np
-from scipy.special import expit as _expit
-from matdiff.runtime import factor as _F, kernels as _K
-from matdiff.runtime.numpy import (arg as _arg, arg0 as _arg0, check as _check, check_positive as _check_positive,
-                                   dot as _dot, finite_inputs as _finite_inputs, nonzero as _nonzero,
-                                   scalar as _scalar)
-from matdiff.runtime.protocol import BadShapes as _BadShapes
-
-"""

@@ -71,7 +71,7 @@ def batched(fn: Callable[..., Any], params: list[str], backend: str = "numpy",
         size = _batch_size(names, bnames, args)
         try:
             out = run(size, *args)
-            _check_finite(out, all_finite)
+            _check_finite(out, all_finite, dict(zip(names, args)), bnames)
             return out
         except DomainError as err:
             if where and where not in str(err):
@@ -86,11 +86,23 @@ def batched(fn: Callable[..., Any], params: list[str], backend: str = "numpy",
     return call
 
 
-def _check_finite(out: Any, all_finite: Callable[[Any], bool | None] | None) -> None:
-    """DomainError where a result has NaN or infinite entries, as ``codegen.make_callable`` (naming the first
-    such batch element of a NumPy result); results that cannot be read (traced by an outer jax.jit) pass."""
+def _check_finite(out: Any, all_finite: Callable[[Any], bool | None] | None,
+                  inputs: Mapping[str, Any] | None = None, batched: Collection[str] = ()) -> None:
+    """DomainError where a result has NaN or infinite entries, as ``codegen.make_callable``: the first input with
+    NaN or infinite entries named (and its batch element), else the first such batch element of a NumPy result;
+    results that cannot be read (traced by an outer jax.jit) pass.  The inputs are scanned only here, after a
+    result that is not finite: a finite call costs one pass over its results."""
     if _finite(out, all_finite):
         return
+    for name, v in (inputs or {}).items():
+        try:
+            a = np.asarray(v)
+        except Exception:  # noqa: BLE001 - another backend's array that NumPy cannot read here
+            continue
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1) if a.ndim and name in batched else None
+            at = f" (batch element {int(np.argmax(bad))})" if bad is not None else ""
+            raise DomainError(f"the value of {name} has NaN or infinite entries{at}")
     where = ""
     for o in out if isinstance(out, tuple) else (out,):
         if isinstance(o, np.ndarray) and o.ndim:
