@@ -297,13 +297,14 @@ def solve(fg: Callable[[Mapping[str, Any]], tuple[float, Mapping[str, Any]]], la
     obj = Objective(fg, layout, data, domain_errors, deadline, None)
     every = int(verbose) if verbose and verbose is not True else (10 if verbose else 0)
 
-    def report(f: float, gnorm: float, infeas: float | None) -> None:
+    def report(f: float, gnorm: float, infeas: float | None, z: np.ndarray | None = None) -> None:
         obj.nit += 1
         if every and (obj.nit == 1 or obj.nit % every == 0):
             print(_iter_line(obj.nit, f, gnorm, infeas), flush=True)
         if callback is not None:
             callback({"iteration": obj.nit, "objective": f, "grad_norm": gnorm, "infeasibility": infeas,
-                      "elapsed": time.perf_counter() - start})
+                      "elapsed": time.perf_counter() - start,
+                      "x": layout.unpack(z) if z is not None else None})
 
     def finish(z: np.ndarray, success: bool, status: str, message: str, name: str, gnorm: float,
                infeas: float, mult: list[Any] | None = None) -> Result:
@@ -353,8 +354,7 @@ def _verdict(obj: Objective, z: np.ndarray, g: np.ndarray, zbounds: Any, gtol: f
     gnorm = float(np.max(np.abs(projected_gradient(z, g, zbounds)), initial=0.0))
     if gnorm <= gtol:
         return True, CONVERGED, f"converged: the largest entry of the projected gradient is {gnorm:.2e}", gnorm
-    if obj.domain_hits and (obj.last is None or not np.array_equal(obj.last[0], z) or "ABNORMAL" in scipy_message
-                            or obj.nit == 0):
+    if obj.domain_hits:
         status = _bad_value_status(Exception(obj.domain_hits[-1]))
         what = ("the objective was NaN or infinite at a trial point" if status == NOT_FINITE
                 else "a trial point left the domain of the objective")
@@ -373,7 +373,7 @@ def _bounded(obj: Objective, z0: np.ndarray, zbounds: Any, gtol: float, maxiter:
     def on_iter(zk: np.ndarray) -> None:
         if obj.last is not None:
             report(obj.last[1], float(np.max(np.abs(projected_gradient(zk, obj.last[2], zbounds)), initial=0.0)),
-                   None)
+                   None, zk)
 
     try:
         z, msg = _lbfgsb(obj, z0, zbounds, gtol, maxiter, on_iter)
@@ -392,7 +392,7 @@ def _newton(obj: Objective, layout: Layout, z0: np.ndarray, gtol: float, maxiter
 
     def on_iter(zk: np.ndarray) -> None:
         report(obj.last[1] if obj.last else math.nan,
-               float(np.max(np.abs(obj.last[2]))) if obj.last else math.nan, None)
+               float(np.max(np.abs(obj.last[2]))) if obj.last else math.nan, None, zk)
 
     try:
         res = _sopt.minimize(obj, z0, jac=True, hessp=hessp, method="trust-krylov", callback=on_iter,
@@ -469,13 +469,13 @@ def _augmented_lagrangian(obj: Objective, layout: Layout, z0: np.ndarray, zbound
     z = z0
     prev = math.inf
     inner_gtol = max(gtol, 1e-2 * gscale_of(obj, z0, zbounds))
-    outer = 0
+    outer = stalls = 0
     status, message, ok, gnorm, infeas = STALLED, "", False, math.nan, viol0
 
     def on_iter(zk: np.ndarray) -> None:
         if obj.last is not None:
             report(obj.last[1], float(np.max(np.abs(projected_gradient(zk, obj.last[2], zbounds)), initial=0.0)),
-                   state["infeas"])
+                   state["infeas"], zk)
 
     try:
         while True:
@@ -503,6 +503,15 @@ def _augmented_lagrangian(obj: Objective, layout: Layout, z0: np.ndarray, zbound
                 message = (f"converged: largest constraint violation {infeas:.2e}, projected gradient of the "
                            f"Lagrangian {gnorm:.2e} ({outer} outer iterations)")
                 break
+            stuck = "RELATIVE REDUCTION" in msg or "ABNORMAL" in msg
+            if comp <= ftol_feas and stuck and gnorm <= 100 * gtol:
+                stalls += 1
+                if stalls >= 3:
+                    ok, status = True, CONVERGED
+                    message = (f"converged to the precision float64 resolves here: largest constraint violation "
+                               f"{infeas:.2e}, projected gradient of the Lagrangian {gnorm:.2e} (the tolerance asks "
+                               f"{gtol:.2e}; the line search can make no further progress)")
+                    break
             if rho >= PENALTY_MAX and infeas > ftol_feas:
                 status = INFEASIBLE
                 message = (f"infeasible: the constraints cannot all be satisfied (with the bounds): the violation "
@@ -515,7 +524,7 @@ def _augmented_lagrangian(obj: Objective, layout: Layout, z0: np.ndarray, zbound
                 break
             for i, (c, (v, _)) in enumerate(zip(constraints, cv)):
                 mult[i] = mult[i] + rho * v if c.kind == "eq" else np.maximum(0.0, mult[i] + rho * v)
-            if comp > 0.5 * prev:
+            if comp > 0.5 * prev and comp > ftol_feas:
                 rho = min(rho * 10, PENALTY_MAX)
             prev = comp
             inner_gtol = max(gtol, inner_gtol * 0.1)
@@ -563,7 +572,7 @@ def _slsqp(obj: Objective, layout: Layout, z0: np.ndarray, zbounds: Any, constra
 
     def on_iter(zk: np.ndarray) -> None:
         if obj.last is not None:
-            report(obj.last[1], float(np.max(np.abs(obj.last[2]))), None)
+            report(obj.last[1], float(np.max(np.abs(obj.last[2]))), None, zk)
 
     try:
         res = _sopt.minimize(obj, z0, jac=True, method="SLSQP", bounds=zbounds, constraints=cons,

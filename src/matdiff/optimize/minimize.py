@@ -222,6 +222,12 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
         if k in ("symmetric", "spd") and np.ndim(start[n]) == 2 and np.max(np.abs(start[n] - start[n].T),
                                                                             initial=0.0) > 1e-12:
             raise SolverError(f"the start of the {k} variable {n} is not symmetric")
+        if k == "spd":
+            try:
+                np.linalg.cholesky(start[n])
+            except np.linalg.LinAlgError:
+                raise SolverError(f"the start of the spd variable {n} is not positive definite; give an spd x0 "
+                                  "(the default is the identity)") from None
     try:  # the public callables check every shape and the data once
         problem.fg(**data, **start)
         for c in problem.constraints:
