@@ -12,6 +12,7 @@ import numpy as np
 
 from .api import check, derivative, evaluate, grad, hessian, sweep
 from .errors import MatdiffError
+from .optimize.cli import add_minimize_parsers
 from .syntax.latex import to_latex
 from .tour import tour
 from .verify.check import check_derivative, check_hessian, plot_sweep
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(run=cmd_tour)
 
     add_serve_parser(sub)
+    add_minimize_parsers(sub)
     return ap
 
 
