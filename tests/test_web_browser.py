@@ -34,6 +34,7 @@ pytest.importorskip("starlette", reason="starlette is not installed (the web ext
 pytest.importorskip("latex2mathml", reason="latex2mathml is not installed (the web extra)")
 
 expect = sync_api.expect
+expect.set_options(timeout=30_000)  # a derivation in a fresh worker on a loaded machine can take seconds
 
 
 @pytest.fixture(scope="module")
