@@ -125,7 +125,5 @@ def test_the_copied_code_runs_with_only_numpy_and_scipy(endpoint: str, expr: str
     _, r = job(endpoint, expr, wrt)
     script = BLOCK_MATDIFF + r["code"] + "\n" + textwrap.dedent(call)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    if out.returncode != 0 and "matdiff" in r["code"]:
-        pytest.xfail("source(standalone=True) still imports matdiff helpers on this branch's base (issue 18, "
-                     "item 3, another engineer's part): the page is wired to it and this passes once it lands")
+    assert "import matdiff" not in r["code"] and "from matdiff" not in r["code"]
     assert out.returncode == 0, out.stderr
