@@ -52,6 +52,15 @@ def test_a_use_read_two_ways_names_both_declarations():
     assert "multiply" in msg and "types={'x': 'scalar'}" in msg and "types={'y': 'scalar'}" in msg
 
 
+def test_a_contradiction_names_both_uses_and_the_declaration():
+    with pytest.raises(ShapeError) as info:
+        matdiff.grad("x'*(b*A)*x + sum(x - b)", wrt="x")
+    msg = str(info.value)
+    assert "b reads as a vector in x - b" in msg and "cannot multiply b" in msg and "types={'b': 'scalar'}" in msg
+    r = matdiff.grad("x'*(b*A)*x + sum(x - b)", wrt="x", types={"b": "scalar"})  # the declaration decides
+    assert r.variables["b"].kind == "scalar"
+
+
 def test_a_scalar_name_is_never_silently_broadcast():
     r = matdiff.grad("sum(c + X)", wrt="c")
     assert r.variables["c"].kind == "matrix"

@@ -99,7 +99,7 @@ def infer(tree: Expr, types: Mapping[str, str] | None = None,
         if not scalar or guess.is_scalar:
             return guess, _assumed(guess, kinds, reasons)
         first: ShapeError | None = None
-    except ShapeError as err:
+    except ShapeError as err:  # a Contradiction too: another switch may still read it one way
         first = err
     # the guess does not type, or is not the scalar a gradient needs: switch the fewest names
     found: list[tuple[tuple[str, ...], Expr, dict[str, str], dict[str, str]]] = []
@@ -119,7 +119,7 @@ def infer(tree: Expr, types: Mapping[str, str] | None = None,
         if any(k[n] == "scalar" for n in _broadcasts(t, set(names))):
             continue  # made a scalar only to be broadcast: no reading of its use
         if scalar and not t.is_scalar:
-            if guess is None:
+            if guess is None and not isinstance(first, Contradiction):
                 guess, kinds, reasons = t, k, r  # types this way, but is no scalar: the caller says so
             continue
         found.append((names, t, k, r))
@@ -134,21 +134,38 @@ def infer(tree: Expr, types: Mapping[str, str] | None = None,
                          f"{to_text(tree)} can be read more than one way; declare them: {options}")
     if guess is not None:  # it types, but is no scalar whatever the kinds: the caller says so
         return guess, _assumed(guess, kinds, reasons)
+    if isinstance(first, Contradiction):
+        raise ShapeError(str(first)) from None  # two readings of one name: the user decides, by declaring
     raise ShapeError(f"{first}{_declare_hint(free)}") from None
 
 
 def _settle(tree: Expr, types: Mapping[str, str] | None, kinds: dict[str, str], reasons: dict[str, str],
             free: set[str]) -> Expr:
-    """Type with ``kinds`` and make each scalar name used as a vector or matrix one (in place)."""
+    """Type with ``kinds`` and make each scalar name used as a vector or matrix one (in place); a
+    :class:`Contradiction` where a name so made does not type elsewhere (``b*A + sum(x - b)``)."""
+    fixed: dict[str, tuple[str, str]] = {}
     for _ in range(len(free) + 1):
-        t = _attempt(tree, types, kinds)
+        try:
+            t = _attempt(tree, types, kinds)
+        except ShapeError as err:
+            if not fixed:
+                raise
+            uses = "; ".join(f"{n} reads as a {k} in {u}" for n, (k, u) in fixed.items())
+            decl = ", ".join(f"{n!r}: 'scalar'" for n in fixed)
+            raise Contradiction(f"{uses}, but then {err}; declare the type, e.g. types={{{decl}}} "
+                                "to add it entrywise as a scalar") from None
         fixes = {n: kr for n, kr in _broadcasts(t, free - set(kinds)).items()}
         if not fixes:
             return t
         for n, (kind, use) in fixes.items():
             kinds[n] = kind
             reasons[n] = to_text(use)
+            fixed[n] = (kind, to_text(use))
     return t  # pragma: no cover - each round fixes a name
+
+
+class Contradiction(ShapeError):
+    """A name's uses read as two kinds."""
 
 
 def _assumed(t: Expr, kinds: Mapping[str, str], reasons: Mapping[str, str]) -> dict[str, str]:
