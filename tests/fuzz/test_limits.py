@@ -171,10 +171,27 @@ def test_nan_and_inf_values_are_domain_errors(where, bad, path):
         values["a"] = bad
     else:
         values[where].flat[1] = bad
-    with time_limit(), pytest.raises(DomainError) as info:
-        NAN_PATHS[path](values)
-    msg = str(info.value)
-    assert where in msg and ("NaN" in msg or "inf" in msg), msg
+    with time_limit():
+        try:
+            got = NAN_PATHS[path](values)
+        except DomainError as err:
+            msg = str(err)
+            assert where in msg and ("NaN" in msg or "inf" in msg), msg
+            return
+    # compiled code checks its results, not its inputs (issue 17): no error is right only where the result
+    # does not read the bad value -- finite, and the same at a finite value in its place
+    clean = {"A": X0.copy(), "x": x0.copy(), "a": 1.5}
+    want = NAN_PATHS[path](clean)
+    for g, w in zip(_leaves(got), _leaves(want)):
+        assert np.all(np.isfinite(g)) and np.allclose(g, w), f"{path}: a {bad} in {where} gave {got}"
+
+
+def _leaves(v: object) -> list[np.ndarray]:
+    if isinstance(v, dict):
+        return [x for k in sorted(v) for x in _leaves(v[k])]
+    if isinstance(v, tuple):
+        return [x for item in v for x in _leaves(item)]
+    return [np.asarray(v, dtype=float)]
 
 
 def test_nan_direction_and_cotangent():
