@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -1083,19 +1084,32 @@ def _shape_condition(variables: Mapping[str, Var]) -> str:
 
 
 def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str],
-                  doc: str = "", where: str = "", outputs: Sequence[Expr] | None = None) -> Callable[..., Any]:
+                  doc: str = "", where: str = "", outputs: Sequence[Expr] | None = None,
+                  last_first: bool = False) -> Callable[..., Any]:
     """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes,
     a DomainError that says where (``where``: the expression).
 
     ``outputs``, the expressions fn computes: where a NumPy result comes back 0 or tiny throughout (a partial
     product that underflowed, at inputs ~1e±200, or a true 0), the interpreter computes them again, rescaling
-    the products that left float64's range; a true 0 stays 0 (no extra pass otherwise)."""
+    the products that left float64's range; a true 0 stays 0 (no extra pass otherwise).
+
+    ``last_first``: the last parameter is given first, positionally (``f(direction, **values)``: a Hessian-vector
+    product), the others by name.
+
+    A call's fast path costs what the generated function costs plus one sum per result: the arguments picked by
+    one ``itemgetter``, the function called, each NumPy result summed once (finite and not tiny: returned).  A
+    missing argument, an error, a result that is not finite or is 0 or tiny take the slow path, which explains."""
     names = list(params)
+    named = names[:-1] if last_first else names
+    getter = itemgetter(*named) if named else (lambda values: ())
+    one = len(named) == 1
+    last = names[-1] if last_first else ""
     inner = fn
     while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
         inner = inner.__wrapped__
     all_finite = getattr(inner, "__globals__", {}).get("_all_finite")  # its backend's reader of concrete arrays
     finite_inputs = getattr(inner, "__globals__", {}).get("_finite_inputs")  # names an input with NaN/Inf entries
+    ndarray, reduce, lo, inf = np.ndarray, _reduce, UNDERFLOW, np.inf
 
     def blame(values: Mapping[str, Any]) -> None:
         """A DomainError naming the first input with NaN or infinite entries, if one has (after a result that is
@@ -1113,32 +1127,57 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             if bad:
                 raise DomainError(f"the value of {n} has NaN or infinite entries")
 
-    def call(**values: Any) -> Any:
+    def checked(out: Any, values: Mapping[str, Any]) -> Any:
+        """The slow path's look at the results: NaN/Inf (from the inputs: say which), or 0 or tiny throughout."""
+        state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
+        if state is _FINE:
+            return out
+        if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
+            blame(values)
+            raise DomainError("the result is not finite at this point (an overflow, or a value outside "
+                              "the domain)")
+        if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
+            return _interpreted(outputs, variables, values, out)
+        return out
+
+    def run(args: tuple[Any, ...], given: Mapping[str, Any], value: Any = None) -> Any:
+        """fn(*args), ``given`` the values by name (and ``value``, the last parameter's, where it is given first)."""
         try:
-            args = [values[n] for n in names]
-        except KeyError:
-            missing = [n for n in names if n not in values]
-            raise MatdiffError(f"no value given for {', '.join(missing)}") from None
+            out = fn(*args)
+        except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
+            return failed(err, args, {**given, last: value} if last_first else given)
+        # the fast path: one sum per NumPy result, finite and not tiny (NaN fails both comparisons)
+        if type(out) is ndarray:
+            if lo <= abs(reduce(out, None)) < inf:
+                return out
+        elif type(out) is tuple:
+            for o in out:
+                if not lo <= abs(reduce(o, None) if type(o) is ndarray else o) < inf:
+                    break
+            else:
+                return out
+        elif type(out) is float and lo <= abs(out) < inf:
+            return out
+        values = {**given, last: value} if last_first else given
+        try:
+            return checked(out, values)
+        except DomainError as err:
+            raise located(err) from None
+
+    def located(err: DomainError) -> DomainError:
+        return DomainError(f"{err} (in {where})") if where and where not in str(err) else err
+
+    def failed(error: Exception, args: tuple[Any, ...], values: Mapping[str, Any]) -> Any:
+        """The slow path of a call that raised ``error``: a DomainError that names the input to blame and says where,
+        a ShapeError that names the operands, a MatdiffError; or the result, where the arguments needed converting."""
         try:
             try:
-                out = fn(*args)
+                raise error
             except (DomainError, np.linalg.LinAlgError):
                 blame(values)  # a NaN input is the cause to name, not the factorization it made fail
                 raise
-            state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
-            if state is _FINE:
-                return out
-            if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
-                blame(values)
-                raise DomainError("the result is not finite at this point (an overflow, or a value outside "
-                                  "the domain)")
-            if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
-                return _interpreted(outputs, variables, values, out)
-            return out
         except DomainError as err:
-            if where and where not in str(err):
-                raise DomainError(f"{err} (in {where})") from None
-            raise
+            raise located(err) from None
         except MatdiffError:
             raise
         except (OverflowError, ZeroDivisionError):  # Python floats in, where NumPy's would give Inf
@@ -1159,6 +1198,27 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
                 except Exception as again:  # noqa: BLE001 - reported below as a MatdiffError
                     err = again
             raise MatdiffError(f"evaluation failed: {type(err).__name__}: {err}") from None
+
+    def missing(values: Mapping[str, Any]) -> MatdiffError:
+        return MatdiffError(f"no value given for {', '.join(n for n in named if n not in values)}")
+
+    if last_first:
+        def call_last(value: Any, /, **values: Any) -> Any:
+            try:
+                got = getter(values)
+            except KeyError:
+                raise missing(values) from None
+            return run((got, value) if one else (*got, value), values, value)
+
+        call_last.__doc__ = doc
+        return call_last
+
+    def call(**values: Any) -> Any:
+        try:
+            got = getter(values)
+        except KeyError:
+            raise missing(values) from None
+        return run((got,) if one else got, values)
 
     call.__doc__ = doc
     return call

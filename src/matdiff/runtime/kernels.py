@@ -539,6 +539,11 @@ def eigvec_min(S: np.ndarray) -> np.ndarray:
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """exp(x)/sum(exp(x)) without overflow (shifted by the largest entry; complex x by the same formula)."""
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.size:  # the fast path: methods, in place
+        m = x.max()
+        e = np.exp(x - m) if -np.inf < m < np.inf else np.exp(x)  # NaN or +inf: the plain formula says
+        e /= e.sum()
+        return e
     x = np.asarray(x)
     m = np.max(np.real(x)) if x.size else 0.0
     e = np.exp(x - (m if np.isfinite(m) else 0.0))
