@@ -232,6 +232,8 @@ class Lowering:
     # -- operators
     def _l_Add(self, e: Add) -> str:
         got = self._gram_plus_shift(e)
+        if got is None:
+            got = self._msum(e)
         if got is not None:
             return got
         code = self(e.terms[0])
@@ -429,6 +431,45 @@ class Lowering:
                 continue
             return self.gram(found[0], found[1], shift)
         return None
+
+    def _msum(self, e: Add) -> str | None:
+        """A sum of matrices with diagonal (diag(v), s*eye) or rank-1 (c*u*v') terms as one ``_K.msum``: the dense
+        terms added into one fresh buffer, the diagonals added on its diagonal, the rank-1 terms by ``dger`` in place
+        (a Hessian ``A + A' + diag(p) - p*p'`` makes no n x n temporary beyond its result)."""
+        if e.shape is None or _one(e.shape[0]) or _one(e.shape[1]) or any(t.is_scalar for t in e.terms):
+            return None
+        dense: list[str] = []
+        diag_: list[str] = []
+        outer: list[str] = []
+        for t in e.terms:
+            sign, body = (-1, t.arg) if isinstance(t, Neg) else (1, t)
+            scal: list[Expr] = []
+            chain = [body]
+            if isinstance(body, MatMul):
+                scal = [f for f in body.factors if f.is_scalar]
+                chain = [f for f in body.factors if not f.is_scalar]
+            if sign == -1:
+                scal = [Num(-1)] + scal
+            coef = self(scal[0]) if len(scal) == 1 else self(MatMul(tuple(scal))) if scal else None
+            if len(chain) == 1 and isinstance(chain[0], Eye):
+                diag_.append(coef if coef is not None else "1.0")
+            elif len(chain) == 1 and _is_diag(chain[0]):
+                v = chain[0].arg  # type: ignore[attr-defined]
+                diag_.append(self(MatMul(tuple(scal) + (v,)) if scal else v))
+            elif len(chain) == 2 and _col(chain[0]) and _row(chain[1]):
+                outer.append(f"({coef if coef is not None else 1}, {self(chain[0])}, {self(chain[1])})")
+            elif sign == -1:
+                dense.append(f"(-1, {self(body)})")
+            else:
+                dense.append(self(t))
+        if not (dense or outer) or not (diag_ or outer) or len(e.terms) < 2:
+            return None
+        args = [f"[{', '.join(dense)}]"] if dense else []
+        if diag_:
+            args.append(f"diag=[{', '.join(diag_)}]")
+        if outer:
+            args.append(f"outer=[{', '.join(outer)}]")
+        return self.emit(f"_K.msum({', '.join(args)})")
 
     def gram(self, q: Expr, v: Expr | None, shift: str | None = None) -> str:
         args = [self(q)] + ([self(v)] if v is not None else (["None"] if shift else [])) + ([shift] if shift else [])
@@ -944,6 +985,16 @@ def _is_vec(e: Expr) -> bool:
     return e.shape is not None and (_one(e.shape[0]) != _one(e.shape[1]))
 
 
+def _col(e: Expr) -> bool:
+    """A column vector (n x 1, n not 1)."""
+    return e.shape is not None and _one(e.shape[1]) and not _one(e.shape[0])
+
+
+def _row(e: Expr) -> bool:
+    """A row vector (1 x n, n not 1)."""
+    return e.shape is not None and _one(e.shape[0]) and not _one(e.shape[1])
+
+
 def _out(e: Expr, code: str) -> str:
     return f"_scalar({code})" if e.is_scalar else code
 
@@ -1152,7 +1203,8 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
                 return out
         elif type(out) is tuple:
             for o in out:
-                if not lo <= abs(reduce(o, None) if type(o) is ndarray else o) < inf:
+                t = type(o)
+                if not ((t is ndarray and lo <= abs(reduce(o, None)) < inf) or (t is float and lo <= abs(o) < inf)):
                     break
             else:
                 return out

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
+from scipy.linalg.blas import dger as _dger
 from scipy.linalg.blas import dsyrk as _dsyrk
 
 from matdiff.errors import DomainError, ShapeError
@@ -684,3 +685,82 @@ def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.nda
     if shift is not None and np.any(shift):
         C.flat[::C.shape[0] + 1] += shift
     return C
+
+
+_F64 = np.dtype(np.float64)
+
+
+def msum(dense: Any = (), diag: Any = (), outer: Any = ()) -> np.ndarray:
+    """A sum of n x m matrices into one output buffer, as an expert accumulates a Hessian: the dense terms (each M,
+    or (c, M) for c*M) added into one fresh array (the first two by one ufunc), then each entry of ``diag`` (a
+    vector, or a scalar: c*I) added on its diagonal, then each rank-1 term (c, u, v), c*u*v', by BLAS ``dger`` in
+    place (no n x n temporary for diag(p) or p*p').
+
+    Other dtypes (complex values, of the complex-step check) or shapes NumPy's in-place operators refuse: the plain
+    sum (``msum_plain``), whose every step is the same formula."""
+    try:
+        return _msum_buffer(dense, diag, outer)
+    except (TypeError, ValueError):  # a complex term into a float64 buffer; broadcasting that grows the result
+        return msum_plain(dense, diag, outer)
+
+
+def _msum_buffer(dense: Any, diag: Any, outer: Any) -> np.ndarray:
+    terms = [t if type(t) is tuple else (1, t) for t in dense]
+    if terms:
+        c0, M0 = terms[0]
+        if len(terms) > 1 and c0 == 1:
+            c1, M1 = terms[1]
+            out = np.add(M0, M1) if c1 == 1 else np.subtract(M0, M1) if c1 == -1 else np.add(M0, c1 * M1)
+            terms = terms[2:]
+        else:
+            out = np.multiply(M0, c0)  # a fresh array, also where c0 = 1
+            terms = terms[1:]
+        for c, M in terms:
+            if c == 1:
+                out += M
+            elif c == -1:
+                out -= M
+            else:
+                out += c * M
+        rank1 = outer
+    else:  # no dense term: the first rank-1 term makes the buffer
+        c, u, v = outer[0]
+        out = np.multiply.outer(u, v)
+        if c != 1:
+            out *= c
+        rank1 = outer[1:]
+    if out.ndim != 2:
+        raise ValueError("msum: not a matrix")
+    if diag:
+        d = np.einsum("ii->i", out)  # a writable view of the diagonal, whatever the strides
+        for t in diag:
+            d += t
+    for c, u, v in rank1:
+        if out.dtype is _F64 and u.dtype is _F64 and v.dtype is _F64 and u.ndim == 1 and v.ndim == 1 \
+                and isinstance(c, (int, float, np.floating)) and (out.flags.c_contiguous or out.flags.f_contiguous):
+            if out.flags.c_contiguous:  # out' is Fortran-ordered: out' + c v u' = (out + c u v')'
+                r = _dger(c, v, u, a=out.T, overwrite_a=1)
+            else:
+                r = _dger(c, u, v, a=out, overwrite_a=1)
+            if r is not out and r.base is not out:  # pragma: no cover - f2py copied: put the result back
+                out[...] = r.T if out.flags.c_contiguous else r
+        else:
+            out += c * np.multiply.outer(u, v)
+    return out
+
+
+def msum_plain(dense: Any = (), diag: Any = (), outer: Any = (), np_: Any = np) -> Any:
+    """msum by the array's own operators (complex values; the other backends, with their ``_np``): the dense terms,
+    then diag(t) (t a vector) or t*I (a scalar) for each entry of ``diag``, then c*outer(u, v) for each rank-1 term."""
+    out = None
+    for t in dense:
+        c, M = t if type(t) is tuple else (1, t)
+        term = M if c == 1 else -M if c == -1 else c * M
+        out = term if out is None else out + term
+    for c, u, v in outer:
+        term = np_.outer(u, v)
+        term = term if c == 1 else -term if c == -1 else c * term
+        out = term if out is None else out + term
+    for t in diag:
+        out = out + (np_.diag(t) if getattr(t, "ndim", 0) else t * np_.eye(out.shape[-1]))
+    return out
