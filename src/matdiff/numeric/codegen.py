@@ -50,7 +50,7 @@ from ..core.nodes import (
 )
 from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
-from ..functions.elementwise import logistic
+from ..functions.elementwise import logistic, sigmoid
 from ..functions.linalg import inv, is_inverse
 from ..functions.reductions import diag
 from ..functions.registry import entries
@@ -320,7 +320,34 @@ class Lowering:
         return code
 
     def _l_Hadamard(self, e: Hadamard) -> str:
+        got = self._dsigmoid(e)
+        if got is not None:
+            return got
         return self.emit(f"{self(e.a)} * {self(e.b)}")
+
+    def _dsigmoid(self, e: Hadamard) -> str | None:
+        """A product of three or more factors holding sigmoid(u) .* sigmoid(-u) (a logistic Hessian's weights, its hvp):
+        that pair by ``_K.dsigmoid(u)``, from one exp(-|u|), exact where s .* (1 - s) is not (s rounded to 1), and
+        cheaper than two expit calls (or one)."""
+        factors: list[Expr] = []
+
+        def flat(f: Expr) -> None:
+            if isinstance(f, Hadamard):
+                flat(f.a)
+                flat(f.b)
+            else:
+                factors.append(f)
+        flat(e)
+        if len(factors) < 3:  # the pair alone (a gradient) reads as the formula: two expit calls
+            return None
+        calls = [i for i, f in enumerate(factors) if isinstance(f, Call) and f.fn is sigmoid]
+        for i in calls:
+            for j in calls:
+                u = _negated(factors[i].arg)  # type: ignore[attr-defined]
+                if j != i and u is not None and u == factors[j].arg:  # type: ignore[attr-defined]
+                    rest = [self(f) for k, f in enumerate(factors) if k not in (i, j)]
+                    return self.emit(" * ".join([self.emit(f"_K.dsigmoid({self(u)})")] + rest))
+        return None
 
     def _l_HDiv(self, e: HDiv) -> str:
         got = self._logistic(e)
@@ -985,6 +1012,16 @@ def _is_vec(e: Expr) -> bool:
     return e.shape is not None and (_one(e.shape[0]) != _one(e.shape[1]))
 
 
+def _negated(e: Expr) -> Expr | None:
+    """u where e is -u (Neg(u), or -1*u)."""
+    if isinstance(e, Neg):
+        return e.arg
+    if isinstance(e, MatMul) and isinstance(e.factors[0], Num) and e.factors[0].value == -1:
+        rest = e.factors[1:]
+        return rest[0] if len(rest) == 1 else MatMul(rest)
+    return None
+
+
 def _col(e: Expr) -> bool:
     """A column vector (n x 1, n not 1)."""
     return e.shape is not None and _one(e.shape[1]) and not _one(e.shape[0])
@@ -1113,7 +1150,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
 
 
 def _shape_condition(variables: Mapping[str, Var]) -> str:
-    """A cheap test that the arguments have the sizes the expression needs."""
+    """A cheap test that the arguments have the sizes the expression needs: ``A.shape == (n, n)`` where every size
+    of A is known from an earlier argument (or a number), else its ``ndim`` and the sizes known."""
     seen: dict[Dim, str] = {}
     tests: list[str] = []
     for name, v in variables.items():
@@ -1121,16 +1159,19 @@ def _shape_condition(variables: Mapping[str, Var]) -> str:
             continue
         p = pyname(name)
         axes = (0,) if v.is_vector else (0, 1)
-        tests.append(f"{p}.ndim == {len(axes)}")
-        for axis in axes:
-            code = f"{p}.shape[{axis}]"
+        known: list[str | None] = []
+        for axis in axes:  # a size given by a number, an earlier argument or an earlier axis of this one (S n x n)
             r = v.shape[axis].find()
-            if r.value is not None:
-                tests.append(f"{code} == {r.value}")
-            elif r in seen:
-                tests.append(f"{code} == {seen[r]}")
-            else:
-                seen[r] = code
+            known.append(str(r.value) if r.value is not None else seen.get(r))
+            if r.value is None and r not in seen:
+                seen[r] = f"{p}.shape[{axis}]"
+        if all(k is not None for k in known):
+            tests.append(f"{p}.shape == ({known[0]},)" if len(axes) == 1 else f"{p}.shape == ({known[0]}, {known[1]})")
+        else:
+            tests.append(f"{p}.ndim == {len(axes)}")
+            for axis, k in zip(axes, known):
+                if k is not None:
+                    tests.append(f"{p}.shape[{axis}] == {k}")
     return " and ".join(tests)
 
 
@@ -1191,17 +1232,9 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             return _interpreted(outputs, variables, values, out)
         return out
 
-    def run(args: tuple[Any, ...], given: Mapping[str, Any], value: Any = None) -> Any:
-        """fn(*args), ``given`` the values by name (and ``value``, the last parameter's, where it is given first)."""
-        try:
-            out = fn(*args)
-        except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
-            return failed(err, args, {**given, last: value} if last_first else given)
-        # the fast path: one sum per NumPy result, finite and not tiny (NaN fails both comparisons)
-        if type(out) is ndarray:
-            if lo <= abs(reduce(out, None)) < inf:
-                return out
-        elif type(out) is tuple:
+    def looked_at(out: Any, given: Mapping[str, Any], value: Any = None) -> Any:
+        """The results of a call, other than one finite NumPy array: a tuple of them, a float, or the slow path."""
+        if type(out) is tuple:
             for o in out:
                 t = type(o)
                 if not ((t is ndarray and lo <= abs(reduce(o, None)) < inf) or (t is float and lo <= abs(o) < inf)):
@@ -1260,7 +1293,15 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
                 got = getter(values)
             except KeyError:
                 raise missing(values) from None
-            return run((got, value) if one else (*got, value), values, value)
+            args = (got, value) if one else (*got, value)
+            try:
+                out = fn(*args)
+            except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
+                return failed(err, args, {**values, last: value})
+            # the fast path: one sum of the NumPy result, finite and not tiny (NaN fails both comparisons)
+            if type(out) is ndarray and lo <= abs(reduce(out, None)) < inf:
+                return out
+            return looked_at(out, values, value)
 
         call_last.__doc__ = doc
         return call_last
@@ -1270,7 +1311,14 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             got = getter(values)
         except KeyError:
             raise missing(values) from None
-        return run((got,) if one else got, values)
+        args = (got,) if one else got
+        try:
+            out = fn(*args)
+        except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
+            return failed(err, args, values)
+        if type(out) is ndarray and lo <= abs(reduce(out, None)) < inf:  # the fast path, as in call_last
+            return out
+        return looked_at(out, values)
 
     call.__doc__ = doc
     return call

@@ -555,6 +555,12 @@ class Kernels:
         inner = _npM.divided_differences(f, p, w, xp) * xp.matmul(xp.matmul(Ut, self.ops.floating(E)), U)
         return xp.matmul(xp.matmul(U, inner), Ut)
 
+    def dsigmoid(self, u: Any) -> Any:
+        """sigmoid(u) .* sigmoid(-u) from one exp(-|u|) (as runtime.kernels.dsigmoid)."""
+        xp = self.ops.xp
+        t = xp.exp(-xp.abs(self.ops.asarray(u)))
+        return t / ((1 + t) * (1 + t))
+
     def msum(self, dense: Any = (), diag: Any = (), outer: Any = ()) -> Any:
         """Matrices + diagonals + rank-1 terms (as runtime.kernels.msum, by the array's own operators here)."""
         return _npK.msum_plain(dense, diag, outer, self.np_style)
