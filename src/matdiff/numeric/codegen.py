@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.build import is_symmetric
 from ..core.nodes import (
     Add,
     Call,
@@ -106,6 +107,7 @@ def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
 
 
 _is_diag = is_diag_of_vector
+_SYM_FUNCTIONS = ("expm", "logm", "sqrtm")  # f(S) of a symmetric S by one eigh (their registry entries' lowering)
 _text = lru_cache(maxsize=4096)(to_text)  # an expression's text (evaluation lowers the same trees again and again)
 
 
@@ -118,6 +120,7 @@ class Lowering:
         self.memo: dict[Expr, str] = {}
         self.factors: dict[Expr, str] = {}
         self.standalone_inv: set[Expr] = set()
+        self.sym_frechets: dict[tuple[Expr, str], set[Expr]] = {}  # (S, "logm"): the E of each L_f(S, E) to compute
         self.dims: dict[Dim, str] = {}
         for name, v in variables.items():
             if v.is_scalar:
@@ -158,6 +161,9 @@ class Lowering:
             inv = _inv_arg(e)
             if inv is not None and not in_chain:
                 self.standalone_inv.add(inv[0])
+            if isinstance(e, Call) and e.fn.name[:-2] in _SYM_FUNCTIONS and e.fn.name.endswith("_d") \
+                    and len(e.args) == 2 and not e.args[0].is_scalar and is_symmetric(e.args[0]):
+                self.sym_frechets.setdefault((e.args[0], e.fn.name[:-2]), set()).add(e.args[1])
             if isinstance(e, MatMul):
                 factors = inverse_powers(list(e.factors))  # inv(A)^2*x: inv(A) in a chain, solved with
                 chain = [f for f in factors if not f.is_scalar]
@@ -409,6 +415,9 @@ class Lowering:
 
     def trace(self, arg: Expr) -> str:
         """tr(P*Q) = sum(P .* Q'): no product formed."""
+        got = self._sym_trace(arg)
+        if got is not None:
+            return got
         if isinstance(arg, MatMul):
             factors = list(arg.factors)
             if len(factors) > 2:  # a run whose product is a scalar (eye*x'*y*X) is one factor, as in a product
@@ -425,6 +434,34 @@ class Lowering:
                 s = " * ".join(self(f) for f in scal)
                 return self.emit(f"{s} * {code}" if s else code)
         return self.emit(f"_np.trace({self(arg)})")
+
+    def _sym_trace(self, arg: Expr) -> str | None:
+        """tr(f(S)*M) (S symmetric, f = expm, logm, sqrtm) where L_f(S, E) is computed too, E = M or M + M': the value
+        as sum(f(w) .* diag(U' E U)) (times 1/2 for M + M'), U' E U shared with the derivative (``_K.sym_trace``),
+        as an expert shares it: no f(S) formed."""
+        if not isinstance(arg, MatMul) or not self.sym_frechets:
+            return None
+        scal = [f for f in arg.factors if f.is_scalar]
+        chain = [f for f in arg.factors if not f.is_scalar]
+        if len(chain) != 2:
+            return None
+        for fs, m in ((chain[0], chain[1]), (chain[1], chain[0])):
+            if not (isinstance(fs, Call) and fs.fn.name in _SYM_FUNCTIONS and len(fs.args) == 1):
+                continue
+            for v in self.sym_frechets.get((fs.arg, fs.fn.name), ()):
+                if v == m:
+                    scale = None
+                elif isinstance(v, Add) and len(v.terms) == 2 and any(
+                        v.terms[i] == m and v.terms[1 - i] == Transpose(m)
+                        for i in (0, 1)):
+                    scale = "0.5"
+                else:
+                    continue
+                eig = self.emit(f"_K.eigh({self(fs.arg)})")
+                code = f"_K.sym_trace({eig}, {self(v)}, {fs.fn.name!r})"
+                s = " * ".join(([scale] if scale else []) + [self(f) for f in scal])
+                return self.emit(f"{s} * {code}" if s else code)
+        return None
 
     # -- products
     def gram_of(self, chain: Sequence[Expr]) -> tuple[Expr, Expr | None] | None:

@@ -555,6 +555,14 @@ class Kernels:
         inner = _npM.divided_differences(f, p, w, xp) * xp.matmul(xp.matmul(Ut, self.ops.floating(E)), U)
         return xp.matmul(xp.matmul(U, inner), Ut)
 
+    def sym_trace(self, S: Any, E: Any, f: str, p: float = 0.0) -> Any:
+        """tr(f(S) E) = sum(f(w) .* diag(U' E U)), diag(U' E U) by one product (as runtime.matfun.sym_trace), S given
+        by its eigh."""
+        xp = self.ops.xp
+        w, U = self._spectrum(S, f, p, derivative=False)
+        d = xp.sum(U * xp.matmul(self.ops.floating(E), U), axis=-2)
+        return xp.sum(_npM.spectral_values(f, p, w, xp) * d)
+
     def dsigmoid(self, u: Any) -> Any:
         """sigmoid(u) .* sigmoid(-u) from one exp(-|u|) (as runtime.kernels.dsigmoid)."""
         xp = self.ops.xp

@@ -549,7 +549,8 @@ def _pass(S: Any) -> Any:
 
 
 _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
-           "powm_frechet2", "sym_fun", "sym_frechet", "sym_check")  # sym_*: of the matrix (eigh passes it on)
+           "powm_frechet2", "sym_fun", "sym_frechet", "sym_check",
+           "sym_trace")  # sym_*: of the matrix (eigh passes it on)
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
                     logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step, gram=_gram, msum=_msum,
                     dsigmoid=_dsigmoid,

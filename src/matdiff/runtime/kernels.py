@@ -55,6 +55,7 @@ from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
     sym_check,
     sym_frechet,
     sym_fun,
+    sym_trace,
 )
 
 _EPS = float(np.finfo(np.float64).eps)
