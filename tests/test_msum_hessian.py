@@ -131,3 +131,26 @@ def test_nan_input_is_a_domain_error_naming_it(rng: np.random.Generator) -> None
         h.compile(hvp=True)(np.ones(6), x=x, A=vals["A"])
     with pytest.raises(DomainError, match="value of _d_x|NaN"):
         h.compile(hvp=True)(np.full(6, np.nan), x=vals["x"], A=vals["A"])
+
+
+def test_common_factor_of_a_vector_sum(rng: np.random.Generator) -> None:
+    """p.*v - (p'*v)*p lowered as p.*(v - p'*v): the lse hvp; and sums where the pattern is absent or signed."""
+    h = matdiff.hessian("x'*A*x + log(sum(exp(x)))", wrt="x")
+    assert "(_d_x - (_t0 @ _d_x))" in h.hvp_source().replace("_t3", "_t0")
+    n = 9
+    x, A, v, b = rng.standard_normal(n), rng.standard_normal((n, n)), rng.standard_normal(n), rng.standard_normal(n)
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    np.testing.assert_allclose(h.compile(hvp=True)(v, x=x, A=A), A @ v + v @ A + p * v - (p @ v) * p, rtol=1e-12)
+    types = {"x": "vector", "b": "vector"}
+    for expr, ref in [("x.*b + 3*(b'*x)*x", x * b + 3 * (b @ x) * x), ("x.*b - 2*x", x * b - 2 * x),
+                      ("b.*x - (x'*x)*x + b", b * x - (x @ x) * x + b), ("exp(x).*b - x", np.exp(x) * b - x)]:
+        f = matdiff.compile(f"sum(({expr}).^2)", wrt="x", types=types)
+        val, grads = f(x=x, b=b)
+        assert val == pytest.approx(np.sum(ref**2), rel=1e-12)
+        fd = []
+        for j in range(n):  # central differences of the value
+            e = np.zeros(n)
+            e[j] = 1e-6
+            fd.append((f(x=x + e, b=b)[0] - f(x=x - e, b=b)[0]) / 2e-6)
+        np.testing.assert_allclose(grads["x"], fd, rtol=1e-6, atol=1e-6)

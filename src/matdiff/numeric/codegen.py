@@ -242,8 +242,12 @@ class Lowering:
             got = self._msum(e)
         if got is not None:
             return got
-        code = self(e.terms[0])
-        for t in e.terms[1:]:
+        pair = self._common_factor(e)
+        if pair is not None:
+            code, rest = pair
+        else:
+            code, rest = self(e.terms[0]), e.terms[1:]
+        for t in rest:
             if isinstance(t, MatMul) and isinstance(t.factors[0], Num) and t.factors[0].value < 0:
                 c = -t.factors[0].value
                 pos = MatMul(t.factors[1:]) if c == 1 and len(t.factors) > 2 else (
@@ -494,6 +498,34 @@ class Lowering:
             else:
                 continue
             return self.gram(found[0], found[1], shift)
+        return None
+
+    def _common_factor(self, e: Add) -> tuple[str, list[Expr]] | None:
+        """In a sum of vectors, a .* b + s*a (s a scalar) as a .* (b + s): one pass fewer, as an expert writes the hvp
+        of log-sum-exp, p .* v - (p'*v)*p = p .* (v - p'*v).  (The code of that pair, the other terms.)"""
+        if e.shape is None or not _is_vec(e) or len(e.terms) < 2:
+            return None
+        from ..core.build import group_scalar_runs
+
+        for i, h in enumerate(e.terms):
+            if not (isinstance(h, Hadamard) and _is_vec(h.a) and _is_vec(h.b)):
+                continue
+            for j, t in enumerate(e.terms):
+                negated, body = (True, t.arg) if isinstance(t, Neg) else (False, t)
+                if j == i or not isinstance(body, MatMul):
+                    continue
+                fs = group_scalar_runs(list(body.factors)) if len(body.factors) > 2 else list(body.factors)
+                scal = [f for f in fs if f.is_scalar]
+                chain = [f for f in fs if not f.is_scalar]
+                if len(chain) != 1 or not scal or chain[0] not in (h.a, h.b):
+                    continue
+                if isinstance(scal[0], Num) and scal[0].value < 0:  # -c*s*a: subtract c*s
+                    negated = not negated
+                    scal = scal[1:] if scal[0].value == -1 else [Num(-scal[0].value)] + scal[1:]
+                s = self(scal[0]) if len(scal) == 1 else self(MatMul(tuple(scal))) if scal else "1"
+                a, b = (h.a, h.b) if chain[0] == h.a else (h.b, h.a)
+                inner = self.emit(f"{self(b)} {'-' if negated else '+'} {s}")
+                return self.emit(f"{self(a)} * {inner}"), [x for k, x in enumerate(e.terms) if k not in (i, j)]
         return None
 
     def _msum(self, e: Add) -> str | None:
