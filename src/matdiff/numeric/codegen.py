@@ -23,11 +23,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from ..core.build import is_symmetric
 from ..core.nodes import (
     Add,
     Call,
@@ -49,7 +51,7 @@ from ..core.nodes import (
 )
 from ..core.shapes import Dim
 from ..errors import DomainError, MatdiffError, ShapeError
-from ..functions.elementwise import logistic
+from ..functions.elementwise import logistic, sigmoid
 from ..functions.linalg import inv, is_inverse
 from ..functions.reductions import diag
 from ..functions.registry import entries
@@ -105,6 +107,7 @@ def _inv_arg(e: Expr) -> tuple[Expr, bool] | None:
 
 
 _is_diag = is_diag_of_vector
+_SYM_FUNCTIONS = ("expm", "logm", "sqrtm")  # f(S) of a symmetric S by one eigh (their registry entries' lowering)
 _text = lru_cache(maxsize=4096)(to_text)  # an expression's text (evaluation lowers the same trees again and again)
 
 
@@ -117,6 +120,7 @@ class Lowering:
         self.memo: dict[Expr, str] = {}
         self.factors: dict[Expr, str] = {}
         self.standalone_inv: set[Expr] = set()
+        self.sym_frechets: dict[tuple[Expr, str], set[Expr]] = {}  # (S, "logm"): the E of each L_f(S, E) to compute
         self.dims: dict[Dim, str] = {}
         for name, v in variables.items():
             if v.is_scalar:
@@ -157,6 +161,9 @@ class Lowering:
             inv = _inv_arg(e)
             if inv is not None and not in_chain:
                 self.standalone_inv.add(inv[0])
+            if isinstance(e, Call) and e.fn.name[:-2] in _SYM_FUNCTIONS and e.fn.name.endswith("_d") \
+                    and len(e.args) == 2 and not e.args[0].is_scalar and is_symmetric(e.args[0]):
+                self.sym_frechets.setdefault((e.args[0], e.fn.name[:-2]), set()).add(e.args[1])
             if isinstance(e, MatMul):
                 factors = inverse_powers(list(e.factors))  # inv(A)^2*x: inv(A) in a chain, solved with
                 chain = [f for f in factors if not f.is_scalar]
@@ -231,10 +238,16 @@ class Lowering:
     # -- operators
     def _l_Add(self, e: Add) -> str:
         got = self._gram_plus_shift(e)
+        if got is None:
+            got = self._msum(e)
         if got is not None:
             return got
-        code = self(e.terms[0])
-        for t in e.terms[1:]:
+        pair = self._common_factor(e)
+        if pair is not None:
+            code, rest = pair
+        else:
+            code, rest = self(e.terms[0]), e.terms[1:]
+        for t in rest:
             if isinstance(t, MatMul) and isinstance(t.factors[0], Num) and t.factors[0].value < 0:
                 c = -t.factors[0].value
                 pos = MatMul(t.factors[1:]) if c == 1 and len(t.factors) > 2 else (
@@ -317,7 +330,34 @@ class Lowering:
         return code
 
     def _l_Hadamard(self, e: Hadamard) -> str:
+        got = self._dsigmoid(e)
+        if got is not None:
+            return got
         return self.emit(f"{self(e.a)} * {self(e.b)}")
+
+    def _dsigmoid(self, e: Hadamard) -> str | None:
+        """A product of three or more factors holding sigmoid(u) .* sigmoid(-u) (a logistic Hessian's weights, its hvp):
+        that pair by ``_K.dsigmoid(u)``, from one exp(-|u|), exact where s .* (1 - s) is not (s rounded to 1), and
+        cheaper than two expit calls (or one)."""
+        factors: list[Expr] = []
+
+        def flat(f: Expr) -> None:
+            if isinstance(f, Hadamard):
+                flat(f.a)
+                flat(f.b)
+            else:
+                factors.append(f)
+        flat(e)
+        if len(factors) < 3:  # the pair alone (a gradient) reads as the formula: two expit calls
+            return None
+        calls = [i for i, f in enumerate(factors) if isinstance(f, Call) and f.fn is sigmoid]
+        for i in calls:
+            for j in calls:
+                u = _negated(factors[i].arg)  # type: ignore[attr-defined]
+                if j != i and u is not None and u == factors[j].arg:  # type: ignore[attr-defined]
+                    rest = [self(f) for k, f in enumerate(factors) if k not in (i, j)]
+                    return self.emit(" * ".join([self.emit(f"_K.dsigmoid({self(u)})")] + rest))
+        return None
 
     def _l_HDiv(self, e: HDiv) -> str:
         got = self._logistic(e)
@@ -379,6 +419,9 @@ class Lowering:
 
     def trace(self, arg: Expr) -> str:
         """tr(P*Q) = sum(P .* Q'): no product formed."""
+        got = self._sym_trace(arg)
+        if got is not None:
+            return got
         if isinstance(arg, MatMul):
             factors = list(arg.factors)
             if len(factors) > 2:  # a run whose product is a scalar (eye*x'*y*X) is one factor, as in a product
@@ -395,6 +438,34 @@ class Lowering:
                 s = " * ".join(self(f) for f in scal)
                 return self.emit(f"{s} * {code}" if s else code)
         return self.emit(f"_np.trace({self(arg)})")
+
+    def _sym_trace(self, arg: Expr) -> str | None:
+        """tr(f(S)*M) (S symmetric, f = expm, logm, sqrtm) where L_f(S, E) is computed too, E = M or M + M': the value
+        as sum(f(w) .* diag(U' E U)) (times 1/2 for M + M'), U' E U shared with the derivative (``_K.sym_trace``),
+        as an expert shares it: no f(S) formed."""
+        if not isinstance(arg, MatMul) or not self.sym_frechets:
+            return None
+        scal = [f for f in arg.factors if f.is_scalar]
+        chain = [f for f in arg.factors if not f.is_scalar]
+        if len(chain) != 2:
+            return None
+        for fs, m in ((chain[0], chain[1]), (chain[1], chain[0])):
+            if not (isinstance(fs, Call) and fs.fn.name in _SYM_FUNCTIONS and len(fs.args) == 1):
+                continue
+            for v in self.sym_frechets.get((fs.arg, fs.fn.name), ()):
+                if v == m:
+                    scale = None
+                elif isinstance(v, Add) and len(v.terms) == 2 and any(
+                        v.terms[i] == m and v.terms[1 - i] == Transpose(m)
+                        for i in (0, 1)):
+                    scale = "0.5"
+                else:
+                    continue
+                eig = self.emit(f"_K.eigh({self(fs.arg)})")
+                code = f"_K.sym_trace({eig}, {self(v)}, {fs.fn.name!r})"
+                s = " * ".join(([scale] if scale else []) + [self(f) for f in scal])
+                return self.emit(f"{s} * {code}" if s else code)
+        return None
 
     # -- products
     def gram_of(self, chain: Sequence[Expr]) -> tuple[Expr, Expr | None] | None:
@@ -428,6 +499,73 @@ class Lowering:
                 continue
             return self.gram(found[0], found[1], shift)
         return None
+
+    def _common_factor(self, e: Add) -> tuple[str, list[Expr]] | None:
+        """In a sum of vectors, a .* b + s*a (s a scalar) as a .* (b + s): one pass fewer, as an expert writes the hvp
+        of log-sum-exp, p .* v - (p'*v)*p = p .* (v - p'*v).  (The code of that pair, the other terms.)"""
+        if e.shape is None or not _is_vec(e) or len(e.terms) < 2:
+            return None
+        from ..core.build import group_scalar_runs
+
+        for i, h in enumerate(e.terms):
+            if not (isinstance(h, Hadamard) and _is_vec(h.a) and _is_vec(h.b)):
+                continue
+            for j, t in enumerate(e.terms):
+                negated, body = (True, t.arg) if isinstance(t, Neg) else (False, t)
+                if j == i or not isinstance(body, MatMul):
+                    continue
+                fs = group_scalar_runs(list(body.factors)) if len(body.factors) > 2 else list(body.factors)
+                scal = [f for f in fs if f.is_scalar]
+                chain = [f for f in fs if not f.is_scalar]
+                if len(chain) != 1 or not scal or chain[0] not in (h.a, h.b):
+                    continue
+                if isinstance(scal[0], Num) and scal[0].value < 0:  # -c*s*a: subtract c*s
+                    negated = not negated
+                    scal = scal[1:] if scal[0].value == -1 else [Num(-scal[0].value)] + scal[1:]
+                s = self(scal[0]) if len(scal) == 1 else self(MatMul(tuple(scal))) if scal else "1"
+                a, b = (h.a, h.b) if chain[0] == h.a else (h.b, h.a)
+                inner = self.emit(f"{self(b)} {'-' if negated else '+'} {s}")
+                return self.emit(f"{self(a)} * {inner}"), [x for k, x in enumerate(e.terms) if k not in (i, j)]
+        return None
+
+    def _msum(self, e: Add) -> str | None:
+        """A sum of matrices with diagonal (diag(v), s*eye) or rank-1 (c*u*v') terms as one ``_K.msum``: the dense
+        terms added into one fresh buffer, the diagonals added on its diagonal, the rank-1 terms by ``dger`` in place
+        (a Hessian ``A + A' + diag(p) - p*p'`` makes no n x n temporary beyond its result)."""
+        if e.shape is None or _one(e.shape[0]) or _one(e.shape[1]) or any(t.is_scalar for t in e.terms):
+            return None
+        dense: list[str] = []
+        diag_: list[str] = []
+        outer: list[str] = []
+        for t in e.terms:
+            sign, body = (-1, t.arg) if isinstance(t, Neg) else (1, t)
+            scal: list[Expr] = []
+            chain = [body]
+            if isinstance(body, MatMul):
+                scal = [f for f in body.factors if f.is_scalar]
+                chain = [f for f in body.factors if not f.is_scalar]
+            if sign == -1:
+                scal = [Num(-1)] + scal
+            coef = self(scal[0]) if len(scal) == 1 else self(MatMul(tuple(scal))) if scal else None
+            if len(chain) == 1 and isinstance(chain[0], Eye):
+                diag_.append(coef if coef is not None else "1.0")
+            elif len(chain) == 1 and _is_diag(chain[0]):
+                v = chain[0].arg  # type: ignore[attr-defined]
+                diag_.append(self(MatMul(tuple(scal) + (v,)) if scal else v))
+            elif len(chain) == 2 and _col(chain[0]) and _row(chain[1]):
+                outer.append(f"({coef if coef is not None else 1}, {self(chain[0])}, {self(chain[1])})")
+            elif sign == -1:
+                dense.append(f"(-1, {self(body)})")
+            else:
+                dense.append(self(t))
+        if not (dense or outer) or not (diag_ or outer) or len(e.terms) < 2:
+            return None
+        args = [f"[{', '.join(dense)}]"] if dense else []
+        if diag_:
+            args.append(f"diag=[{', '.join(diag_)}]")
+        if outer:
+            args.append(f"outer=[{', '.join(outer)}]")
+        return self.emit(f"_K.msum({', '.join(args)})")
 
     def gram(self, q: Expr, v: Expr | None, shift: str | None = None) -> str:
         args = [self(q)] + ([self(v)] if v is not None else (["None"] if shift else [])) + ([shift] if shift else [])
@@ -943,6 +1081,26 @@ def _is_vec(e: Expr) -> bool:
     return e.shape is not None and (_one(e.shape[0]) != _one(e.shape[1]))
 
 
+def _negated(e: Expr) -> Expr | None:
+    """u where e is -u (Neg(u), or -1*u)."""
+    if isinstance(e, Neg):
+        return e.arg
+    if isinstance(e, MatMul) and isinstance(e.factors[0], Num) and e.factors[0].value == -1:
+        rest = e.factors[1:]
+        return rest[0] if len(rest) == 1 else MatMul(rest)
+    return None
+
+
+def _col(e: Expr) -> bool:
+    """A column vector (n x 1, n not 1)."""
+    return e.shape is not None and _one(e.shape[1]) and not _one(e.shape[0])
+
+
+def _row(e: Expr) -> bool:
+    """A row vector (1 x n, n not 1)."""
+    return e.shape is not None and _one(e.shape[0]) and not _one(e.shape[1])
+
+
 def _out(e: Expr, code: str) -> str:
     return f"_scalar({code})" if e.is_scalar else code
 
@@ -1061,7 +1219,8 @@ def generate(name: str, outputs: Sequence[Expr], variables: Mapping[str, Var], g
 
 
 def _shape_condition(variables: Mapping[str, Var]) -> str:
-    """A cheap test that the arguments have the sizes the expression needs."""
+    """A cheap test that the arguments have the sizes the expression needs: ``A.shape == (n, n)`` where every size
+    of A is known from an earlier argument (or a number), else its ``ndim`` and the sizes known."""
     seen: dict[Dim, str] = {}
     tests: list[str] = []
     for name, v in variables.items():
@@ -1069,33 +1228,49 @@ def _shape_condition(variables: Mapping[str, Var]) -> str:
             continue
         p = pyname(name)
         axes = (0,) if v.is_vector else (0, 1)
-        tests.append(f"{p}.ndim == {len(axes)}")
-        for axis in axes:
-            code = f"{p}.shape[{axis}]"
+        known: list[str | None] = []
+        for axis in axes:  # a size given by a number, an earlier argument or an earlier axis of this one (S n x n)
             r = v.shape[axis].find()
-            if r.value is not None:
-                tests.append(f"{code} == {r.value}")
-            elif r in seen:
-                tests.append(f"{code} == {seen[r]}")
-            else:
-                seen[r] = code
+            known.append(str(r.value) if r.value is not None else seen.get(r))
+            if r.value is None and r not in seen:
+                seen[r] = f"{p}.shape[{axis}]"
+        if all(k is not None for k in known):
+            tests.append(f"{p}.shape == ({known[0]},)" if len(axes) == 1 else f"{p}.shape == ({known[0]}, {known[1]})")
+        else:
+            tests.append(f"{p}.ndim == {len(axes)}")
+            for axis, k in zip(axes, known):
+                if k is not None:
+                    tests.append(f"{p}.shape[{axis}] == {k}")
     return " and ".join(tests)
 
 
 def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: Sequence[str],
-                  doc: str = "", where: str = "", outputs: Sequence[Expr] | None = None) -> Callable[..., Any]:
+                  doc: str = "", where: str = "", outputs: Sequence[Expr] | None = None,
+                  last_first: bool = False) -> Callable[..., Any]:
     """``f(**values)`` calling the generated ``fn``; a ShapeError that names the operands on bad shapes,
     a DomainError that says where (``where``: the expression).
 
     ``outputs``, the expressions fn computes: where a NumPy result comes back 0 or tiny throughout (a partial
     product that underflowed, at inputs ~1e±200, or a true 0), the interpreter computes them again, rescaling
-    the products that left float64's range; a true 0 stays 0 (no extra pass otherwise)."""
+    the products that left float64's range; a true 0 stays 0 (no extra pass otherwise).
+
+    ``last_first``: the last parameter is given first, positionally (``f(direction, **values)``: a Hessian-vector
+    product), the others by name.
+
+    A call's fast path costs what the generated function costs plus one sum per result: the arguments picked by
+    one ``itemgetter``, the function called, each NumPy result summed once (finite and not tiny: returned).  A
+    missing argument, an error, a result that is not finite or is 0 or tiny take the slow path, which explains."""
     names = list(params)
+    named = names[:-1] if last_first else names
+    getter = itemgetter(*named) if named else (lambda values: ())
+    one = len(named) == 1
+    last = names[-1] if last_first else ""
     inner = fn
     while hasattr(inner, "__wrapped__"):  # a backend's _wrap (functools.wraps): the generated function inside
         inner = inner.__wrapped__
     all_finite = getattr(inner, "__globals__", {}).get("_all_finite")  # its backend's reader of concrete arrays
     finite_inputs = getattr(inner, "__globals__", {}).get("_finite_inputs")  # names an input with NaN/Inf entries
+    ndarray, reduce, lo, inf = np.ndarray, _reduce, UNDERFLOW, np.inf
 
     def blame(values: Mapping[str, Any]) -> None:
         """A DomainError naming the first input with NaN or infinite entries, if one has (after a result that is
@@ -1113,32 +1288,50 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
             if bad:
                 raise DomainError(f"the value of {n} has NaN or infinite entries")
 
-    def call(**values: Any) -> Any:
+    def checked(out: Any, values: Mapping[str, Any]) -> Any:
+        """The slow path's look at the results: NaN/Inf (from the inputs: say which), or 0 or tiny throughout."""
+        state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
+        if state is _FINE:
+            return out
+        if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
+            blame(values)
+            raise DomainError("the result is not finite at this point (an overflow, or a value outside "
+                              "the domain)")
+        if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
+            return _interpreted(outputs, variables, values, out)
+        return out
+
+    def looked_at(out: Any, given: Mapping[str, Any], value: Any = None) -> Any:
+        """The results of a call, other than one finite NumPy array: a tuple of them, a float, or the slow path."""
+        if type(out) is tuple:
+            for o in out:
+                t = type(o)
+                if not ((t is ndarray and lo <= abs(reduce(o, None)) < inf) or (t is float and lo <= abs(o) < inf)):
+                    break
+            else:
+                return out
+        elif type(out) is float and lo <= abs(out) < inf:
+            return out
+        values = {**given, last: value} if last_first else given
         try:
-            args = [values[n] for n in names]
-        except KeyError:
-            missing = [n for n in names if n not in values]
-            raise MatdiffError(f"no value given for {', '.join(missing)}") from None
+            return checked(out, values)
+        except DomainError as err:
+            raise located(err) from None
+
+    def located(err: DomainError) -> DomainError:
+        return DomainError(f"{err} (in {where})") if where and where not in str(err) else err
+
+    def failed(error: Exception, args: tuple[Any, ...], values: Mapping[str, Any]) -> Any:
+        """The slow path of a call that raised ``error``: a DomainError that names the input to blame and says where,
+        a ShapeError that names the operands, a MatdiffError; or the result, where the arguments needed converting."""
         try:
             try:
-                out = fn(*args)
+                raise error
             except (DomainError, np.linalg.LinAlgError):
                 blame(values)  # a NaN input is the cause to name, not the factorization it made fail
                 raise
-            state = _scan(out) if all_finite is None else (_FINE if _finite(out, all_finite) else _NOT_FINITE)
-            if state is _FINE:
-                return out
-            if state is _NOT_FINITE:  # NaN or Inf: from the inputs (say which) or an overflow
-                blame(values)
-                raise DomainError("the result is not finite at this point (an overflow, or a value outside "
-                                  "the domain)")
-            if outputs is not None:  # 0 or tiny throughout: computed again, rescaled where a product underflowed
-                return _interpreted(outputs, variables, values, out)
-            return out
         except DomainError as err:
-            if where and where not in str(err):
-                raise DomainError(f"{err} (in {where})") from None
-            raise
+            raise located(err) from None
         except MatdiffError:
             raise
         except (OverflowError, ZeroDivisionError):  # Python floats in, where NumPy's would give Inf
@@ -1159,6 +1352,42 @@ def make_callable(fn: Callable[..., Any], variables: Mapping[str, Var], params: 
                 except Exception as again:  # noqa: BLE001 - reported below as a MatdiffError
                     err = again
             raise MatdiffError(f"evaluation failed: {type(err).__name__}: {err}") from None
+
+    def missing(values: Mapping[str, Any]) -> MatdiffError:
+        return MatdiffError(f"no value given for {', '.join(n for n in named if n not in values)}")
+
+    if last_first:
+        def call_last(value: Any, /, **values: Any) -> Any:
+            try:
+                got = getter(values)
+            except KeyError:
+                raise missing(values) from None
+            args = (got, value) if one else (*got, value)
+            try:
+                out = fn(*args)
+            except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
+                return failed(err, args, {**values, last: value})
+            # the fast path: one sum of the NumPy result, finite and not tiny (NaN fails both comparisons)
+            if type(out) is ndarray and lo <= abs(reduce(out, None)) < inf:
+                return out
+            return looked_at(out, values, value)
+
+        call_last.__doc__ = doc
+        return call_last
+
+    def call(**values: Any) -> Any:
+        try:
+            got = getter(values)
+        except KeyError:
+            raise missing(values) from None
+        args = (got,) if one else got
+        try:
+            out = fn(*args)
+        except Exception as err:  # noqa: BLE001 - explained (or raised again) by the slow path
+            return failed(err, args, values)
+        if type(out) is ndarray and lo <= abs(reduce(out, None)) < inf:  # the fast path, as in call_last
+            return out
+        return looked_at(out, values)
 
     call.__doc__ = doc
     return call

@@ -54,13 +54,15 @@ class Program:
                                     doc=self.doc, comment=list(self.comment))
         return standalone(self._source) if with_imports else self._source
 
-    def build(self, backend: str = "numpy", batch: Batch = False) -> Callable[..., Any]:
-        """``f(**values)`` running the source on ``backend``; over a leading batch axis where ``batch``."""
+    def build(self, backend: str = "numpy", batch: Batch = False, last_first: bool = False) -> Callable[..., Any]:
+        """``f(**values)`` running the source on ``backend``; over a leading batch axis where ``batch``.
+
+        ``last_first``: ``f(value, **values)``, the last variable given first, positionally (not with ``batch``)."""
         raw = build(self.source(), self.name, backend)
         if batch is not False:
             return batched(raw, self.variables, self.params, backend, batch, where=self.where)
         return make_callable(raw, self.variables, self.params, self.callable_doc, where=self.where,
-                             outputs=list(self.outputs))
+                             outputs=list(self.outputs), last_first=last_first)
 
 
 class Compilable:

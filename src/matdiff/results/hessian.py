@@ -137,12 +137,20 @@ class Hessian(Derived, Compilable):
                             tuple([batch] if isinstance(batch, str) else batch) + (self.direction.name,))
         fn = cache.get(key)
         if fn is None:
-            fn = cache[key] = self._hvp_callable(self.hvp_program().build(backend, key[1]), backend)
+            fn = cache[key] = self._hvp_callable(backend, key[1])
         return fn
 
-    def _hvp_callable(self, fn: Callable[..., Any], backend: str) -> Callable[..., Any]:
-        dname, var = self.direction.name, self.var
+    def _hvp_callable(self, backend: str, batch: Batch) -> Callable[..., Any]:
+        var = self.var
+        doc = (f"H[V] for the Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt}: hvp(V, **values), "
+               f"V shaped like {self.wrt}")
         zero_or_scalar = self.hvp_expr.is_scalar and not var.is_scalar  # H = 0, or c*I with c a scalar expression
+        if batch is False and not zero_or_scalar:  # the direction given first: no wrapper around the compiled call
+            fn = self.hvp_program().build(backend, batch, last_first=True)
+            fn.__doc__ = doc
+            return fn
+        fn = self.hvp_program().build(backend, batch)
+        dname = self.direction.name
 
         def hvp(direction: Any, /, **values: Any) -> Any:
             out = fn(**values, **{dname: direction})
@@ -151,8 +159,7 @@ class Hessian(Derived, Compilable):
                     out * direction * 0 + out
             return out
 
-        hvp.__doc__ = (f"H[V] for the Hessian of {to_text(self.expr_f)} w.r.t. {self.wrt}: hvp(V, **values), "
-                       f"V shaped like {self.wrt}")
+        hvp.__doc__ = doc
         return hvp
 
     def _finish(self, fn: Callable[..., Any], backend: str, batch: Batch) -> Callable[..., Any]:
@@ -166,12 +173,18 @@ class Hessian(Derived, Compilable):
                 return np.broadcast_to(np.reshape(h, np.shape(h)[:1] + (1, 1)), np.shape(h)[:1] + (n, n)).copy()
             return batched_hessian
         if self.expr is not None:
+            if var.is_scalar:
+                return fn
+            name, ndarray = var.name, np.ndarray
+
             def hessian(**values: Any) -> Any:
                 h = fn(**values)
-                if var.is_scalar:
+                x = values[name]
+                n = x.shape[0] if type(x) is ndarray else np.shape(x)[0]
+                if type(h) is ndarray and h.shape == (n, n):
                     return h
-                n = np.shape(values[var.name])[0]
-                return np.broadcast_to(h, (n, n)).copy() if np.shape(h) != (n, n) else h
+                return np.broadcast_to(h, (n, n)).copy()
+            hessian.__doc__ = fn.__doc__
             return hessian
         dname = self.direction.name
 

@@ -419,6 +419,7 @@ class Kernels:
 
     def __init__(self, ops: Ops, F: Factorizations):
         self.ops, self.F = ops, F
+        self.np_style: Any = None  # the namespace's _np (set by namespace())
 
     @staticmethod
     def _is_vector(X: Any) -> bool:
@@ -553,6 +554,24 @@ class Kernels:
         Ut = xp.matrix_transpose(U)
         inner = _npM.divided_differences(f, p, w, xp) * xp.matmul(xp.matmul(Ut, self.ops.floating(E)), U)
         return xp.matmul(xp.matmul(U, inner), Ut)
+
+    def sym_trace(self, S: Any, E: Any, f: str, p: float = 0.0) -> Any:
+        """tr(f(S) E) = sum(f(w) .* diag(U' E U)), diag(U' E U) by one product (as runtime.matfun.sym_trace), S given
+        by its eigh."""
+        xp = self.ops.xp
+        w, U = self._spectrum(S, f, p, derivative=False)
+        d = xp.sum(U * xp.matmul(self.ops.floating(E), U), axis=-2)
+        return xp.sum(_npM.spectral_values(f, p, w, xp) * d)
+
+    def dsigmoid(self, u: Any) -> Any:
+        """sigmoid(u) .* sigmoid(-u) from one exp(-|u|) (as runtime.kernels.dsigmoid)."""
+        xp = self.ops.xp
+        t = xp.exp(-xp.abs(self.ops.asarray(u)))
+        return t / ((1 + t) * (1 + t))
+
+    def msum(self, dense: Any = (), diag: Any = (), outer: Any = ()) -> Any:
+        """Matrices + diagonals + rank-1 terms (as runtime.kernels.msum, by the array's own operators here)."""
+        return _npK.msum_plain(dense, diag, outer, self.np_style)
 
     def gram(self, X: Any, d: Any = None, shift: Any = 0.0) -> Any:
         """X' diag(d) X + shift*I (as runtime.kernels.gram, by the general product here)."""
@@ -707,7 +726,8 @@ def namespace(ops: Ops, np_style: NumpyStyle | None = None) -> dict[str, Any]:
     def scalar(v: Any) -> Any:
         return v
 
-    return {"_np": np_style or NumpyStyle(ops), "_F": F, "_K": K, "_check": check, "_check_positive": check_positive,
+    K.np_style = np_style = np_style or NumpyStyle(ops)  # msum's diag, outer and eye
+    return {"_np": np_style, "_F": F, "_K": K, "_check": check, "_check_positive": check_positive,
             "_nonzero": nonzero, "_finite_inputs": finite_inputs, "_arg": arg, "_arg0": arg0, "_scalar": scalar,
             "_dot": dot, "_expit": ops.expit, "_BadShapes": BadShapes, "_all_finite": all_finite,
             "_cannot": cannot(ops.name)}

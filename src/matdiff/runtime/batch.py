@@ -604,6 +604,19 @@ def _gram(X: Any, d: Any = None, shift: Any = 0.0) -> Any:
     return C.gram(X, d, shift, NP.eye)
 
 
+def _msum(dense: Any = (), diag: Any = (), outer: Any = ()) -> Any:
+    """A sum of matrices, diagonals and rank-1 terms: NumPy's kernel (one buffer) where nothing is a BArray."""
+    flat = [a for t in (*dense, *diag, *outer) for a in (t if type(t) is tuple else (t,))]
+    if not any(isinstance(a, BArray) for a in flat):
+        return _npK.msum(dense, diag, outer)
+    return _npK.msum_plain(dense, diag, outer, NP)
+
+
+def _dsigmoid(u: Any) -> Any:
+    """sigmoid(u) .* sigmoid(-u): NumPy's kernel, whose ufuncs act on the whole array here too."""
+    return _npK.dsigmoid(u)
+
+
 def _softmax(x: Any) -> Any:
     """softmax of each vector of the batch, shifted by each one's largest entry."""
     if not isinstance(x, BArray):
@@ -690,9 +703,11 @@ def _pass(S: Any) -> Any:
 
 
 _MATFUN = ("expm_frechet2", "logm", "logm_frechet", "logm_frechet2", "sqrtm", "sqrtm_frechet", "sqrtm_frechet2",
-           "powm_frechet2", "sym_fun", "sym_frechet", "sym_check")  # sym_*: of the matrix (eigh passes it on)
+           "powm_frechet2", "sym_fun", "sym_frechet", "sym_check",
+           "sym_trace")  # sym_*: of the matrix (eigh passes it on)
 K = SimpleNamespace(sign=_sign, polar=_polar, top_sv=_top_sv, norm_fro=_norm, norm2=_norm2, norm_nuc=_norm_nuc,
-                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step, gram=_gram,
+                    logsumexp=_logsumexp, softmax=_softmax, relu=_relu, step=_step, gram=_gram, msum=_msum,
+                    dsigmoid=_dsigmoid,
                     expm=_expm, expm_frechet=_expm_frechet, eigh=_pass, expm_pade=_pass,
                     **{k: _each(getattr(_npK, k)) for k in _MATFUN},
                     **{k: _eig(k) for k in ("eigvals", "eigmax", "eigmin", "eigvecs", "eigvec_max", "eigvec_min")})

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
+from scipy.linalg.blas import dger as _dger
 from scipy.linalg.blas import dsyrk as _dsyrk
 
 from matdiff.errors import DomainError, ShapeError
@@ -54,6 +55,7 @@ from .matfun import (  # noqa: F401 - the matrix functions' kernels are _K's too
     sym_check,
     sym_frechet,
     sym_fun,
+    sym_trace,
 )
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -539,6 +541,11 @@ def eigvec_min(S: np.ndarray) -> np.ndarray:
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """exp(x)/sum(exp(x)) without overflow (shifted by the largest entry; complex x by the same formula)."""
+    if type(x) is _NDARRAY and x.dtype is _F64 and x.size:  # the fast path: methods, in place
+        m = x.max()
+        e = np.exp(x - m) if -np.inf < m < np.inf else np.exp(x)  # NaN or +inf: the plain formula says
+        e /= e.sum()
+        return e
     x = np.asarray(x)
     m = np.max(np.real(x)) if x.size else 0.0
     e = np.exp(x - (m if np.isfinite(m) else 0.0))
@@ -655,7 +662,7 @@ def check_nonzero(s: float | complex | np.ndarray, what: str) -> float | complex
     return s
 
 
-_TRIL: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_F64, _NDARRAY = np.dtype(np.float64), np.ndarray
 
 
 def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.ndarray:
@@ -664,8 +671,8 @@ def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.nda
     Where d >= 0 (and real float64 data), W = sqrt(d) .* X once and BLAS syrk on W (half the flops of a general
     product), its upper triangle mirrored and the shift added on the diagonal of that one buffer; else the
     general product."""
-    if X.dtype != np.float64 or X.ndim != 2 or (d is not None and (d.dtype != np.float64 or not d.size
-                                                                   or d.min() < 0)):
+    if X.dtype is not _F64 or X.ndim != 2 or (d is not None and (d.dtype is not _F64 or not d.size
+                                                                 or d.min() < 0)):
         out = X.T @ (X if d is None else d[:, None] * X)
         if shift is not None and np.any(shift):
             out = out + shift * np.eye(out.shape[0])
@@ -675,7 +682,111 @@ def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.nda
         C = _dsyrk(1.0, W, trans=1)
     else:  # W' is Fortran-ordered: C = W' (W')' without a copy
         C = _dsyrk(1.0, W.T, trans=0)
-    C += np.triu(C, 1).T  # syrk fills the upper triangle; the lower one is 0
-    if shift is not None and np.any(shift):
-        C.flat[::C.shape[0] + 1] += shift
+    # syrk fills the upper triangle, the lower one is 0: C + C' mirrors it (one pass, twice as fast as adding
+    # triu(C, 1)'), its diagonal then put back (not halved: 2*c may overflow where c does not) and shifted
+    dg = np.diagonal(C).copy()
+    C = C + C.T
+    d = np.einsum("ii->i", C)  # a writable view of the diagonal
+    d[...] = dg
+    if shift is not None and (shift != 0 if type(shift) is float else np.any(shift)):
+        d += shift
     return C
+
+
+
+
+def msum(dense: Any = (), diag: Any = (), outer: Any = ()) -> np.ndarray:
+    """A sum of n x m matrices into one output buffer, as an expert accumulates a Hessian: the dense terms (each M,
+    or (c, M) for c*M) added into one fresh array (the first two by one ufunc), then each entry of ``diag`` (a
+    vector, or a scalar: c*I) added on its diagonal, then each rank-1 term (c, u, v), c*u*v', by BLAS ``dger`` in
+    place (no n x n temporary for diag(p) or p*p').
+
+    Other dtypes (complex values, of the complex-step check) or shapes NumPy's in-place operators refuse: the plain
+    sum (``msum_plain``), whose every step is the same formula."""
+    try:
+        return _msum_buffer(dense, diag, outer)
+    except (TypeError, ValueError):  # a complex term into a float64 buffer; broadcasting that grows the result
+        return msum_plain(dense, diag, outer)
+
+
+def _msum_buffer(dense: Any, diag: Any, outer: Any) -> np.ndarray:
+    terms = [t if type(t) is tuple else (1, t) for t in dense]
+    if terms:
+        c0, M0 = terms[0]
+        if len(terms) > 1 and c0 == 1:
+            c1, M1 = terms[1]
+            out = np.add(M0, M1) if c1 == 1 else np.subtract(M0, M1) if c1 == -1 else np.add(M0, c1 * M1)
+            terms = terms[2:]
+        else:
+            out = np.multiply(M0, c0)  # a fresh array, also where c0 = 1
+            terms = terms[1:]
+        for c, M in terms:
+            if c == 1:
+                out += M
+            elif c == -1:
+                out -= M
+            else:
+                out += c * M
+        rank1 = outer
+    else:  # no dense term: the first rank-1 term makes the buffer
+        c, u, v = outer[0]
+        out = np.multiply.outer(u, v)
+        if c != 1:
+            out *= c
+        rank1 = outer[1:]
+    if out.ndim != 2:
+        raise ValueError("msum: not a matrix")
+    if diag:
+        d = np.einsum("ii->i", out)  # a writable view of the diagonal, whatever the strides
+        for t in diag:
+            d += t
+    for c, u, v in rank1:
+        if out.dtype is _F64 and u.dtype is _F64 and v.dtype is _F64 and u.ndim == 1 and v.ndim == 1 \
+                and isinstance(c, (int, float, np.floating)) and (out.flags.c_contiguous or out.flags.f_contiguous):
+            if out.flags.c_contiguous:  # out' is Fortran-ordered: out' + c v u' = (out + c u v')'
+                r = _dger(c, v, u, a=out.T, overwrite_a=1)
+            else:
+                r = _dger(c, u, v, a=out, overwrite_a=1)
+            if r is not out and r.base is not out:  # pragma: no cover - f2py copied: put the result back
+                out[...] = r.T if out.flags.c_contiguous else r
+        else:
+            out += c * np.multiply.outer(u, v)
+    return out
+
+
+def msum_plain(dense: Any = (), diag: Any = (), outer: Any = (), np_: Any = np) -> Any:
+    """msum by the array's own operators (complex values; the other backends, with their ``_np``): the dense terms,
+    then diag(t) (t a vector) or t*I (a scalar) for each entry of ``diag``, then c*outer(u, v) for each rank-1 term."""
+    out = None
+    for t in dense:
+        c, M = t if type(t) is tuple else (1, t)
+        term = M if c == 1 else -M if c == -1 else c * M
+        out = term if out is None else out + term
+    for c, u, v in outer:
+        term = np_.outer(u, v)
+        term = term if c == 1 else -term if c == -1 else c * term
+        out = term if out is None else out + term
+    for t in diag:
+        out = out + (np_.diag(t) if getattr(t, "ndim", 0) else t * np_.eye(out.shape[-1]))
+    return out
+
+
+def dsigmoid(u: Any) -> Any:
+    """sigmoid(u) .* sigmoid(-u) (the logistic function's derivative) from one exp(-|u|): t / (1 + t)^2.
+
+    Exact where an expert's s .* (1 - s) is not (s rounds to 1 for u > 37, and 1 - s to 0, where the true value is
+    e^-u) and never overflows; faster than two expit calls, or even one (scipy's expit is a scalar loop).  Complex
+    values (the complex-step check): the same even function continued analytically, |u| as u sign(Re u)."""
+    if type(u) is _NDARRAY and u.dtype is _F64:
+        t = np.abs(u)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        d = t + 1.0
+        d *= d
+        t /= d
+        return t
+    if np.iscomplexobj(u):
+        t = np.exp(-(u * np.sign(np.real(u))))
+    else:
+        t = np.exp(-np.abs(u))
+    return t / ((1 + t) * (1 + t))

@@ -383,15 +383,27 @@ class Eigh:
     """The eigendecomposition S = U diag(w) U' of a symmetric S, computed once and shared by f(S) and L_f(S, E) in
     generated code (``_K.eigh``); of a complex S (the complex-step check) the matrix itself, for the general path."""
 
-    __slots__ = ("S", "w", "U")
+    __slots__ = ("S", "w", "U", "_inner")
 
     def __init__(self, S: np.ndarray):
         S = np.asarray(S)
         self.S = S
+        self._inner: tuple[Any, np.ndarray] | None = None
         if np.iscomplexobj(S):
             self.w = self.U = None
         else:
             self.w, self.U = np.linalg.eigh(_sym(S))
+
+    def inner(self, E: Any) -> np.ndarray:
+        """U' E U, kept for the last E (this very array, held so that its identity stays its own): a value
+        tr(f(S)*C) (``sym_trace``) and a gradient L_f(S, C + C') (``sym_frechet``) share it, as an expert shares it."""
+        got = self._inner
+        if got is not None and got[0] is E:
+            return got[1]
+        U = self.U
+        M = U.T @ np.asarray(E) @ U
+        self._inner = (E, M)
+        return M
 
 
 def eigh(S: Any) -> Eigh:
@@ -423,4 +435,15 @@ def sym_frechet(S: Any, E: np.ndarray, f: str, p: float = 0.0) -> np.ndarray:
         return _GENERAL[f][1](e.S, E, p)
     spectrum_check(f, p, e.w, derivative=True)
     U = e.U
-    return U @ (divided_differences(f, p, e.w) * (U.T @ E @ U)) @ U.T
+    return U @ (divided_differences(f, p, e.w) * e.inner(E)) @ U.T
+
+
+def sym_trace(S: Any, E: Any, f: str, p: float = 0.0) -> Any:
+    """tr(f(S) E) of a symmetric S or its ``eigh``: sum(f(w) .* diag(U' E U)), U' E U shared with ``sym_frechet`` of
+    the same E (the value of tr(logm(S)*C) beside its gradient L_log(S, C + C')/2 is tr(f(S) (C + C'))/2, f(S)
+    being symmetric); of a complex S (the complex-step check) by the general f(S)."""
+    e = eigh(S)
+    if e.U is None:
+        return np.sum(_GENERAL[f][0](e.S, p) * np.asarray(E).T)
+    spectrum_check(f, p, e.w, derivative=False)
+    return spectral_values(f, p, e.w) @ np.diagonal(e.inner(E))

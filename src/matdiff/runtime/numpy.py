@@ -21,6 +21,7 @@ from .protocol import BadShapes
 NUMPY_REUSED = frozenset()  # this is NumPy's own runtime: nothing is borrowed
 
 _REAL, _COMPLEX = np.dtype(np.float64), np.dtype(np.complex128)
+_ndarray = np.ndarray
 
 
 def arg(v: Any) -> np.ndarray:
@@ -28,7 +29,12 @@ def arg(v: Any) -> np.ndarray:
 
     Integer, boolean and float32 inputs are converted, as ``evaluate`` converts them (one rule);
     a float64 array passes as it is (no copy).  Anything else is left to the caller to explain."""
-    a = v if type(v) is np.ndarray else np.asarray(v)
+    if type(v) is _ndarray:
+        if v.dtype is _REAL:  # the fast path: a float64 array (NumPy's dtype singleton)
+            return v
+        a = v
+    else:
+        a = np.asarray(v)
     dt = a.dtype
     if dt == _REAL or dt == _COMPLEX:
         return a
