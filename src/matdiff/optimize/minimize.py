@@ -241,7 +241,7 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
                            constraints=[c.bind() for c in problem.constraints], tol=float(tol),
                            method={"augmented-lagrangian": "al", "lbfgs": "lbfgs"}.get(chosen, chosen),
                            maxiter=maxiter, time_limit=time_limit, verbose=int(verbose) if verbose else 0,
-                           callback=callback, hvp=problem.hvp if chosen == "newton" else None,
+                           callback=callback, hvp=problem.hvp if not problem.constraints else None,
                            domain_errors=DOMAIN_ERRORS)
     except engine.Stop as stop:  # pragma: no cover - the engine turns these into results
         raise SolverError(stop.message) from None
