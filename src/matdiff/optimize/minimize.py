@@ -26,9 +26,12 @@ class MinimizeResult:
     """The outcome of :func:`minimize`.
 
     ``x``: the variables at the end ({name: value}); ``fun``: the objective there; ``success``: whether it is a
-    minimiser to the tolerance (and feasible); ``status``: "converged", "infeasible", "unbounded", "not finite",
-    "domain", "maxiter", "time" or "stalled"; ``message`` says which in words; ``nit``: iterations (of all
-    inner solves); ``nfev``: evaluations of the objective and gradient; ``method``: the solver used;
+    minimiser to the tolerance (and feasible), or, status "precision", to the augmented Lagrangian's relaxed
+    test (feasible and complementary to tol, the Lagrangian's gradient within 100x tol where float64 lets the
+    line search go no further: ``grad_norm`` says how far); ``status``: "converged", "precision", "infeasible",
+    "unbounded", "not finite", "domain", "maxiter", "time" or "stalled"; ``message`` says which in words;
+    ``nit``: iterations (of all inner solves); ``nfev``: evaluations of the objective and gradient; ``method``:
+    the solver used;
     ``grad_norm``: the largest entry of the projected gradient (of the Lagrangian, with constraints);
     ``infeasibility``: the largest constraint violation; ``multipliers``: the constraints' Lagrange multipliers
     (augmented Lagrangian); ``time``: seconds spent solving."""
