@@ -310,6 +310,7 @@ class Objective:
         self.z0_norm = 1.0
         self.last: tuple[np.ndarray, float, np.ndarray] | None = None
         self.last_grads: Mapping[str, Any] = {}  # the gradient in the variables at last[0]
+        self.first: tuple[float, Mapping[str, Any]] | None = None  # fg at the start, evaluated by the caller
         self.domain_hits: list[str] = []
         self.nit = 0
         self.start = time.perf_counter()
@@ -320,9 +321,14 @@ class Objective:
     def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         if time.perf_counter() > self.deadline:
             raise Stop(TIME, "stopped at the time limit")
+        if self.last is not None and np.array_equal(self.last[0], z):
+            return self.last[1], self.last[2]  # L-BFGS-B's first call at the point the run measured already
         self.nfev += 1
         try:
-            f, grads = self.fg(self.values(z))
+            if self.first is not None:
+                (f, grads), self.first = self.first, None
+            else:
+                f, grads = self.fg(self.values(z))
             f = float(f)
             g = self.layout.pullback(z, grads)
         except self.domain_errors as err:
@@ -386,13 +392,14 @@ def solve(fg: Callable[[Mapping[str, Any]], tuple[float, Mapping[str, Any]]], la
           callback: Callable[[dict[str, Any]], None] | None = None,
           hvp: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None,
           domain_errors: tuple[type[BaseException], ...] = (ValueError, ArithmeticError, np.linalg.LinAlgError),
-          ) -> Result:
+          first: tuple[float, Mapping[str, Any]] | None = None) -> Result:
     """Minimise ``fg`` over the variables of ``layout`` from ``x0`` (see the module docstring).
 
     tol: the run has converged when the largest entry of the projected gradient (of the augmented Lagrangian,
     with constraints) is at most ``tol * max(1, that at x0)`` and, with constraints, the largest violation is
     at most ``tol * max(1, that at x0)``. ``verbose=k`` prints a line every k iterations; ``callback`` gets
-    a dict (iteration, objective, grad_norm, infeasibility, elapsed) each iteration."""
+    a dict (iteration, objective, grad_norm, infeasibility, elapsed) each iteration. ``first``: ``fg`` at x0
+    where the caller evaluated it already (not evaluated again)."""
     start = time.perf_counter()
     deadline = start + (time_limit if time_limit is not None else math.inf)
     zbounds = layout.bounds(bounds)
@@ -402,6 +409,7 @@ def solve(fg: Callable[[Mapping[str, Any]], tuple[float, Mapping[str, Any]]], la
         hi = np.array([np.inf if b[1] is None else b[1] for b in zbounds])
         z0 = np.clip(z0, lo, hi)
     obj = Objective(fg, layout, data, domain_errors, deadline, None)
+    obj.first = first
     every = int(verbose) if verbose and verbose is not True else (10 if verbose else 0)
 
     def report(f: float, gnorm: float, infeas: float | None, z: np.ndarray | None = None) -> None:
@@ -682,6 +690,7 @@ def _augmented_lagrangian(obj: Objective, layout: Layout, z0: np.ndarray, zbound
 
     obj.fg = al_fg  # type: ignore[assignment]
     obj.f0 = None  # re-anchor the unbounded test on the augmented Lagrangian's first value
+    obj.last = None  # the last evaluation was of the objective alone
     z = z0
     prev = math.inf
     inner_gtol = max(gtol, 1e-2 * gscale_of(obj, z0, zbounds))
@@ -749,12 +758,14 @@ def _augmented_lagrangian(obj: Objective, layout: Layout, z0: np.ndarray, zbound
                 rho = min(rho * 10, PENALTY_MAX)
             prev = comp
             inner_gtol = max(gtol, inner_gtol * 0.1)
+            obj.last = None  # the augmented Lagrangian changed with the multipliers: no reuse of its last value
     except Stop as stop:
         z = obj.last[0] if obj.last is not None else z
         status, message = stop.status, stop.message
         if stop.status == UNBOUNDED:
             message = stop.message + " on the feasible set (the augmented Lagrangian)"
     obj.fg = fg_plain  # type: ignore[assignment]
+    obj.last = None
     return finish(z, ok, status, message, name, gnorm, infeas, [np.asarray(m) for m in mult])
 
 

@@ -231,8 +231,17 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
             except np.linalg.LinAlgError:
                 raise SolverError(f"the start of the spd variable {n} is not positive definite; give an spd x0 "
                                   "(the default is the identity)") from None
-    try:  # the public callables check every shape and the data once
-        problem.fg(**data, **start)
+    raw = problem.raw_objective()
+    first = None
+    try:  # the generated function at the start; where it fails, the public callable says why (shapes, NaN, domain)
+        first = raw({**data, **start})
+        if not (math.isfinite(float(first[0])) and all(np.all(np.isfinite(g)) for g in first[1].values())):
+            first = None
+    except Exception:  # noqa: BLE001 - re-raised with its explanation by the checked call below
+        first = None
+    try:
+        if first is None:
+            problem.fg(**data, **start)
         for c in problem.constraints:
             c.bind().value_and_vjp({**data, **start})
     except DomainError as err:
@@ -240,7 +249,7 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
                               f"x0 ({err}); give x0 inside the domain", status=engine.DOMAIN, method="none")
     layout = engine.Layout([(n, problem.kinds[n], tuple(np.shape(start[n]))) for n in names])
     try:
-        res = engine.solve(problem.raw_objective(), layout, data, start, bounds=all_bounds,
+        res = engine.solve(raw, layout, data, start, bounds=all_bounds, first=first,
                            constraints=[c.bind() for c in problem.constraints], tol=float(tol),
                            method={"augmented-lagrangian": "al", "lbfgs": "lbfgs"}.get(chosen, chosen),
                            maxiter=maxiter, time_limit=time_limit, verbose=int(verbose) if verbose else 0,
