@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.optimize as so
+from scipy.special import expit
 
 import matdiff
 from matdiff.optimize import engine
@@ -102,3 +103,34 @@ def test_script_mle_at_condition_1e4_with_the_newton_finish(tmp_path):
     assert np.max(np.abs(sol["S"] - C)) < 1e-6
     lib = matdiff.minimize(**kw, values={"C": C})
     assert np.max(np.abs(sol["S"] - lib.x["S"])) < 1e-9
+
+
+def test_bad_data_is_still_explained_without_the_checked_first_call():
+    rng = np.random.default_rng(7)
+    A, y = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    A[3, 1] = np.nan
+    res = matdiff.minimize(LS, wrt="x", values={"A": A, "y": y})
+    assert not res.success and res.status in ("domain", "not finite") and "x0" in res.message
+    A[3, 1] = 1.0
+    with pytest.raises(matdiff.ShapeError, match="y has 5 entries"):
+        matdiff.minimize(LS, wrt="x", values={"A": A, "y": y[:5]})
+
+
+def test_auto_picks_lbfgs_without_constraints_and_counts_evaluations():
+    # trust-krylov with compiled hvp is slower on every problem of bench_minimize.py (docs/minimize.md), so
+    # "auto" stays L-BFGS; the evaluation at the start is not repeated for L-BFGS-B's first call
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((200, 5))
+    t = np.sign(rng.standard_normal(200))
+    calls = []
+    res = matdiff.minimize("sum(log(1 + exp(-y.*(X*w)))) + lam*w'*w", wrt="w", values={"X": X, "y": t, "lam": 1.0},
+                           callback=lambda info: calls.append(info["iteration"]))
+    assert res.success and res.method == "L-BFGS-B"
+
+    def expert(w):
+        z = -t * (X @ w)
+        return np.sum(np.logaddexp(0, z)) + w @ w, -X.T @ (t * expit(z)) + 2 * w
+    ref = so.minimize(expert, np.zeros(5), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-8 * max(1.0, np.max(np.abs(expert(np.zeros(5))[1]))), "ftol": 0.0,
+                               "maxcor": 20, "maxls": 40})
+    assert res.nfev == ref.nfev and res.nit == ref.nit

@@ -77,6 +77,9 @@ class Layout:
         self.size = start
         self.structured = any(k in ("symmetric", "spd") for _, k, _ in self.variables)
         self.spd = [n for n, k, _ in self.variables if k == "spd"]
+        # one vector or matrix variable: z is its entries (the fast path of unpack and pullback)
+        self.single = self.variables[0] if len(self.variables) == 1 and self.variables[0][1] in ("vector",
+                                                                                                 "matrix") else None
         self.base: dict[str, np.ndarray | None] = {n: None for n in self.spd}  # B of each spd variable (None: I)
 
     @staticmethod
@@ -115,8 +118,13 @@ class Layout:
             shc = np.where(np.abs(h) < 1e-8, 1.0, np.sinh(h) / np.where(h == 0, 1.0, h))
         return np.exp((a + b) / 2) * shc
 
-    def unpack(self, z: np.ndarray) -> dict[str, Any]:
-        """The variables' values at parameters z: floats, 1-D and 2-D arrays."""
+    def unpack(self, z: np.ndarray, copy: bool = True) -> dict[str, Any]:
+        """The variables' values at parameters z: floats, 1-D and 2-D arrays (``copy=False``: views of z where
+        they can be, for a call that does not keep them)."""
+        if self.single is not None:
+            name, _, shape = self.single
+            v = z.reshape(shape)
+            return {name: v.copy() if copy else v}
         out: dict[str, Any] = {}
         for name, kind, shape in self.variables:
             p = z[self.slices[name]]
@@ -177,6 +185,11 @@ class Layout:
 
     def pullback(self, z: np.ndarray, grads: Mapping[str, Any]) -> np.ndarray:
         """The gradient with respect to z from the gradients with respect to the variables (the chain rule)."""
+        if self.single is not None:
+            name, _, shape = self.single
+            G = grads[name]
+            if type(G) is np.ndarray and G.shape == shape and G.dtype == np.float64:
+                return G.reshape(-1)
         g = np.empty(self.size)
         for name, kind, shape in self.variables:
             G = np.asarray(grads[name], dtype=float)
@@ -315,8 +328,8 @@ class Objective:
         self.nit = 0
         self.start = time.perf_counter()
 
-    def values(self, z: np.ndarray) -> dict[str, Any]:
-        return {**self.data, **self.layout.unpack(z)}
+    def values(self, z: np.ndarray, copy: bool = True) -> dict[str, Any]:
+        return {**self.data, **self.layout.unpack(z, copy)}
 
     def __call__(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         if time.perf_counter() > self.deadline:
@@ -328,7 +341,7 @@ class Objective:
             if self.first is not None:
                 (f, grads), self.first = self.first, None
             else:
-                f, grads = self.fg(self.values(z))
+                f, grads = self.fg(self.values(z, copy=False))
             f = float(f)
             g = self.layout.pullback(z, grads)
         except self.domain_errors as err:
