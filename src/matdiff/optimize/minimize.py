@@ -26,9 +26,12 @@ class MinimizeResult:
     """The outcome of :func:`minimize`.
 
     ``x``: the variables at the end ({name: value}); ``fun``: the objective there; ``success``: whether it is a
-    minimiser to the tolerance (and feasible); ``status``: "converged", "infeasible", "unbounded", "not finite",
-    "domain", "maxiter", "time" or "stalled"; ``message`` says which in words; ``nit``: iterations (of all
-    inner solves); ``nfev``: evaluations of the objective and gradient; ``method``: the solver used;
+    minimiser to the tolerance (and feasible), or, status "precision", to the augmented Lagrangian's relaxed
+    test (feasible and complementary to tol, the Lagrangian's gradient within 100x tol where float64 lets the
+    line search go no further: ``grad_norm`` says how far); ``status``: "converged", "precision", "infeasible",
+    "unbounded", "not finite", "domain", "maxiter", "time" or "stalled"; ``message`` says which in words;
+    ``nit``: iterations (of all inner solves); ``nfev``: evaluations of the objective and gradient; ``method``:
+    the solver used;
     ``grad_norm``: the largest entry of the projected gradient (of the Lagrangian, with constraints);
     ``infeasibility``: the largest constraint violation; ``multipliers``: the constraints' Lagrange multipliers
     (augmented Lagrangian); ``time``: seconds spent solving."""
@@ -228,8 +231,17 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
             except np.linalg.LinAlgError:
                 raise SolverError(f"the start of the spd variable {n} is not positive definite; give an spd x0 "
                                   "(the default is the identity)") from None
-    try:  # the public callables check every shape and the data once
-        problem.fg(**data, **start)
+    raw = problem.raw_objective()
+    first = None
+    try:  # the generated function at the start; where it fails, the public callable says why (shapes, NaN, domain)
+        first = raw({**data, **start})
+        if not (math.isfinite(float(first[0])) and all(np.all(np.isfinite(g)) for g in first[1].values())):
+            first = None
+    except Exception:  # noqa: BLE001 - re-raised with its explanation by the checked call below
+        first = None
+    try:
+        if first is None:
+            problem.fg(**data, **start)
         for c in problem.constraints:
             c.bind().value_and_vjp({**data, **start})
     except DomainError as err:
@@ -237,11 +249,11 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
                               f"x0 ({err}); give x0 inside the domain", status=engine.DOMAIN, method="none")
     layout = engine.Layout([(n, problem.kinds[n], tuple(np.shape(start[n]))) for n in names])
     try:
-        res = engine.solve(problem.raw_objective(), layout, data, start, bounds=all_bounds,
+        res = engine.solve(raw, layout, data, start, bounds=all_bounds, first=first,
                            constraints=[c.bind() for c in problem.constraints], tol=float(tol),
                            method={"augmented-lagrangian": "al", "lbfgs": "lbfgs"}.get(chosen, chosen),
                            maxiter=maxiter, time_limit=time_limit, verbose=int(verbose) if verbose else 0,
-                           callback=callback, hvp=problem.hvp if chosen == "newton" else None,
+                           callback=callback, hvp=problem.hvp if not problem.constraints else None,
                            domain_errors=DOMAIN_ERRORS)
     except engine.Stop as stop:  # pragma: no cover - the engine turns these into results
         raise SolverError(stop.message) from None

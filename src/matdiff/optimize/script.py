@@ -1,10 +1,10 @@
 """Stand-alone solver scripts: one Python file that needs only NumPy and SciPy and solves the problem from an .npz.
 
-The script holds, in order: the solver (:mod:`matdiff.optimize.engine`, copied verbatim), matdiff's NumPy
-runtime kernels that the generated code calls (copied under the private package name ``_matdiff_rt`` and
-served by an import hook, so matdiff need not be installed), the generated value-and-gradient function of the
-objective and the functions of each constraint, the problem (variables, kinds, where their sizes come from,
-bounds, constraints) and a ``main`` that reads the data, solves and writes the solution.
+The script holds, in order: the solver (:mod:`matdiff.optimize.engine`, copied verbatim), the generated
+value-and-gradient function of the objective, its Hessian-vector product (one variable: the Newton finish) and
+the functions of each constraint, with exactly the runtime helpers they call inlined
+(:func:`matdiff.results.compiled.standalone_source`), the problem (variables, kinds, where their sizes come
+from, bounds, constraints) and a ``main`` that reads the data, solves and writes the solution.
 """
 
 from __future__ import annotations
@@ -12,105 +12,17 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import MatdiffError
+from ..results.compiled import standalone_source
 from ..syntax.printer import to_text
 from . import engine
 from .problem import Problem
-
-VENDOR = "_matdiff_rt"
-_ENTRY = ("matdiff.runtime", "matdiff.runtime.factor", "matdiff.runtime.kernels", "matdiff.runtime.numpy",
-          "matdiff.runtime.protocol")
-
-
-def _module_source(name: str) -> tuple[str, bool]:
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:  # pragma: no cover - the runtime is part of the package
-        raise ImportError(name)
-    return Path(spec.origin).read_text(encoding="utf-8"), spec.submodule_search_locations is not None
-
-
-def _imports_of(name: str, source: str, is_package: bool) -> list[str]:
-    """The matdiff modules a module imports (absolute and relative), as absolute names."""
-    pkg = name.split(".") if is_package else name.split(".")[:-1]
-    out = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg[: len(pkg) - (node.level - 1)] + (node.module.split(".") if node.module else [])
-            else:
-                base = (node.module or "").split(".")
-            if base[0] != "matdiff":
-                continue
-            mod = ".".join(base)
-            out.append(mod)
-            for a in node.names:  # ``from . import factor``: a submodule
-                sub = f"{mod}.{a.name}"
-                if importlib.util.find_spec(mod) is not None and _is_module(sub):
-                    out.append(sub)
-        elif isinstance(node, ast.Import):
-            out.extend(a.name for a in node.names if a.name.split(".")[0] == "matdiff")
-    return out
-
-
-def _is_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def vendored_runtime(entry: tuple[str, ...] = _ENTRY) -> dict[str, tuple[str, bool]]:
-    """{private module name: (source, is a package)} of the runtime modules generated code needs, and theirs."""
-    seen: dict[str, tuple[str, bool]] = {}
-    todo = list(entry)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        src, is_pkg = _module_source(name)
-        seen[name] = (src, is_pkg)
-        todo.extend(m for m in _imports_of(name, src, is_pkg) if m not in seen)
-    seen.setdefault("matdiff", ("", True))
-    out = {}
-    for name, (src, is_pkg) in seen.items():
-        if name == "matdiff":
-            src = ""  # the package itself: empty (its __init__ would import everything)
-        private = VENDOR + name[len("matdiff"):]
-        out[private] = (re.sub(r"\bmatdiff\.", VENDOR + ".", src), is_pkg)
-    return out
-
-
-LOADER = '''
-import importlib.abc as _ilabc
-import importlib.util as _ilutil
-import sys as _sys
-
-
-class _RuntimeFinder(_ilabc.MetaPathFinder, _ilabc.Loader):
-    """Serves matdiff's NumPy runtime from the sources in this file (matdiff need not be installed)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name in _RUNTIME:
-            return _ilutil.spec_from_loader(name, self, is_package=_RUNTIME[name][1])
-        return None
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        code = compile(_RUNTIME[module.__name__][0], "<matdiff runtime " + module.__name__ + ">", "exec")
-        exec(code, module.__dict__)
-
-
-if not any(isinstance(f, _RuntimeFinder) for f in _sys.meta_path):
-    _sys.meta_path.insert(0, _RuntimeFinder())
-'''
 
 MAIN = '''
 
@@ -194,11 +106,22 @@ def solve_npz(path, tol=None, maxiter=None, time_limit=None, verbose=0, method=N
         out = _call(objective, params, vals)
         return out[0], dict(zip(wrt, out[1:]))
 
+    hvp = None
+    if PROBLEM["hvp"] and not PROBLEM["constraints"]:
+        hparams, direction = PROBLEM["hvp"]
+
+        def hvp(vals, directions):
+            d = _np.asarray(directions[wrt[0]], dtype=float)
+            out = _call(objective_hvp, hparams, {**vals, direction: d})
+            if _np.shape(out) != d.shape:  # a scalar: the Hessian is 0
+                out = out * _np.ones_like(d)
+            return {wrt[0]: out}
+
     try:
         return solve(fg, Layout(variables), values, x0, bounds=bounds,
                      constraints=[_constraint(c) for c in PROBLEM["constraints"]],
                      tol=PROBLEM["tol"] if tol is None else tol, method=method or PROBLEM["method"],
-                     maxiter=maxiter or PROBLEM["maxiter"], time_limit=time_limit, verbose=verbose,
+                     maxiter=maxiter or PROBLEM["maxiter"], time_limit=time_limit, verbose=verbose, hvp=hvp,
                      domain_errors=(_DomainError, _np.linalg.LinAlgError, ArithmeticError))
     except _BadShapesError:
         shapes = ", ".join(f"{n} {_np.shape(v)}" for n, v in values.items())
@@ -230,7 +153,9 @@ if __name__ == "__main__":
 
 def _engine_body() -> str:
     """engine.py without its docstring and ``from __future__`` line (the script has its own)."""
-    src, _ = _module_source(engine.__name__)
+    spec = importlib.util.find_spec(engine.__name__)
+    assert spec is not None and spec.origin is not None
+    src = Path(spec.origin).read_text(encoding="utf-8")
     tree = ast.parse(src)
     first = tree.body[0]
     lines = src.splitlines()
@@ -263,11 +188,18 @@ def solver_script(problem: Problem, bounds: Mapping[str, tuple[Any, Any]] | None
             constraints.append((c.text, c.kind, f"constraint_{i}", c.value_program.params,  # type: ignore[union-attr]
                                 f"constraint_{i}_vjp", fg_prog.params, c.mult, False))
         wrt_of[c.text] = c.wrt
-    code = "\n\n".join(parts)
-    if "_D." in code:
-        from ..errors import MatdiffError
+    hvp_spec = None
+    if len(problem.wrt) == 1 and not problem.constraints:
+        try:  # the Newton finish where L-BFGS stops short of tol (as minimize does)
+            hprog = problem.hessian().hvp_program()
+            parts.append(_program_source(hprog, "objective_hvp"))
+            hvp_spec = (hprog.params, f"_d_{problem.wrt[0]}")
+        except MatdiffError:
+            hvp_spec = None
+    if any("_D." in part for part in parts):
         raise MatdiffError("the problem uses a function defined with matdiff.define by its NumPy kernel; a solver "
                            "script cannot carry that kernel: define it by an expression instead")
+    code = standalone_source("\n\n".join(parts))
     plain_bounds: dict[str, tuple[float | None, float | None]] = {}
     for name, (lo, hi) in (bounds or {}).items():
         pair = []
@@ -287,19 +219,13 @@ def solver_script(problem: Problem, bounds: Mapping[str, tuple[Any, Any]] | None
         "bounds": plain_bounds,
         "constraints": constraints,
         "wrt_of": wrt_of,
+        "hvp": hvp_spec,
         "tol": tol,
         "method": {"augmented-lagrangian": "al", "newton": "lbfgs"}.get(method, method),
         "maxiter": maxiter,
     }
-    runtime = vendored_runtime()
-    header = (f"import numpy as _np\nfrom scipy.special import expit as _expit\n"
-              f"from {VENDOR}.runtime import factor as _F, kernels as _K\n"
-              f"from {VENDOR}.runtime.numpy import (arg as _arg, arg0 as _arg0, check as _check, "
-              "check_positive as _check_positive,\n"
-              "    dot as _dot, finite_inputs as _finite_inputs, nonzero as _nonzero, scalar as _scalar)\n"
-              f"from {VENDOR}.runtime.protocol import BadShapes as _BadShapes\n"
-              f"from {VENDOR}.errors import DomainError as _DomainError\n"
-              "_BadShapesError = _BadShapes\n")
+    tail = ("_BadShapesError = BadShapes\n"
+            "_DomainError = globals().get('DomainError', ArithmeticError)  # what the generated code raises\n")
     names = ", ".join(problem.wrt)
     cons_doc = "".join(f"\n    subject to  {c.text}" for c in problem.constraints)
     bnd_doc = "".join(f"\n    bounds      {'-inf' if lo is None else lo} <= {n} <= {'inf' if hi is None else hi}"
@@ -311,19 +237,14 @@ def solver_script(problem: Problem, bounds: Mapping[str, tuple[Any, Any]] | None
            f"data.npz holds {', '.join(spec['data']) or 'nothing'}; optionally x0_NAME (a start), lower_NAME /"
            " upper_NAME (bounds).\n"
            'The solution (each variable, fun, success, nit, message) goes to --out.\n"""\n')
-    runtime_src = "_RUNTIME = {\n" + "".join(f"    {k!r}: ({v[0]!r}, {v[1]!r}),\n" for k, v in runtime.items()) + "}\n"
     return "\n".join([
         doc,
         "from __future__ import annotations\n",
         "# ---- the solver (matdiff.optimize.engine) ----",
         _engine_body(),
-        "# ---- matdiff's NumPy runtime, served from this file ----",
-        runtime_src,
-        LOADER,
-        header,
-        "# ---- generated by matdiff: the objective and the constraints ----",
+        "# ---- generated by matdiff: the objective and the constraints, with the helpers they call ----",
         code,
-        "",
+        tail,
         f"PROBLEM = {spec!r}",
         MAIN,
     ])
