@@ -202,14 +202,30 @@ def hessian_problems(n: int, rng: np.random.Generator) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- timing
+def _calls_per_sample(fn) -> int:
+    """How many calls one timed sample makes: one where a call takes 2 ms or more, else a loop of about 2 ms
+    (a single call of 10 us is mostly the timer and the loop around it).  Also the warm-up (and JIT compilation)."""
+    fn()
+    t = time.perf_counter()
+    fn()
+    t = time.perf_counter() - t
+    return max(1, min(1000, int(2e-3 / max(t, 1e-7))))
+
+
+def _sample(fn, number: int) -> float:
+    t = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t) / number
+
+
 def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up (and JIT compilation)
+    """The median over ``repeat`` samples of one call's time (a sample of a fast function: a loop of calls)."""
+    number = _calls_per_sample(fn)
     times = []
     budget = time.perf_counter() + 20.0
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+        times.append(_sample(fn, number))
         if time.perf_counter() > budget and len(times) >= 3:
             break
     return statistics.median(times)
@@ -331,17 +347,14 @@ DERIVE: dict[str, float] = {}
 
 
 def paired(a, b, repeat: int) -> tuple[float, float]:
-    """Medians of a and b called alternately (the machine's load hits both alike)."""
-    a(), b()
+    """Medians of a and b sampled alternately (the machine's load hits both alike), each sample as in
+    median_time: a loop of calls where one call is fast, the same number of calls for both."""
+    number = min(_calls_per_sample(a), _calls_per_sample(b))
     ta, tb = [], []
     budget = time.perf_counter() + 20.0
     for _ in range(repeat):
-        t = time.perf_counter()
-        a()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        b()
-        tb.append(time.perf_counter() - t)
+        ta.append(_sample(a, number))
+        tb.append(_sample(b, number))
         if time.perf_counter() > budget and len(ta) >= 3:
             break
     return statistics.median(ta), statistics.median(tb)

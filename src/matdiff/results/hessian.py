@@ -9,7 +9,9 @@ import numpy as np
 
 from ..calculus.hessians import hessian_forms
 from ..calculus.jacobians import full, project
+from ..calculus.simplify import Simplifier
 from ..calculus.steps import Derived, Step
+from ..core.build import add
 from ..core.nodes import Expr, Var
 from ..errors import MatdiffError
 from ..numeric.evaluate import Evaluator, check_domain
@@ -215,7 +217,21 @@ class MultiHessian:
         self.blocks = blocks
 
     def hvp(self, values: Mapping[str, Any], directions: Mapping[str, Any]) -> dict[str, Any]:
-        """{a: sum_b H_ab[V_b]} for directions {b: V_b}."""
+        """{a: sum_b H_ab[V_b]} for directions {b: V_b} (a variable without a direction: V_b = 0).
+
+        Runs generated code, compiled on the first call and cached (``compile(hvp=True)``); where the code
+        cannot be generated, the blocks are evaluated one by one."""
+        fn = self.__dict__.get("_hvp_numpy")
+        if fn is None:
+            try:
+                fn = self.compile(hvp=True)
+            except MatdiffError:
+                fn = self._hvp_interpreted
+            self.__dict__["_hvp_numpy"] = fn
+        return fn(directions, **values)
+
+    def _hvp_interpreted(self, directions: Mapping[str, Any], /, **values: Any) -> dict[str, Any]:
+        """The blocks' jvps evaluated and added (the reference the compiled hvp is tested against)."""
         out: dict[str, Any] = {}
         for a in self.wrt:
             acc = None
@@ -228,6 +244,92 @@ class MultiHessian:
             x = np.asarray(values[a])
             out[a] = np.zeros(x.shape) if acc is None else acc
         return out
+
+    def hvp_exprs(self) -> dict[str, Expr | None]:
+        """{a: sum_b H_ab[_d_b]}, the directions ``_d_b`` as variables (None: the row of blocks is 0)."""
+        got = self.__dict__.get("_hvp_exprs")
+        if got is None:
+            S = Simplifier()
+            got = {}
+            for a in self.wrt:
+                terms = [blk.jvp_expr for b in self.wrt if (blk := self.blocks[(a, b)]) is not None]
+                got[a] = S.run(add(*terms)) if terms else None
+            self.__dict__["_hvp_exprs"] = got
+        return got
+
+    def hvp_program(self) -> Program:
+        """The generated function ``hvp(variables..., _d_a, _d_b, ...)``: one output per variable, sharing work."""
+        got = self.__dict__.get("_hvp_program_made")
+        if got is None:
+            exprs = {a: e for a, e in self.hvp_exprs().items() if e is not None}
+            variables: dict[str, Var] = {}
+            for blk in self.blocks.values():
+                if blk is not None:
+                    variables.update(blk.variables)
+            variables.update({blk.direction.name: blk.direction for blk in self.blocks.values() if blk is not None})
+            got = self.__dict__["_hvp_program_made"] = Program(
+                "hvp", list(exprs.values()), variables, guard_of=self.expr_f, where=to_text(self.expr_f),
+                doc=f"Hessian of {to_text(self.expr_f)} w.r.t. {', '.join(self.wrt)} applied to the directions "
+                    f"{', '.join('_d_' + a for a in self.wrt)}: " + "; ".join(
+                        f"{a}: {to_text(e)}" for a, e in exprs.items()))
+        return got
+
+    def hvp_source(self, standalone: bool = False) -> str:
+        """The source of the generated Hessian-vector product (``standalone=True``: with its imports)."""
+        return self.hvp_program().source(standalone)
+
+    def compile(self, backend: str = "numpy", hvp: bool = True) -> Callable[..., Any]:
+        """``hvp(directions, **values) -> {a: H[V]_a}`` from generated code, compiled once per backend.
+
+        ``directions`` maps variable names to directions shaped like them (a name left out: a zero direction).
+        Only the Hessian-vector product compiles for several variables (``hvp=True``); the dense matrix is
+        :meth:`evaluate`."""
+        if not hvp:
+            raise MatdiffError("the Hessian with respect to several variables compiles as a Hessian-vector product "
+                               "(hvp=True); the dense matrix is h.evaluate(values)")
+        cache: dict[str, Callable[..., Any]] = self.__dict__.setdefault("_compiled_hvp", {})
+        fn = cache.get(backend)
+        if fn is None:
+            fn = cache[backend] = self._hvp_callable(backend)
+        return fn
+
+    def _hvp_callable(self, backend: str) -> Callable[..., Any]:
+        prog = self.hvp_program()
+        built = prog.build(backend)
+        exprs = self.hvp_exprs()
+        rows = [a for a, e in exprs.items() if e is not None]
+        zero_rows = [a for a, e in exprs.items() if e is None]
+        dnames = {a: "_d_" + a for a in self.wrt if "_d_" + a in prog.variables}
+        wrt = list(self.wrt)
+
+        def hvp(directions: Mapping[str, Any], /, **values: Any) -> dict[str, Any]:
+            unknown = [k for k in directions if k not in wrt]
+            if unknown:
+                raise MatdiffError(f"a direction for {', '.join(unknown)}, which is not one of the variables "
+                                   f"{', '.join(wrt)}")
+            given = dict(values)
+            for a, d in dnames.items():
+                v = directions.get(a)
+                if v is None:  # no direction: 0
+                    if a not in values:
+                        raise MatdiffError(f"no value given for {a}")
+                    v = np.zeros(np.shape(values[a]))
+                given[d] = v
+            got = built(**given) if rows else ()
+            got = got if len(rows) != 1 else (got,)
+            out: dict[str, Any] = {}
+            for a in wrt:
+                if a in zero_rows:
+                    out[a] = np.zeros(np.shape(values[a]))
+                    continue
+                r = got[rows.index(a)]
+                shape = np.shape(values[a])
+                out[a] = r if np.shape(r) == shape else np.broadcast_to(r, shape).copy()  # H_a[V] = 0 or c*V
+            return out
+
+        hvp.__doc__ = (f"H[V] for the Hessian of {to_text(self.expr_f)} w.r.t. {', '.join(wrt)}: "
+                       "hvp(directions, **values), directions a dict of arrays shaped like the variables")
+        return hvp
 
     def evaluate(self, values: Mapping[str, Any]) -> np.ndarray:
         """The full Hessian, blocks in the order of wrt, each in column-major vec."""

@@ -541,10 +541,11 @@ def eigvec_min(S: np.ndarray) -> np.ndarray:
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """exp(x)/sum(exp(x)) without overflow (shifted by the largest entry; complex x by the same formula)."""
-    if type(x) is _NDARRAY and x.dtype is _F64 and x.size:  # the fast path: methods, in place
-        m = x.max()
-        e = np.exp(x - m) if -np.inf < m < np.inf else np.exp(x)  # NaN or +inf: the plain formula says
-        e /= e.sum()
+    if type(x) is _NDARRAY and x.dtype is _F64 and x.size:  # the fast path: the ufuncs' reductions, in place
+        m = _max_reduce(x, None)
+        e = np.subtract(x, m) if _isfinite(m) else x.copy()  # NaN or +inf: the plain formula says
+        np.exp(e, out=e)
+        e /= _sum_reduce(e, None)
         return e
     x = np.asarray(x)
     m = np.max(np.real(x)) if x.size else 0.0
@@ -663,6 +664,7 @@ def check_nonzero(s: float | complex | np.ndarray, what: str) -> float | complex
 
 
 _F64, _NDARRAY = np.dtype(np.float64), np.ndarray
+_max_reduce, _sum_reduce, _isfinite = np.maximum.reduce, np.add.reduce, math.isfinite
 
 
 def gram(X: np.ndarray, d: np.ndarray | None = None, shift: Any = 0.0) -> np.ndarray:
