@@ -73,6 +73,24 @@ def test_msum_kernel_rectangular_complex_and_nan(rng: np.random.Generator) -> No
     assert np.isnan(kernels.msum([S], outer=[(-1, w, w)])).any()
 
 
+@pytest.mark.parametrize("one_thread", [True, False])
+@pytest.mark.parametrize("shape", [(5, 7), (130, 90), (300, 300), (40, 1000)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_msum_rank1_terms_in_blocks_or_one_call_give_the_formula(one_thread: bool, shape: tuple, order: str,
+                                                                 rng: np.random.Generator,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank-1 terms go to dger in column blocks below OpenBLAS's threading size (default threads) or in one call
+    (BLAS pinned to one thread); both are the plain formula, whatever the shape and memory order."""
+    monkeypatch.setattr(kernels, "_BLAS_ONE_THREAD", one_thread)
+    m, n = shape
+    M = np.asarray(rng.standard_normal(shape), order=order)
+    u, v, w = rng.standard_normal(m), rng.standard_normal(n), rng.standard_normal(n)
+    got = kernels.msum([M], outer=[(-0.5, u, v), (2.0, u, w)])
+    np.testing.assert_allclose(got, M - 0.5 * np.outer(u, v) + 2.0 * np.outer(u, w), rtol=1e-13, atol=1e-13)
+    assert got is not M  # the dense term is not overwritten
+
+
+
 @pytest.mark.parametrize("expr", EXPRS)
 def test_msum_hessians_match_finite_differences(expr: str, rng: np.random.Generator) -> None:
     h = matdiff.hessian(expr, wrt="x")
