@@ -230,6 +230,42 @@ def test_back_walks_the_expressions_with_their_panels(wide: Any) -> None:
     assert "hessian=1" in page.url
 
 
+def test_forward_pressed_twice_quickly_restores_the_last_entry_with_its_panels(wide: Any) -> None:
+    """A second Forward before the first restore has its answers: the older restore stops (it would re-run what
+    the box then holds, close the newer entry's Hessian and open its own check panel there)."""
+    page = wide
+    page.goto("/")
+    run(page, "x'*A*y", "A")
+    expect(page.locator("#gradient-text")).to_have_text("x*y'")
+    run(page, "norm_fro(X)", "X")
+    expect(page.locator("#gradient-text")).to_have_text("X/norm_fro(X)")
+    page.click("#verify")
+    expect(page.locator("#check")).to_be_visible()
+    run(page, "det(A)", "A")
+    page.click("#hessian-btn")
+    expect(page.locator("#hessian")).to_be_visible()
+    page.go_back()
+    expect(page.locator("#check")).to_be_visible()
+    page.go_back()
+    expect(page.locator("#gradient-text")).to_have_text("x*y'")
+
+    page.evaluate("""() => {  // every answer about norm_fro(X) arrives 800 ms late
+        const fetch0 = window.fetch;
+        window.fetch = (url, opts) => fetch0(url, opts).then(r => (opts && String(opts.body).includes("norm_fro"))
+            ? new Promise(ok => setTimeout(() => ok(r), 800)) : r);
+    }""")
+    page.go_forward(wait_until="commit")
+    page.wait_for_timeout(100)  # the restore of norm_fro(X) is waiting for its answer
+    page.go_forward(wait_until="commit")
+    expect(page.locator("#expr")).to_have_value("det(A)")
+    expect(page.locator("#hessian")).to_be_visible()
+    page.wait_for_timeout(1500)  # the late answers have come by now
+    expect(page.locator("#expr")).to_have_value("det(A)")
+    expect(page.locator("#hessian")).to_be_visible()
+    expect(page.locator("#check")).to_be_hidden()
+    assert "hessian=1" in page.url and "check=" not in page.url
+
+
 # ---------------------------------------------------------------- copying
 def test_copy_buttons_are_named_and_copy_latex(wide: Any) -> None:
     page = wide

@@ -394,8 +394,12 @@ function showEmpty() {
 }
 
 // how: {history: "push" | "replace" | "none"}
+let runSeq = 0;  // the latest run: an older one's answer (Back pressed twice quickly) is not shown over it
+let navSeq = 0;  // the latest Back/Forward: an older restore stops where it is
+
 async function run(how) {
   how = how || {};
+  const mine = ++runSeq;
   clearTimeout(typingTimer);
   if (!$("expr").value.trim()) {
     showEmpty();
@@ -408,12 +412,13 @@ async function run(how) {
     selectAt(err);
     return false;
   }
-  if (!info) return false;
+  if (!info || mine !== runSeq) return false;
   const body = request();
   return busyWith($("go"), async () => {
     try {
       const scalar = info.output.kind === "scalar";
       const r = await api(scalar ? "grad" : "jacobian", body);
+      if (mine !== runSeq) return false;
       state.wrt = r.wrt;
       resetPanels();
       state.result = r;
@@ -426,6 +431,7 @@ async function run(how) {
       remember(how.history || "push");
       return true;
     } catch (err) {
+      if (mine !== runSeq) return false;
       showError(err);
       selectAt(err);
       return false;
@@ -447,10 +453,12 @@ async function current() {
 async function verify(how) {
   how = how || {};
   if (!(await current())) return;
+  const shown = state.shown;
   await busyWith($("verify"), async () => {
     $("action-error").hidden = true;
     try {
-      const r = await api("check", Object.assign({}, state.shown, {seed: seed()}));
+      const r = await api("check", Object.assign({}, shown, {seed: seed()}));
+      if (state.shown !== shown) return;  // another expression is shown now
       renderCheck(r);
       state.panels.check = true;
       state.panels.seed = r.seed;
@@ -511,10 +519,12 @@ function fmt(x) {
 async function hessian(how) {
   how = how || {};
   if (!(await current())) return;
+  const shown = state.shown;
   await busyWith($("hessian-btn"), async () => {
     $("action-error").hidden = true;
     try {
-      const r = await api("hessian", state.shown);
+      const r = await api("hessian", shown);
+      if (state.shown !== shown) return;  // another expression is shown now
       setLines($("hessian-math"), r.hessian);
       if (r.vec) {
         setMath($("hessian-vec"), r.vec.mathml);
@@ -589,6 +599,7 @@ function remember(mode) {
 
 async function restore(entry) {
   // back or forward: the expression, its variables and types, and the panels that were open
+  const mine = ++navSeq;
   const body = entry.body;
   $("expr").value = body.expr;
   $("defs").value = (body.definitions || []).join("\n");
@@ -599,10 +610,11 @@ async function restore(entry) {
   state.infoFor = null;
   const panels = entry.panels || {};
   if (typeof panels.seed === "number") $("seed").value = String(panels.seed);
-  if (!(await run({history: "none"}))) return;
+  if (!(await run({history: "none"})) || mine !== navSeq) return;
   if (panels.check) await verify({history: "none"});
+  if (mine !== navSeq) return;
   if (panels.hessian) await hessian({history: "none"});
-  remember("replace");
+  if (mine === navSeq) remember("replace");
 }
 
 function clearPage() {
@@ -648,7 +660,13 @@ document.addEventListener("DOMContentLoaded", () => {
                                            b.dataset.defs || ""));
   }
   window.addEventListener("popstate", (e) => {
-    if (e.state && e.state.body) restore(e.state); else clearPage();
+    if (e.state && e.state.body) {
+      restore(e.state);
+    } else {
+      navSeq++;
+      runSeq++;  // a restore or run under way stops: the page is empty now
+      clearPage();
+    }
   });
   let resizeTimer = null;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(refit, 100); });
