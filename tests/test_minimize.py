@@ -146,6 +146,20 @@ def test_several_variables_at_once():
     assert np.max(np.abs(np.concatenate([res.x["x"], res.x["u"]]) - ref)) < 1e-6
 
 
+def test_several_variables_by_newton_on_the_compiled_hvp():
+    """method="newton" over two variables: trust-krylov on the one generated hvp of the two-variable Hessian."""
+    B = RNG.standard_normal((30, 3))
+    expr = "sum(log(1 + exp(-y.*(A*x + B*u)))) + norm2(x)^2 + norm2(u)^2"
+    labels = np.sign(Y)
+    res = matdiff.minimize(expr, wrt=["x", "u"], values={"A": A, "B": B, "y": labels}, method="newton")
+    lbfgs = matdiff.minimize(expr, wrt=["x", "u"], values={"A": A, "B": B, "y": labels}, tol=1e-12)
+    assert res.success and "trust-krylov" in res.method, res.message
+    h = matdiff.hessian(expr, ["x", "u"])
+    assert callable(h.compile(hvp=True))
+    for n in ("x", "u"):
+        assert np.max(np.abs(res.x[n] - lbfgs.x[n])) < 1e-6
+
+
 def test_layout_keeps_every_point_spd():
     lay = Layout([("S", "spd", (3, 3)), ("x", "vector", (2,))])
     for _ in range(20):
