@@ -160,6 +160,15 @@ def test_several_variables_by_newton_on_the_compiled_hvp():
         assert np.max(np.abs(res.x[n] - lbfgs.x[n])) < 1e-6
 
 
+def test_a_scalar_objective_decides_the_kinds_use_leaves_open():
+    """lam*x'*x reads as a vector by the letter of lam; an objective is a scalar, so lam is one (as in grad)."""
+    res = matdiff.minimize("norm2(A*x - y)^2 + lam*x'*x", "x", values={"A": A, "y": Y, "lam": 0.5})
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x["x"], np.linalg.solve(A.T @ A + 0.5 * np.eye(8), A.T @ Y), atol=1e-6)
+    with pytest.raises(matdiff.ShapeError):  # a value of another kind than the objective needs is refused
+        matdiff.minimize("norm2(A*x - y)^2 + lam*x'*x", "x", values={"A": A, "y": Y, "lam": np.ones(8)})
+
+
 def test_layout_keeps_every_point_spd():
     lay = Layout([("S", "spd", (3, 3)), ("x", "vector", (2,))])
     for _ in range(20):

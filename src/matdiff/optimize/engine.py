@@ -33,7 +33,7 @@ KINDS = ("scalar", "vector", "matrix", "symmetric", "spd")
 UNBOUNDED_FACTOR = 1e12  # f below f(x0) - this * max(1, |f(x0)|): unbounded below
 PENALTY_MAX = 1e12  # the augmented Lagrangian's penalty weight at which the constraints count as infeasible
 NEWTON_FINISH_STEPS = 8  # at most this many Newton steps where L-BFGS stops short of the tolerance
-REBASE_EVERY = 20  # L-BFGS iterations between re-basings of the spd variables' Cholesky coordinates
+REBASE_EVERY = 20  # L-BFGS iterations between re-basings of the spd variables' coordinates (S = B expm(X) B')
 
 # how a run ended (Result.status)
 CONVERGED, INFEASIBLE, UNBOUNDED, NOT_FINITE, DOMAIN, MAXITER, TIME, STALLED = (
@@ -265,8 +265,9 @@ class Layout:
             if name not in bounds:
                 continue
             if kind == "spd":
-                raise ValueError(f"bounds on the spd variable {name} are not supported (its parameters are a "
-                                 "Cholesky factor); declare it symmetric, or write the bound as a constraint")
+                raise ValueError(f"bounds on the spd variable {name} are not supported (its parameters are "
+                                 "the symmetric X of S = B expm(X) B'); declare it symmetric, or write the bound "
+                                 "as a constraint")
             pair = bounds[name]
             parts = []
             for side, fill in zip(pair, (-np.inf, np.inf)):
@@ -501,7 +502,7 @@ def _verdict(obj: Objective, z: np.ndarray, g: np.ndarray, zbounds: Any, gtol: f
 
 def _bounded(obj: Objective, z0: np.ndarray, zbounds: Any, gtol: float, maxiter: int, report: Any,
              finish: Any, layout: Layout | None = None, hvp: Any = None) -> Result:
-    """L-BFGS(-B); with spd variables in rounds of at most REBASE_EVERY iterations, the Cholesky coordinates
+    """L-BFGS(-B); with spd variables in rounds of at most REBASE_EVERY iterations, the coordinates S = B expm(X) B'
     re-based at the iterate between rounds (:meth:`Layout.rebase`) and L-BFGS restarted there. Where it stops
     short of the tolerance without bounds and ``hvp`` is given, Newton steps finish (:func:`_newton_finish`)."""
     def on_iter(zk: np.ndarray) -> None:

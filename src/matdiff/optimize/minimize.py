@@ -196,8 +196,9 @@ def minimize(objective: str | Expr, wrt: str | Sequence[str], values: Mapping[st
     matdiff too (a constraint ``x >= 0`` on a variable becomes a bound). ``method``: "auto", "lbfgs", "newton"
     (trust-krylov with Hessian-vector products), "augmented-lagrangian" or "slsqp" (small constrained problems).
 
-    ``types`` as for :func:`matdiff.grad`; an "spd" variable stays spd at every iterate (it is parametrised by its
-    Cholesky factor, the identity by default), a "symmetric" one symmetric. ``x0``: the start, by name (zeros by
+    ``types`` as for :func:`matdiff.grad`; an "spd" variable stays spd at every iterate (it is S = B expm(X) B' with X
+    symmetric, B the factor of a base point moved to the iterate between rounds; it starts at the identity by
+    default), a "symmetric" one symmetric. ``x0``: the start, by name (zeros by
     default). ``tol``: converged when the largest entry of the projected gradient is at most tol times
     max(1, that at x0), and with constraints the largest violation at most tol times max(1, that at x0).
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..api import compile as compile_fg
 from ..api import hessian
 from ..core.nodes import Expr, Var
+from ..core.shapes import default_kind
 from ..errors import DomainError, MatdiffError, ShapeError
 from ..frontend import parse, typed
 from ..numeric.codegen import build
@@ -272,7 +273,10 @@ def make_problem(objective: str | Expr, wrt: Sequence[str], types: Mapping[str, 
         got = _CACHE.get(key)
         if got is not None:
             return got
-    f, vs = typed(objective, types)
+    f, vs = typed(objective, types, scalar=True)  # an objective is a scalar: that decides kinds use leaves open
+    for n, v in vs.items():  # kinds taken from use hold for the constraints and the Hessian too
+        if n not in types and v.kind != default_kind(n):
+            types[n] = v.kind
     if not f.is_scalar:
         raise ShapeError(f"the objective must be a scalar; {to_text(f)} is not one")
     for n in wrt:

@@ -23,6 +23,7 @@ from ..display.render import mathml, mathml_lines, step_rows
 from ..errors import MatdiffError, ShapeError
 from ..frontend import typed_assuming
 from ..functions import registry
+from ..optimize import minimize
 from ..results.gradient import GradientResult
 from ..syntax.latex import latex_name, to_latex
 from ..syntax.printer import to_text
@@ -280,12 +281,29 @@ def _untyped_variables(p: Payload) -> list[dict[str, Any]]:
     return out
 
 
+def solver_job(p: Payload) -> Payload:
+    """A stand-alone solver script minimising the expression over the variable (NumPy and SciPy only): the
+    page's Minimise panel.  It reads the other variables from an .npz file; bounds and constraints are the
+    command line's (``matdiff solver``) and ``matdiff.minimize``'s."""
+    tree, vs = _typed(p, scalar=True)
+    wrt = _wrt(p, vs)
+    types = {n: t for n, t in (p.get("types") or {}).items() if n in vs}
+    script = minimize(p["expr"], wrt, types=types or None, source=True)
+    assert isinstance(script, str)
+    filename = f"solve_{wrt}.py"
+    data = [{"name": n, "type": _type_text(v)} for n, v in vs.items() if n != wrt]
+    return {"expr": to_text(tree), "wrt": wrt, "script": script, "filename": filename,
+            "command": f"python {filename} data.npz --out solution.npz", "data": data,
+            "lines": script.count("\n")}
+
+
 JOBS: dict[str, Callable[[Payload], Payload]] = {
     "variables": variables_job,
     "grad": grad_job,
     "hessian": hessian_job,
     "jacobian": jacobian_job,
     "check": check_job,
+    "solver": solver_job,
 }
 
 

@@ -284,8 +284,8 @@ function renderSteps(container, steps) {
 }
 
 function resetPanels() {
-  for (const id of ["check", "hessian", "action-error"]) $(id).hidden = true;
-  state.panels = {check: false, hessian: false};
+  for (const id of ["check", "hessian", "solver", "action-error"]) $(id).hidden = true;
+  state.panels = {check: false, hessian: false, solver: false};
 }
 
 function renderTypes(types) {
@@ -340,6 +340,7 @@ function renderGradient(r) {
   renderCode(r, "generated value-and-gradient function (standalone: NumPy and SciPy only)");
   $("actions").hidden = false;
   $("hessian-btn").hidden = false;
+  $("solver-btn").hidden = false;
 }
 
 function renderJacobian(r) {
@@ -366,6 +367,7 @@ function renderJacobian(r) {
   renderCode(r, "generated Jacobian function (standalone: NumPy and SciPy only)");
   $("actions").hidden = false;
   $("hessian-btn").hidden = true;  // a Hessian is of a scalar function
+  $("solver-btn").hidden = true;  // and only a scalar is minimised
 }
 
 function setBusy(on, button) {
@@ -544,6 +546,38 @@ async function hessian(how) {
   });
 }
 
+async function solver(how) {
+  // the Minimise panel: a stand-alone solver script for the expression over the variable, and how to run it
+  how = how || {};
+  if (!(await current())) return;
+  const shown = state.shown;
+  await busyWith($("solver-btn"), async () => {
+    $("action-error").hidden = true;
+    try {
+      const r = await api("solver", shown);
+      if (state.shown !== shown) return;  // another expression is shown now
+      const data = r.data.map(d => d.name + ": " + d.type).join(", ");
+      $("solver-line").textContent = "minimise " + r.expr + " over " + r.wrt + " by L-BFGS on the generated " +
+        "value and gradient. The data file holds " + (data || "nothing else") + "; optionally x0_" + r.wrt +
+        " (the start), lower_" + r.wrt + " and upper_" + r.wrt + " (bounds). Constraints: matdiff solver " +
+        "--constraint on the command line.";
+      $("solver-command").textContent = r.command;
+      $("solver-script").textContent = r.script;
+      $("solver-count").textContent = "· " + r.lines + " lines";
+      const link = $("solver-download");
+      if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(new Blob([r.script], {type: "text/x-python"}));
+      link.download = r.filename;
+      link.setAttribute("aria-label", "Download the solver script " + r.filename);
+      $("solver").hidden = false;
+      state.panels.solver = true;
+      if (how.history !== "none") remember("replace");
+    } catch (err) {
+      showActionError(err);
+    }
+  });
+}
+
 // ---------------------------------------------------------------- copy, URL, examples
 async function copyText(id, button) {
   const text = $(id).textContent;
@@ -584,6 +618,7 @@ function urlOf(body, panels) {
   if (body.definitions) params.set("defs", body.definitions.join("\n"));
   if (panels.check) params.set("check", String(panels.seed || 0));
   if (panels.hessian) params.set("hessian", "1");
+  if (panels.solver) params.set("solver", "1");
   return "?" + params.toString();
 }
 
@@ -614,6 +649,8 @@ async function restore(entry) {
   if (panels.check) await verify({history: "none"});
   if (mine !== navSeq) return;
   if (panels.hessian) await hessian({history: "none"});
+  if (mine !== navSeq) return;
+  if (panels.solver) await solver({history: "none"});
   if (mine === navSeq) remember("replace");
 }
 
@@ -644,6 +681,7 @@ async function load(expr, wrt, types, defs, panels) {
   if (!(await run())) return;
   if (panels.check) await verify();
   if (panels.hessian) await hessian();
+  if (panels.solver) await solver();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -652,6 +690,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("defs").addEventListener("input", onTyping);
   $("verify").addEventListener("click", () => verify());
   $("hessian-btn").addEventListener("click", () => hessian());
+  $("solver-btn").addEventListener("click", () => solver());
   for (const b of document.querySelectorAll("button.copy")) {
     b.addEventListener("click", () => copyText(b.dataset.copy, b));
   }
@@ -672,7 +711,7 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(refit, 100); });
   const params = new URLSearchParams(location.search);
   if (params.get("expr")) {
-    const panels = {check: params.has("check"), hessian: params.has("hessian")};
+    const panels = {check: params.has("check"), hessian: params.has("hessian"), solver: params.has("solver")};
     if (params.has("check")) panels.seed = parseInt(params.get("check"), 10) || 0;
     load(params.get("expr"), params.get("wrt"), typesFromParam(params.get("types")), params.get("defs") || "", panels);
   } else {
