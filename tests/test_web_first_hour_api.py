@@ -127,3 +127,24 @@ def test_the_copied_code_runs_with_only_numpy_and_scipy(endpoint: str, expr: str
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "import matdiff" not in r["code"] and "from matdiff" not in r["code"]
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("expr, kind, kinds", [
+    ("norm2(A*x - y)^2 + lam*x'*x", "scalar", {"lam": "scalar", "x": "vector"}),  # a loss: lam is a scalar
+    ("sum(log(1+exp(-y.*(X*w)))) + lam*w'*w", "scalar", {"lam": "scalar", "w": "vector"}),
+    ("lam*x'*x", "vector", {"lam": "vector"}),  # nothing is broadcast: the letters decide
+    ("exp(x) + c", "vector", {"x": "vector", "c": "vector"}),  # c takes x's kind from use (no broadcast)
+    ("x - norm2(x)", "vector", {"x": "vector"}),  # a scalar reading would change x of the scalar term: not taken
+    ("x - 1", "vector", {"x": "vector"}),  # a constant broadcast is no hint
+])
+def test_the_page_reads_a_loss_with_a_misleading_letter_as_a_scalar(expr: str, kind: str,
+                                                                      kinds: dict[str, str]) -> None:
+    status, r = job("variables", expr)
+    assert status == 200, r
+    assert r["output"]["kind"] == kind
+    got = {v["name"]: v["kind"] for v in r["variables"]}
+    assert {n: got[n] for n in kinds} == kinds
+    if kind == "scalar":  # and the gradient the page then asks for reads it the same way
+        status, g = job("grad", expr)
+        assert status == 200, g
+        assert {v["name"]: v["kind"] for v in g["variables"]} == got

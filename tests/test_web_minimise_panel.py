@@ -87,14 +87,14 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:  # noqa: F811
 
 def test_minimise_panel_gives_the_command_the_script_and_a_download(page: Any, tmp_path: Path) -> None:
     page.goto("/")
-    page.fill("#expr", "norm2(A*x - y)^2 + c*x'*x")
+    page.fill("#expr", "norm2(A*x - y)^2 + lam*x'*x")  # lam: a scalar from use (a loss)
     page.locator("input[name=wrt][value='x']").check()
     page.click("#go")
     expect(page.locator("#solver-btn")).to_be_visible()
     page.click("#solver-btn")
     expect(page.locator("#solver")).to_be_visible()
     expect(page.locator("#solver-command")).to_have_text("python solve_x.py data.npz --out solution.npz")
-    expect(page.locator("#solver-line")).to_contain_text("c: scalar")
+    expect(page.locator("#solver-line")).to_contain_text("lam: scalar")
     assert "solver=1" in page.url
     link = page.locator("#solver-download")
     expect(link).to_have_attribute("download", "solve_x.py")
@@ -106,7 +106,7 @@ def test_minimise_panel_gives_the_command_the_script_and_a_download(page: Any, t
     assert script == page.locator("#solver-script").text_content()
     rng = np.random.default_rng(6)
     A, y = rng.standard_normal((20, 4)), rng.standard_normal(20)
-    got = _run_script(script, {"A": A, "y": y, "c": 1.0}, tmp_path)
+    got = _run_script(script, {"A": A, "y": y, "lam": 1.0}, tmp_path)
     np.testing.assert_allclose(got["x"], np.linalg.solve(A.T @ A + np.eye(4), A.T @ y), atol=1e-6)
     test_web_browser.shot(page, "minimise-panel-1280")
     page.click("#solver summary")
@@ -120,5 +120,5 @@ def test_minimise_panel_gives_the_command_the_script_and_a_download(page: Any, t
     expect(page.locator("#solver-btn")).to_be_hidden()
     # Back brings the panel back with its expression
     page.go_back()
-    expect(page.locator("#expr")).to_have_value("norm2(A*x - y)^2 + c*x'*x")
+    expect(page.locator("#expr")).to_have_value("norm2(A*x - y)^2 + lam*x'*x")
     expect(page.locator("#solver")).to_be_visible()

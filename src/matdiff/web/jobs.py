@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..api import check, derivative, grad, hessian, parse, sweep, typed
+from ..core.nodes import Add
 from ..core.shapes import default_kind
 from ..definitions import define
 from ..display.render import mathml, mathml_lines, step_rows
@@ -99,9 +100,38 @@ def _type_text(v: Any) -> str:
     return f"{v.kind}({rows},{cols})" if rows != cols or v.kind == "matrix" else f"{v.kind}({rows})"
 
 
+def _broadcast_scalar_names(tree: Any) -> set[str]:
+    """The variables of the scalar terms a sum adds to a vector or matrix (``norm2(A*x - y)^2`` in
+    ``norm2(A*x - y)^2 + lam*x'*x`` with lam a vector by its letter): entrywise by the language, but most often a
+    loss whose coefficient's letter misleads.  Empty where no sum does that with a term that has variables."""
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Add) and not e.is_scalar:
+            for t in e.terms:
+                if t.is_scalar and t.free:
+                    names |= set(t.free)
+        stack.extend(e.children)
+    return names
+
+
 def variables_job(p: Payload) -> Payload:
-    """The expression's variables with their kinds and sizes, and the kind of its value."""
+    """The expression's variables with their kinds and sizes, and the kind of its value.
+
+    Read as a scalar (a gradient's expression is one; the page then differentiates it as ``grad`` does and shows
+    the types it assumed) where the letters' reading adds a scalar with variables to a vector or matrix, and a
+    scalar reading exists that changes no name of those scalar terms (``lam`` in ``norm2(A*x - y)^2 +
+    lam*x'*x``, but not ``x`` in ``x - norm2(x)``); otherwise as the letters and their use say."""
     tree, vs = _typed(p)
+    held = _broadcast_scalar_names(tree) if not tree.is_scalar else set()
+    if held:
+        try:
+            t2, vs2 = _typed(p, scalar=True)
+        except MatdiffError:
+            t2 = None
+        if t2 is not None and not any(vs2[n].kind != vs[n].kind for n in held if n in vs2 and n in vs):
+            tree, vs = t2, vs2
     return {"expr": to_text(tree), "latex": to_latex(tree), "output": _output(tree),
             "variables": _variables(vs, p["types"])}
 
