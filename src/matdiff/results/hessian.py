@@ -59,14 +59,7 @@ class Hessian(Derived, Compilable):
         Runs generated code, compiled on the first call and cached (``compile(hvp=True)``): no walk over the
         expression per call, as Newton-CG and trust-region loops need; where the code cannot be generated
         (a function with no NumPy lowering), the expression is evaluated instead."""
-        fn = self.__dict__.get("_hvp_numpy")
-        if fn is None:
-            try:
-                fn = self.compile(hvp=True)
-            except MatdiffError:
-                fn = self._hvp_interpreted
-            self.__dict__["_hvp_numpy"] = fn
-        return fn(direction, **values)
+        return _numpy_hvp(self)(direction, **values)
 
     def _hvp_interpreted(self, direction: Any, /, **values: Any) -> Any:
         """H[V] by evaluating the expression (the reference the compiled hvp is tested against)."""
@@ -221,14 +214,7 @@ class MultiHessian:
 
         Runs generated code, compiled on the first call and cached (``compile(hvp=True)``); where the code
         cannot be generated, the blocks are evaluated one by one."""
-        fn = self.__dict__.get("_hvp_numpy")
-        if fn is None:
-            try:
-                fn = self.compile(hvp=True)
-            except MatdiffError:
-                fn = self._hvp_interpreted
-            self.__dict__["_hvp_numpy"] = fn
-        return fn(directions, **values)
+        return _numpy_hvp(self)(directions, **values)
 
     def _hvp_interpreted(self, directions: Mapping[str, Any], /, **values: Any) -> dict[str, Any]:
         """The blocks' jvps evaluated and added (the reference the compiled hvp is tested against)."""
@@ -346,3 +332,16 @@ class MultiHessian:
     def __str__(self) -> str:
         return "\n".join(f"H[{a},{b}]: {'0' if blk is None else to_text(blk.differential)}"
                          for (a, b), blk in self.blocks.items())
+
+
+def _numpy_hvp(h: Hessian | MultiHessian) -> Callable[..., Any]:
+    """The hvp that ``h.hvp`` calls: compiled for NumPy on first use and cached on ``h``, or where no code can be
+    generated (a function with no NumPy lowering) the interpreted one."""
+    fn = h.__dict__.get("_hvp_numpy")
+    if fn is None:
+        try:
+            fn = h.compile(hvp=True)
+        except MatdiffError:
+            fn = h._hvp_interpreted
+        h.__dict__["_hvp_numpy"] = fn
+    return fn

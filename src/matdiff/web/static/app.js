@@ -452,23 +452,31 @@ async function current() {
   return run();
 }
 
-async function verify(how) {
+async function panelAction(how, button, job, extra, render, panel) {
+  // Verify, Hessian, Minimise: the expression in the box (differentiated first where it changed), the answer
+  // shown in its panel only while that expression is still the one shown, the panel kept in the history
   how = how || {};
   if (!(await current())) return;
   const shown = state.shown;
-  await busyWith($("verify"), async () => {
+  await busyWith($(button), async () => {
     $("action-error").hidden = true;
     try {
-      const r = await api("check", Object.assign({}, shown, {seed: seed()}));
+      const r = await api(job, Object.assign({}, shown, extra ? extra() : {}));
       if (state.shown !== shown) return;  // another expression is shown now
-      renderCheck(r);
-      state.panels.check = true;
-      state.panels.seed = r.seed;
+      render(r);
+      state.panels[panel] = true;
       if (how.history !== "none") remember("replace");
     } catch (err) {
       showActionError(err);
     }
   });
+}
+
+function verify(how) {
+  return panelAction(how, "verify", "check", () => ({seed: seed()}), (r) => {
+    renderCheck(r);
+    state.panels.seed = r.seed;
+  }, "check");
 }
 
 function renderCheck(r) {
@@ -518,64 +526,40 @@ function fmt(x) {
   return Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toPrecision(3);
 }
 
-async function hessian(how) {
-  how = how || {};
-  if (!(await current())) return;
-  const shown = state.shown;
-  await busyWith($("hessian-btn"), async () => {
-    $("action-error").hidden = true;
-    try {
-      const r = await api("hessian", shown);
-      if (state.shown !== shown) return;  // another expression is shown now
-      setLines($("hessian-math"), r.hessian);
-      if (r.vec) {
-        setMath($("hessian-vec"), r.vec.mathml);
-        $("hessian-vec").hidden = false;
-      } else {
-        $("hessian-vec").hidden = true;
-      }
-      renderSteps($("hessian-steps"), r.steps);
-      $("hessian-count").textContent = "· " + r.steps.length + " steps";
-      $("hessian").hidden = false;
-      fitLines($("hessian-math"));
-      state.panels.hessian = true;
-      if (how.history !== "none") remember("replace");
-    } catch (err) {
-      showActionError(err);
+function hessian(how) {
+  return panelAction(how, "hessian-btn", "hessian", null, (r) => {
+    setLines($("hessian-math"), r.hessian);
+    if (r.vec) {
+      setMath($("hessian-vec"), r.vec.mathml);
+      $("hessian-vec").hidden = false;
+    } else {
+      $("hessian-vec").hidden = true;
     }
-  });
+    renderSteps($("hessian-steps"), r.steps);
+    $("hessian-count").textContent = "· " + r.steps.length + " steps";
+    $("hessian").hidden = false;
+    fitLines($("hessian-math"));
+  }, "hessian");
 }
 
-async function solver(how) {
+function solver(how) {
   // the Minimise panel: a stand-alone solver script for the expression over the variable, and how to run it
-  how = how || {};
-  if (!(await current())) return;
-  const shown = state.shown;
-  await busyWith($("solver-btn"), async () => {
-    $("action-error").hidden = true;
-    try {
-      const r = await api("solver", shown);
-      if (state.shown !== shown) return;  // another expression is shown now
-      const data = r.data.map(d => d.name + ": " + d.type).join(", ");
-      $("solver-line").textContent = "minimise " + r.expr + " over " + r.wrt + " by L-BFGS on the generated " +
-        "value and gradient. The data file holds " + (data || "nothing else") + "; optionally x0_" + r.wrt +
-        " (the start), lower_" + r.wrt + " and upper_" + r.wrt + " (bounds). Constraints: matdiff solver " +
-        "--constraint on the command line.";
-      $("solver-command").textContent = r.command;
-      $("solver-script").textContent = r.script;
-      $("solver-count").textContent = "· " + r.lines + " lines";
-      const link = $("solver-download");
-      if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
-      link.href = URL.createObjectURL(new Blob([r.script], {type: "text/x-python"}));
-      link.download = r.filename;
-      link.setAttribute("aria-label", "Download the solver script " + r.filename);
-      $("solver").hidden = false;
-      state.panels.solver = true;
-      if (how.history !== "none") remember("replace");
-    } catch (err) {
-      showActionError(err);
-    }
-  });
+  return panelAction(how, "solver-btn", "solver", null, (r) => {
+    const data = r.data.map(d => d.name + ": " + d.type).join(", ");
+    $("solver-line").textContent = "minimise " + r.expr + " over " + r.wrt + " by L-BFGS on the generated " +
+      "value and gradient. The data file holds " + (data || "nothing else") + "; optionally x0_" + r.wrt +
+      " (the start), lower_" + r.wrt + " and upper_" + r.wrt + " (bounds). Constraints: matdiff solver " +
+      "--constraint on the command line.";
+    $("solver-command").textContent = r.command;
+    $("solver-script").textContent = r.script;
+    $("solver-count").textContent = "· " + r.lines + " lines";
+    const link = $("solver-download");
+    if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([r.script], {type: "text/x-python"}));
+    link.download = r.filename;
+    link.setAttribute("aria-label", "Download the solver script " + r.filename);
+    $("solver").hidden = false;
+  }, "solver");
 }
 
 // ---------------------------------------------------------------- copy, URL, examples
