@@ -3,11 +3,6 @@ solver scripts inline only the helpers their code calls (run with python -I and 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.optimize as so
@@ -15,6 +10,7 @@ from scipy.special import expit
 
 import matdiff
 from matdiff.optimize import engine
+from test_minimize import run_script
 
 LS = "norm2(A*x - y)^2"
 
@@ -61,19 +57,6 @@ def test_augmented_lagrangian_does_not_relax_without_a_floor(monkeypatch):
                            maxiter=3000)
     assert res.status != "precision"
     assert res.success == (res.status == "converged")
-
-
-RUN_WITHOUT_MATDIFF = textwrap.dedent("""
-    import runpy, sys
-    sys.modules["matdiff"] = None          # import matdiff fails inside the script
-    sys.argv = sys.argv[1:]
-    runpy.run_path(sys.argv[0], run_name="__main__")
-""")
-
-
-def run_script(path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-I", "-c", RUN_WITHOUT_MATDIFF, str(path), *args],
-                          capture_output=True, text=True, cwd=path.parent, timeout=120)
 
 
 def test_script_inlines_only_what_its_code_calls():

@@ -4,8 +4,6 @@ panel shows the command, the script, a download named for the variable, and come
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 
 import matdiff
 from matdiff.web.jobs import JOBS, run_job
+from test_minimize import run_script
 
 
 def job(expr: str, wrt: str | None = None, types: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -24,8 +23,8 @@ def job(expr: str, wrt: str | None = None, types: dict[str, str] | None = None) 
 def _run_script(script: str, data: dict[str, Any], tmp: Path) -> dict[str, Any]:
     (tmp / "solve.py").write_text(script)
     np.savez(tmp / "data.npz", **data)
-    subprocess.run([sys.executable, "-I", "solve.py", "data.npz", "--out", "solution.npz"], cwd=tmp, check=True,
-                   capture_output=True, env={"PYTHONPATH": ""}, timeout=120)
+    done = run_script(tmp / "solve.py", "data.npz", "--out", "solution.npz")  # with import matdiff failing
+    assert done.returncode == 0, done.stderr
     with np.load(tmp / "solution.npz") as z:
         return {k: z[k] for k in z.files}
 
